@@ -1,0 +1,3 @@
+from agenttasks.cli.main import main
+
+main()

@@ -1,0 +1,118 @@
+"""CustomResourceDefinitions generated from the models. `make crds` writes them to crds/
+and to the chart; a test fails when either copy is stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agenttasks.api.meta import CATEGORY, GROUP, VERSION
+from agenttasks.api.schema import structural_schema
+from agenttasks.api.task import DEPENDS_ON_ITEM_SCHEMA, AgentTaskSpec, AgentTaskStatus
+
+# kopf keeps any bookkeeping it needs here instead of in annotations; the API server would
+# prune it if the schema did not declare it.
+KOPF_STATUS_FIELD = {
+    "type": "object",
+    "x-kubernetes-preserve-unknown-fields": True,
+    "description": "Operator framework bookkeeping. Not for users.",
+}
+
+
+def _column(name: str, path: str, kind: str = "string", priority: int = 0,
+            description: str = "") -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": kind, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    if description:
+        column["description"] = description
+    return column
+
+
+def _crd(kind: str, plural: str, short: str, spec: dict[str, Any], status: dict[str, Any],
+         description: str, columns: list[dict[str, Any]]) -> dict[str, Any]:
+    status = {**status, "properties": {**status.get("properties", {}), "kopf": KOPF_STATUS_FIELD}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short],
+                "categories": [CATEGORY],
+            },
+            "versions": [{
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "description": description,
+                    "required": ["spec"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": spec,
+                        "status": status,
+                    },
+                }},
+            }],
+        },
+    }
+
+
+def agenttask_crd() -> dict[str, Any]:
+    spec = structural_schema(AgentTaskSpec)
+    spec["properties"]["dependsOn"]["items"] = DEPENDS_ON_ITEM_SCHEMA
+    spec["properties"]["template"]["type"] = "object"
+    return _crd(
+        "AgentTask", "agenttasks", "atask", spec, structural_schema(AgentTaskStatus),
+        "AgentTask is one unit of agent work. The operator runs it as one batch/v1 Job per "
+        "attempt, with retries, timeouts, a deadline, pause and cancel.",
+        [
+            _column("Phase", ".status.phase"),
+            _column("Priority", ".spec.priority", "integer"),
+            _column("Attempts", ".status.attempts", "integer"),
+            _column("Progress", ".status.progress.percent", "integer",
+                    description="Percent of the current attempt's work done."),
+            _column("Reason", ".status.reason"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Display Name", ".spec.displayName", priority=1),
+            _column("Job", ".status.jobName", priority=1),
+        ],
+    )
+
+
+def all_crds() -> list[dict[str, Any]]:
+    return [agenttask_crd()]
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated from the pydantic models in operator/agenttasks/api by `make crds`.\n"
+    return header + yaml.safe_dump(crd, sort_keys=False, width=100)
+
+
+def expected_files() -> dict[str, str]:
+    """File name → content, for every CRD."""
+    return {f"{c['spec']['names']['plural']}.{GROUP}.yaml": render(c) for c in all_crds()}
+
+
+def write(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in expected_files().items():
+        path = directory / name
+        path.write_text(content)
+        written.append(path)
+    return written

@@ -1,0 +1,57 @@
+"""Durations as users write them: integer seconds, or strings such as "30s" and "1h30m"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+# No backslashes: the pattern is also embedded in a CEL string literal.
+DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h|d))+$"
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parses integer seconds or a Go-style duration string; rejects negatives and junk."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration is integer seconds or a string such as '30s'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration must not be negative")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return timedelta(seconds=int(text))
+        if not re.fullmatch(DURATION_PATTERN, text):
+            raise ValueError(f"{value!r} is not a duration such as '30s', '10m' or '1h30m'")
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
+    raise ValueError("a duration is integer seconds or a string such as '30s'")
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest "1h2m3s" form; whole seconds."""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{secs}s" if secs or not text else "")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({
+        "x-kubernetes-int-or-string": True,
+        "x-kubernetes-validations": [{
+            "rule": f"type(self) == int ? self >= 0 : self.matches('{DURATION_PATTERN}')",
+            "message": "must be integer seconds or a duration such as '30s', '10m' or '1h30m'",
+        }],
+    }),
+]

@@ -1,0 +1,26 @@
+"""Names shared by the API, the operator and the tools."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+GROUP = "agenttasks.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "agenttasks-all"
+
+LABEL_TASK = f"{GROUP}/task"
+LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER_NAME = "agenttask-operator"
+
+# Object names as Kubernetes validates them (DNS-1123 subdomain).
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class ApiModel(BaseModel):
+    """Base of our API models: camelCase on the wire, unknown fields ignored on read
+    (the API server has already pruned what the schema does not declare)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")

@@ -1,0 +1,169 @@
+"""AgentTask: one unit of agent work, run as one batch/v1 Job per attempt."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from agenttasks.api.conditions import Condition
+from agenttasks.api.duration import Duration
+from agenttasks.api.meta import NAME_PATTERN, ApiModel
+
+MAX_DEPENDENCIES = 64
+HISTORY_LIMIT = 20
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    PAUSED = "Paused"
+
+
+class Reason(StrEnum):
+    """Status reasons. The pinned ones are part of the API; tests outside the repo use them."""
+
+    QUEUED = "Queued"
+    WAITING_FOR_DEPENDENCIES = "WaitingForDependencies"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    SUCCEEDED = "Succeeded"
+    RETRY_SCHEDULED = "RetryScheduled"
+    JOB_FAILED = "JobFailed"
+    JOB_DELETED = "JobDeleted"
+    TIMED_OUT = "TimedOut"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    DEPENDENCY_FAILED = "DependencyFailed"
+    DEPENDENCY_CYCLE = "DependencyCycle"
+    INVALID_SPEC = "InvalidSpec"
+    PLAN_RESTRICTED = "PlanRestricted"
+    CANCELLED = "Cancelled"
+
+
+class RetryPolicy(ApiModel):
+    """How failed attempts are retried. The delay before retry n is
+    min(delay * backoffFactor^(n-1), maxDelay)."""
+
+    limit: int = Field(0, ge=0, le=1000, description="Attempts after the first. Default 0.")
+    delay: Duration = Field(
+        timedelta(seconds=10),
+        description="Wait before the first retry: integer seconds or a duration such as "
+        "'30s'. Default 10s.")
+    backoff_factor: float = Field(
+        2.0, ge=1, le=100, description="Multiplies the delay for each further retry. Default 2.")
+    max_delay: Duration = Field(
+        timedelta(minutes=10), description="Cap on the delay between retries. Default 10m.")
+
+
+class AgentTaskSpec(ApiModel):
+    """What to run, and the rules the operator follows while running it."""
+
+    template: dict[str, Any] = Field(
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="The pod template each attempt runs, as in a Job's spec.template. "
+        "restartPolicy defaults to Never.")
+    priority: int = Field(
+        0, ge=-1_000_000, le=1_000_000,
+        description="Higher is admitted first when capacity is short. Default 0.")
+    retries: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retries of failed attempts, with backoff.")
+    timeout: Duration | None = Field(
+        None, description="Limit on each attempt, as the Job's activeDeadlineSeconds. An attempt "
+        "that exceeds it fails with reason TimedOut, and a retry may follow. While the task is "
+        "paused the Job is suspended, and the attempt's clock restarts on resume.")
+    deadline: datetime | None = Field(
+        None, description="Absolute time (RFC 3339) by which the task must be Completed. After "
+        "it the task is Failed with reason DeadlineExceeded, a running Job is stopped, and no "
+        "retry starts. It keeps running while the task is paused.")
+    depends_on: list[str] = Field(
+        default_factory=list, max_length=MAX_DEPENDENCIES,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Names of AgentTasks in the same namespace that must be Completed first.")
+    paused: bool = Field(
+        False, description="True holds a Pending task and suspends a running Job. The phase is "
+        "Paused until it is set back to false.")
+    cancelled: bool = Field(
+        False, description="True ends a non-terminal task as Cancelled; a running Job is deleted.")
+    parallelism: int = Field(1, ge=1, le=10_000, description="Pods running at once. Default 1.")
+    completions: int = Field(
+        1, ge=1, le=100_000,
+        description="Successful pods needed. Above 1 the Job uses Indexed completion mode, and "
+        "each pod gets its index in JOB_COMPLETION_INDEX. Default 1.")
+    display_name: str | None = Field(
+        None, max_length=256,
+        description="A human title, such as 'Daily Sales Report - US Region'.")
+    description: str | None = Field(None, max_length=4096, description="What the task is for.")
+
+    @field_validator("depends_on")
+    @classmethod
+    def _names_only(cls, names: list[str]) -> list[str]:
+        import re
+
+        for name in names:
+            if len(name) > 253 or not re.fullmatch(NAME_PATTERN, name):
+                raise ValueError(f"{name!r} is not an AgentTask name in this namespace")
+        return names
+
+
+DEPENDS_ON_ITEM_SCHEMA = {"type": "string", "maxLength": 253, "pattern": NAME_PATTERN}
+
+
+class Progress(ApiModel):
+    """How far the current attempt has come."""
+
+    completed: int = Field(0, ge=0, description="Units of work done.")
+    total: int = Field(0, ge=0, description="Units of work in all.")
+    percent: int = Field(0, ge=0, le=100, description="completed / total, as a whole percent.")
+    message: str | None = Field(None, description="What the agent is doing now.")
+
+
+class AttemptRecord(ApiModel):
+    """One finished attempt."""
+
+    attempt: int = Field(description="1 for the first attempt.")
+    job_name: str = Field(description="The Job that ran it.")
+    start_time: datetime | None = Field(None, description="When its Job was created.")
+    completion_time: datetime | None = Field(None, description="When it finished.")
+    result: str = Field(description="Succeeded or Failed.")
+    reason: str = Field(description="Why it ended, in one CamelCase word.")
+    message: str = Field("", description="Details.")
+
+
+class AgentTaskStatus(ApiModel):
+    """Written by the operator only."""
+
+    phase: Phase | None = Field(
+        None, description="Pending, InProgress, Completed, Failed, Cancelled or Paused.")
+    reason: str | None = Field(None, description="Why the task is in this phase: one word.")
+    message: str | None = Field(None, description="A sentence a person can act on.")
+    attempts: int = Field(0, ge=0, description="Attempts started.")
+    job_name: str | None = Field(None, description="The current or last attempt's Job.")
+    start_time: datetime | None = Field(None, description="When the first attempt started.")
+    completion_time: datetime | None = Field(None, description="When the task became terminal.")
+    next_retry_time: datetime | None = Field(
+        None, description="When the next attempt may start, while a retry is scheduled.")
+    progress: Progress | None = Field(None, description="Progress of the current attempt.")
+    history: list[AttemptRecord] = Field(
+        default_factory=list, max_length=HISTORY_LIMIT,
+        description=f"Finished attempts, newest last; at most {HISTORY_LIMIT}.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        description="Complete and Failed as on Jobs, plus Ready, Reconciling and Stalled for "
+        "kstatus-aware tools such as Flux.")
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation the status was computed from.")
+
+    def terminal(self) -> bool:
+        return is_terminal(self.phase, self.reason)
+
+
+def is_terminal(phase: Phase | str | None, reason: str | None) -> bool:
+    if phase in (Phase.COMPLETED, Phase.CANCELLED):
+        return True
+    return phase == Phase.FAILED and reason != Reason.RETRY_SCHEDULED

@@ -1,0 +1,1 @@
+"""The `agenttasks` command, also usable as `kubectl agenttasks`."""

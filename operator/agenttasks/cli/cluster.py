@@ -1,0 +1,47 @@
+"""`agenttasks cluster up | down | status`: a local control plane without Docker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from agenttasks.devcluster import cluster as local
+
+DIR_OPTION = click.option("--dir", "directory", type=click.Path(path_type=Path),
+                          default=Path(".cluster"), show_default=True,
+                          help="Where the cluster keeps its data, logs and kubeconfig.")
+
+
+@click.group()
+def cluster() -> None:
+    """A local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok)."""
+
+
+@cluster.command()
+@DIR_OPTION
+def up(directory: Path) -> None:
+    """Build what is missing, start every component, and wait for a Ready node."""
+    try:
+        info = local.up(directory)
+    except (local.ClusterError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"export KUBECONFIG={info.kubeconfig}")
+
+
+@cluster.command()
+@DIR_OPTION
+def down(directory: Path) -> None:
+    """Stop every process the cluster started."""
+    local.down(directory)
+
+
+@cluster.command()
+@DIR_OPTION
+def status(directory: Path) -> None:
+    """Show which components run and whether the API server is ready."""
+    info = local.status(directory)
+    click.echo(json.dumps(info, indent=2))
+    if not info["ready"]:
+        raise SystemExit(1)

@@ -1,0 +1,25 @@
+"""Entry point of the `agenttasks` and `kubectl-agenttasks` commands."""
+
+from __future__ import annotations
+
+import click
+
+from agenttasks import __version__
+from agenttasks.cli.cluster import cluster
+from agenttasks.cli.crds import crds
+from agenttasks.cli.operator import operator
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agenttasks")
+def cli() -> None:
+    """AgentTask: a Kubernetes job system for AI-agent workloads."""
+
+
+cli.add_command(cluster)
+cli.add_command(operator)
+cli.add_command(crds)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,48 @@
+"""Runs the operator: kopf's reactor, our reconcilers and the HTTP server, in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import kopf
+
+from agenttasks.kube.client import Kube, load_api_client
+from agenttasks.web.server import start_http
+
+from .handlers import configure, register
+from .runtime import Runtime
+from .settings import OperatorSettings
+
+
+async def run(settings: OperatorSettings) -> None:
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
+    kube = Kube(load_api_client(settings.kubeconfig))
+    runtime = Runtime(settings=settings, kube=kube)
+    registry = kopf.OperatorRegistry()
+    register(registry, runtime)
+    kopf_settings = kopf.OperatorSettings()
+    configure(kopf_settings)
+    http = await start_http(settings.http_port, runtime)
+    background = asyncio.create_task(runtime.run())
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_settings,
+            clusterwide=settings.clusterwide,
+            namespaces=list(settings.namespaces),
+            standalone=True,
+        )
+    finally:
+        background.cancel()
+        await http.cleanup()
+        kube.close()
+
+
+def main(settings: OperatorSettings) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    asyncio.run(run(settings))

@@ -1,0 +1,107 @@
+"""Reconciles one AgentTask: gathers facts, asks core.lifecycle, applies the decision."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from agenttasks.api.meta import API_VERSION
+from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, SetJobSuspended
+from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.lifecycle import decide, reject
+from agenttasks.kube.client import ApiError, Kube
+from agenttasks.kube.jobs import build_job, controller_uid, job_facts
+from agenttasks.kube.tasks import status_patch
+from agenttasks.kube.timefmt import utcnow
+
+from .timers import WakeUps
+from .view import ClusterView, Key
+
+log = logging.getLogger("agenttasks.tasks")
+
+
+class TaskReconciler:
+    def __init__(self, kube: Kube, view: ClusterView, wakeups: WakeUps,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
+
+    async def reconcile(self, key: Key) -> None:
+        task = self.view.task(key)
+        if task is None:
+            self.wakeups.forget(key)
+            return
+        jobs = await self._owned_jobs(task)
+        now = self.clock()
+        decision = decide(task, jobs, now)
+        decision = await self._apply(task, decision, now)
+        await self._write_status(task, decision)
+        for action in decision.actions:
+            if isinstance(action, Emit):
+                await self._emit(task, action)
+        self.wakeups.at(key, decision.wake_at)
+
+    async def _owned_jobs(self, task: TaskFacts) -> list[JobFacts]:
+        jobs = [j for j in self.view.jobs(task.key) if j.owner_uid == task.uid]
+        status = task.status
+        # The index can lag behind a Job we just created: ask the API server before a missing
+        # Job of the current attempt is taken for a deleted one.
+        if status.attempts and not status.terminal() and status.job_name and not any(
+                j.attempt == status.attempts for j in jobs):
+            body = await self.kube.get_job(task.namespace, status.job_name)
+            if body and controller_uid(body) == task.uid and (facts := job_facts(body)):
+                jobs.append(facts)
+        return jobs
+
+    async def _apply(self, task: TaskFacts, decision: Decision, now: datetime) -> Decision:
+        for action in decision.actions:
+            if isinstance(action, CreateJob):
+                failure = await self._create_job(task, action)
+                if failure:
+                    return reject(task, failure, now)
+            elif isinstance(action, SetJobSuspended):
+                await self.kube.set_job_suspended(task.namespace, action.name, action.suspend)
+            elif isinstance(action, DeleteJob):
+                await self.kube.delete_job(task.namespace, action.name)
+        return decision
+
+    async def _create_job(self, task: TaskFacts, action: CreateJob) -> str | None:
+        """Creates the attempt's Job, or adopts it if an earlier run already did.
+        Returns why the spec cannot run, when the API server refuses it."""
+        assert task.spec is not None
+        body = build_job(task, task.spec, action.attempt, action.name)
+        try:
+            await self.kube.create_job(body)
+            log.info("created Job %s/%s for attempt %d", task.namespace, action.name,
+                     action.attempt)
+        except ApiError as exc:
+            if exc.invalid:
+                return f"the API server refused the Job: {exc.message}"
+            if not exc.conflict:
+                raise
+            existing = await self.kube.get_job(task.namespace, action.name)
+            if existing is None:
+                raise
+            if controller_uid(existing) != task.uid:
+                return f"a Job named {action.name} already exists and belongs to something else"
+            log.info("adopted existing Job %s/%s", task.namespace, action.name)
+        return None
+
+    async def _write_status(self, task: TaskFacts, decision: Decision) -> None:
+        patch = status_patch(task.status, decision.status)
+        if patch is None:
+            return
+        result = await self.kube.patch_status("agenttasks", task.namespace, task.name, patch)
+        self.view.remember_status(task.key, result["metadata"]["resourceVersion"],
+                                  decision.status)
+
+    async def _emit(self, task: TaskFacts, event: Emit) -> None:
+        involved = {"apiVersion": API_VERSION, "kind": "AgentTask",
+                    "metadata": {"name": task.name, "namespace": task.namespace,
+                                 "uid": task.uid}}
+        try:
+            await self.kube.emit(involved, event.type, event.reason, event.message)
+        except ApiError as exc:  # Events are best effort; never fail a reconcile on them.
+            log.warning("could not record event %s on %s/%s: %s", event.reason,
+                        task.namespace, task.name, exc)
+

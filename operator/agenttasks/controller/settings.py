@@ -1,0 +1,19 @@
+"""The operator's own settings, from its command-line flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    namespaces: tuple[str, ...] = ()
+    """Namespaces (or globs such as 'team-*') to watch; empty means every namespace."""
+    http_port: int = 8080
+    workers: int = 8
+    kubeconfig: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces

@@ -1,0 +1,1 @@
+"""Pure decisions over plain data and an explicit `now`. Never imports kopf or kubernetes."""

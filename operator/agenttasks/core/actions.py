@@ -1,0 +1,47 @@
+"""What a decision asks the shell to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from agenttasks.api.task import AgentTaskStatus
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    attempt: int
+    name: str
+
+
+@dataclass(frozen=True)
+class SetJobSuspended:
+    name: str
+    suspend: bool
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An Event on the task."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+Action = CreateJob | SetJobSuspended | DeleteJob | Emit
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: AgentTaskStatus
+    actions: tuple[Action, ...] = ()
+    wake_at: datetime | None = None
+    # Ready to start an attempt and waiting only for a slot from the dispatcher.
+    wants_slot: bool = False

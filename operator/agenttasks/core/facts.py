@@ -1,0 +1,54 @@
+"""What the operator knows about a task and its Jobs, gathered by the shell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """The parts of one attempt's Job that decisions depend on."""
+
+    name: str
+    attempt: int
+    created: datetime
+    owner_uid: str | None = None
+    suspended: bool = False
+    active: int = 0
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    outcome: Literal["Complete", "Failed"] | None = None
+    outcome_reason: str = ""
+    outcome_message: str = ""
+    finished_at: datetime | None = None
+    deleting: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """One AgentTask as read from the API server. ``spec`` is None when it did not parse,
+    and ``spec_error`` then says why."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    spec: AgentTaskSpec | None
+    status: AgentTaskStatus
+    spec_error: str | None = None
+    resource_version: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)

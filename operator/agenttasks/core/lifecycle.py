@@ -1,0 +1,248 @@
+"""The AgentTask state machine: (task, its Jobs, now) → status, actions and next wake-up.
+
+Everything is derived from the task's status plus the Jobs that exist, so the operator can
+be killed at any instant: the next decision adopts what the last one left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agenttasks.api.duration import format_duration
+from agenttasks.api.task import (
+    HISTORY_LIMIT,
+    AgentTaskSpec,
+    AgentTaskStatus,
+    AttemptRecord,
+    Phase,
+    Progress,
+    Reason,
+)
+from agenttasks.core.actions import Action, CreateJob, Decision, DeleteJob, Emit, SetJobSuspended
+from agenttasks.core.backoff import retry_delay
+from agenttasks.core.conditions import derive_conditions
+from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.naming import job_name
+
+KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
+_WARNING_REASONS = {Reason.TIMED_OUT, Reason.DEADLINE_EXCEEDED, Reason.JOB_FAILED,
+                    Reason.INVALID_SPEC, Reason.RETRY_SCHEDULED, Reason.DEPENDENCY_FAILED,
+                    Reason.DEPENDENCY_CYCLE, Reason.PLAN_RESTRICTED, Reason.JOB_DELETED}
+
+
+@dataclass
+class _Outcome:
+    """The status fields a step settles on; turned into a full status at the end."""
+
+    phase: Phase
+    reason: str
+    message: str
+    actions: list[Action] = field(default_factory=list)
+    wake_at: datetime | None = None
+    wants_slot: bool = False
+    next_retry_time: datetime | None = None
+    completion_time: datetime | None = None
+    progress: Progress | None = None
+    started_attempt: int | None = None
+
+
+def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime, *,
+           slot_granted: bool = True) -> Decision:
+    """Decides the task's next status and actions. ``jobs`` are the Jobs this task owns."""
+    status = task.status
+    by_attempt = {j.attempt: j for j in jobs}
+    attempts = max([status.attempts, *by_attempt])
+    history = _merge_history(status.history, jobs, attempts)
+    cleanup = _old_jobs(jobs, attempts)
+
+    if status.terminal():
+        running = by_attempt.get(attempts)
+        extra: list[Action] = list(cleanup)
+        if running and not running.finished and not running.deleting:
+            extra.append(DeleteJob(running.name))
+        return Decision(status=status.model_copy(update={
+            "history": history, "observed_generation": task.generation}), actions=tuple(extra))
+
+    if task.spec is None:
+        outcome = _Outcome(Phase.FAILED, Reason.INVALID_SPEC,
+                           f"the spec is invalid: {task.spec_error}", completion_time=now)
+    else:
+        outcome = _step(task, task.spec, by_attempt.get(attempts), attempts, history, now,
+                        slot_granted)
+    outcome.actions.extend(cleanup)
+    return _finish(task, outcome, attempts, history, now)
+
+
+def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attempts: int,
+          history: list[AttemptRecord], now: datetime, slot_granted: bool) -> _Outcome:
+    running = current is not None and not current.finished
+    last = history[-1] if history and history[-1].attempt == attempts else None
+
+    if current and current.outcome == "Complete":
+        return _Outcome(Phase.COMPLETED, Reason.SUCCEEDED,
+                        f"attempt {attempts} succeeded in Job {current.name}",
+                        completion_time=current.finished_at or now,
+                        progress=Progress(completed=spec.completions, total=spec.completions,
+                                          percent=100))
+    if spec.cancelled:
+        outcome = _Outcome(Phase.CANCELLED, Reason.CANCELLED,
+                           "cancelled by spec.cancelled", completion_time=now)
+        if running and current and not current.deleting:
+            outcome.actions.append(DeleteJob(current.name))
+        return outcome
+    if spec.deadline and now >= spec.deadline:
+        outcome = _Outcome(Phase.FAILED, Reason.DEADLINE_EXCEEDED,
+                           f"the deadline {spec.deadline.isoformat()} passed before the task "
+                           "completed", completion_time=now)
+        if running and current and not current.deleting:
+            outcome.actions.append(DeleteJob(current.name))
+        return outcome
+    if running and current:
+        return _running(spec, current, attempts)
+    if attempts > 0 and last is None:
+        # The current attempt's Job is gone but never finished: count it as failed.
+        last = AttemptRecord(attempt=attempts, job_name=job_name(task.name, attempts),
+                             completion_time=now, result="Failed", reason=Reason.JOB_DELETED,
+                             message=f"the Job of attempt {attempts} was deleted before it "
+                             "finished")
+        history.append(last)
+    if last is not None and last.result == "Failed":
+        outcome = _after_failure(spec, last, attempts, now)
+        if outcome is not None:
+            return outcome
+    return _start_or_wait(task, spec, attempts, now, slot_granted)
+
+
+def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int) -> _Outcome:
+    progress = Progress(completed=job.succeeded, total=spec.completions,
+                        percent=job.succeeded * 100 // spec.completions)
+    if spec.paused:
+        outcome = _Outcome(Phase.PAUSED, Reason.PAUSED,
+                           f"Job {job.name} is suspended; set spec.paused to false to resume",
+                           progress=progress)
+        if not job.suspended:
+            outcome.actions.append(SetJobSuspended(job.name, True))
+    else:
+        total = spec.retries.limit + 1
+        outcome = _Outcome(Phase.IN_PROGRESS, Reason.RUNNING,
+                           f"attempt {attempts} of {total} is running in Job {job.name}",
+                           progress=progress)
+        if job.suspended:
+            outcome.actions.append(SetJobSuspended(job.name, False))
+    outcome.wake_at = spec.deadline
+    return outcome
+
+
+def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
+                   now: datetime) -> _Outcome | None:
+    """Terminal failure or a scheduled retry; None when the retry is due now."""
+    total = spec.retries.limit + 1
+    if attempts >= total:
+        reason = last.reason if last.reason in (Reason.TIMED_OUT, Reason.JOB_DELETED) \
+            else Reason.JOB_FAILED
+        if reason == Reason.TIMED_OUT and spec.timeout is not None:
+            text = f"attempt {attempts} of {total} exceeded its timeout of " \
+                f"{format_duration(spec.timeout)}"
+        else:
+            text = f"attempt {attempts} of {total} failed: {last.message or last.reason}"
+        return _Outcome(Phase.FAILED, reason, text, completion_time=last.completion_time or now)
+    finished = last.completion_time or now
+    due = finished + retry_delay(spec.retries, attempts)
+    if spec.deadline and due >= spec.deadline:
+        return _Outcome(Phase.FAILED, Reason.DEADLINE_EXCEEDED,
+                        f"attempt {attempts} failed and its retry, due at {due.isoformat()}, "
+                        f"would start after the deadline {spec.deadline.isoformat()}",
+                        completion_time=now)
+    if spec.paused:
+        return _Outcome(Phase.PAUSED, Reason.PAUSED,
+                        f"paused after attempt {attempts} failed; set spec.paused to false "
+                        "to continue", next_retry_time=due, wake_at=spec.deadline)
+    if now < due:
+        return _Outcome(Phase.FAILED, Reason.RETRY_SCHEDULED,
+                        f"attempt {attempts} of {total} failed ({last.reason}: {last.message}); "
+                        f"retry {attempts} of {spec.retries.limit} starts at {due.isoformat()}",
+                        next_retry_time=due, wake_at=due)
+    return None
+
+
+def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: datetime,
+                   slot_granted: bool) -> _Outcome:
+    if spec.paused:
+        return _Outcome(Phase.PAUSED, Reason.PAUSED,
+                        "paused before it started; set spec.paused to false to start it",
+                        wake_at=spec.deadline)
+    if not slot_granted:
+        return _Outcome(Phase.PENDING, Reason.QUEUED, "waiting for a free slot",
+                        wants_slot=True, wake_at=spec.deadline)
+    attempt = attempts + 1
+    name = job_name(task.name, attempt)
+    total = spec.retries.limit + 1
+    return _Outcome(Phase.IN_PROGRESS, Reason.RUNNING,
+                    f"attempt {attempt} of {total} is running in Job {name}",
+                    actions=[CreateJob(attempt, name)], started_attempt=attempt,
+                    progress=Progress(completed=0, total=spec.completions, percent=0),
+                    wake_at=spec.deadline)
+
+
+def _finish(task: TaskFacts, outcome: _Outcome, attempts: int, history: list[AttemptRecord],
+            now: datetime) -> Decision:
+    before = task.status
+    attempt = outcome.started_attempt or attempts
+    start_time = before.start_time
+    if start_time is None and attempt > 0:
+        start_time = history[0].start_time if history and history[0].start_time else now
+    status = AgentTaskStatus(
+        phase=outcome.phase,
+        reason=outcome.reason,
+        message=outcome.message,
+        attempts=attempt,
+        job_name=job_name(task.name, attempt) if attempt else None,
+        start_time=start_time,
+        completion_time=outcome.completion_time,
+        next_retry_time=outcome.next_retry_time,
+        progress=outcome.progress or before.progress,
+        history=history,
+        conditions=derive_conditions(outcome.phase, outcome.reason, outcome.message,
+                                     task.generation, before.conditions, now),
+        observed_generation=task.generation,
+    )
+    actions = list(outcome.actions)
+    if (before.phase, before.reason) != (status.phase, status.reason):
+        kind = "Warning" if status.reason in _WARNING_REASONS else "Normal"
+        actions.append(Emit(kind, str(status.reason), str(status.message)))
+    return Decision(status=status, actions=tuple(actions), wake_at=outcome.wake_at,
+                    wants_slot=outcome.wants_slot)
+
+
+def _record(job: JobFacts) -> AttemptRecord:
+    if job.outcome == "Complete":
+        result, reason = "Succeeded", Reason.SUCCEEDED.value
+    else:
+        result = "Failed"
+        timed_out = job.outcome_reason == "DeadlineExceeded"
+        reason = Reason.TIMED_OUT.value if timed_out else Reason.JOB_FAILED.value
+    return AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
+                         completion_time=job.finished_at, result=result, reason=reason,
+                         message=job.outcome_message)
+
+
+def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts],
+                   attempts: int) -> list[AttemptRecord]:
+    """Adds a record for each finished Job not yet in history, newest last, bounded."""
+    known = {r.attempt for r in history}
+    added = [_record(j) for j in jobs if j.finished and j.attempt not in known
+             and j.attempt <= attempts]
+    merged = sorted([*history, *added], key=lambda r: r.attempt)
+    return merged[-HISTORY_LIMIT:]
+
+
+def _old_jobs(jobs: list[JobFacts], attempts: int) -> list[Action]:
+    return [DeleteJob(j.name) for j in jobs
+            if j.finished and not j.deleting and j.attempt <= attempts - KEEP_JOBS]
+
+
+def reject(task: TaskFacts, why: str, now: datetime) -> Decision:
+    """Terminal InvalidSpec, for a spec the API server refuses to run."""
+    outcome = _Outcome(Phase.FAILED, Reason.INVALID_SPEC, why, completion_time=now)
+    return _finish(task, outcome, task.status.attempts, list(task.status.history), now)

@@ -1,0 +1,303 @@
+"""`agenttasks cluster up | down | status`: the local control plane's lifecycle."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from agenttasks.devcluster import processes
+from agenttasks.devcluster.build import ensure_built
+from agenttasks.devcluster.pki import ensure_pki
+from agenttasks.devcluster.toolchain import ETCD, HELM, KUBERNETES, KWOK, binary
+
+Say = Callable[[str], None]
+# Stopped in reverse order of this list.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROLLERS = (
+    "job", "garbagecollector", "namespace", "serviceaccount", "serviceaccount-token",
+    "ttl-after-finished", "deployment", "replicaset", "root-ca-certificate-publisher-controller",
+)
+NODE_NAME = "kwok-node-0"
+STAGES = Path(__file__).with_name("stages.yaml")
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """The files of one local cluster, all under one folder (default .cluster/)."""
+
+    root: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    def log(self, component: str) -> Path:
+        return self.root / "logs" / f"{component}.log"
+
+    def ports(self) -> dict[str, int]:
+        if not self.state_file.exists():
+            return {}
+        return dict(json.loads(self.state_file.read_text())["ports"])
+
+    def running(self) -> dict[str, int | None]:
+        return {c: processes.running_pid(self.root, c) for c in COMPONENTS}
+
+
+def up(root: Path, say: Say = _say, build_helm: bool = True) -> LocalCluster:
+    """Builds what is missing, starts every component and waits for a Ready node.
+
+    A healthy running cluster in ``root`` is reused as it is."""
+    cluster = LocalCluster(root.resolve())
+    ensure_built((ETCD, KWOK, KUBERNETES, HELM) if build_helm else (ETCD, KWOK, KUBERNETES),
+                 say)
+    if all(cluster.running().values()) and _ready(cluster):
+        say(f"The local cluster in {cluster.root} is already running.")
+        return cluster
+    down(cluster.root, say=lambda _m: None)
+    cluster.root.mkdir(parents=True, exist_ok=True)
+    token = ensure_pki(cluster.pki)
+    ports = {name: _free_port() for name in
+             ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")}
+    cluster.state_file.write_text(json.dumps({"ports": ports}))
+    _write_kubeconfig(cluster, token, ports["apiserver"])
+    started = time.monotonic()
+    try:
+        _start_etcd(cluster, ports)
+        _wait(lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), 30, cluster, "etcd")
+        _start_apiserver(cluster, ports)
+        _wait(lambda: _ready(cluster), 90, cluster, "kube-apiserver")
+        _start_controller_manager(cluster, ports)
+        _start_scheduler(cluster, ports)
+        _start_kwok(cluster, ports)
+        _ensure_node(cluster)
+        _wait(lambda: _node_ready(cluster), 60, cluster, "kwok")
+        _wait(lambda: _default_service_account(cluster), 60, cluster, "kube-controller-manager")
+    except BaseException:
+        down(cluster.root, say=lambda _m: None)
+        raise
+    say(f"Local cluster ready in {time.monotonic() - started:.1f}s; logs in {cluster.root}/logs/.")
+    return cluster
+
+
+def down(root: Path, say: Say = _say) -> list[str]:
+    cluster = LocalCluster(root.resolve())
+    stopped = [c for c in reversed(COMPONENTS) if processes.stop(cluster.root, c)]
+    say("Stopped: " + (", ".join(stopped) if stopped else "nothing was running") + ".")
+    return stopped
+
+
+def status(root: Path) -> dict[str, object]:
+    cluster = LocalCluster(root.resolve())
+    running = cluster.running()
+    return {
+        "components": {c: ("running (pid %d)" % p if p else "stopped") for c, p in running.items()},
+        "ready": all(running.values()) and _ready(cluster),
+        "kubeconfig": str(cluster.kubeconfig),
+    }
+
+
+# --- components -------------------------------------------------------------------------------
+
+def _start_etcd(cluster: LocalCluster, ports: dict[str, int]) -> None:
+    client = f"http://127.0.0.1:{ports['etcd']}"
+    peer = f"http://127.0.0.1:{ports['etcd-peer']}"
+    processes.start("etcd", [
+        str(binary("etcd")), "--name=default", f"--data-dir={cluster.root / 'etcd'}",
+        f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=default={peer}", "--unsafe-no-fsync", "--log-level=warn",
+    ], cluster.root)
+
+
+def _start_apiserver(cluster: LocalCluster, ports: dict[str, int]) -> None:
+    pki = cluster.pki
+    processes.start("kube-apiserver", [
+        str(binary("kube-apiserver")),
+        f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--secure-port={ports['apiserver']}",
+        f"--cert-dir={pki}", f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}", f"--client-ca-file={pki / 'ca.crt'}",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--authorization-mode=RBAC", f"--token-auth-file={pki / 'tokens.csv'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        # Without a node lifecycle controller nothing would lift the not-ready taint.
+        "--disable-admission-plugins=TaintNodesByCondition",
+        "--allow-privileged=true", "--profiling=false",
+    ], cluster.root)
+
+
+def _component_kubeconfig(cluster: LocalCluster) -> str:
+    return str(cluster.kubeconfig)
+
+
+def _start_controller_manager(cluster: LocalCluster, ports: dict[str, int]) -> None:
+    pki = cluster.pki
+    processes.start("kube-controller-manager", [
+        str(binary("kube-controller-manager")),
+        f"--kubeconfig={_component_kubeconfig(cluster)}",
+        f"--controllers={','.join(CONTROLLERS)}",
+        f"--service-account-private-key-file={pki / 'sa.key'}",
+        f"--root-ca-file={pki / 'ca.crt'}",
+        "--leader-elect=false", "--bind-address=127.0.0.1",
+        f"--secure-port={ports['controller-manager']}",
+        "--kube-api-qps=300", "--kube-api-burst=600", "--concurrent-job-syncs=20",
+    ], cluster.root)
+
+
+def _start_scheduler(cluster: LocalCluster, ports: dict[str, int]) -> None:
+    config = cluster.root / "scheduler.yaml"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": _component_kubeconfig(cluster), "qps": 300,
+                             "burst": 600},
+        "leaderElection": {"leaderElect": False},
+    }))
+    processes.start("kube-scheduler", [
+        str(binary("kube-scheduler")), f"--config={config}",
+        "--bind-address=127.0.0.1", f"--secure-port={ports['scheduler']}",
+    ], cluster.root)
+
+
+def _start_kwok(cluster: LocalCluster, ports: dict[str, int]) -> None:
+    processes.start("kwok", [
+        str(binary("kwok")), f"--kubeconfig={_component_kubeconfig(cluster)}",
+        f"--config={STAGES}", "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
+        f"--server-address=127.0.0.1:{ports['kwok']}",
+    ], cluster.root)
+
+
+# --- API access through kubectl, so that `cluster up` needs no Python client set-up ------------
+
+def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None) -> str:
+    import subprocess
+
+    result = subprocess.run(
+        [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", *args],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _ensure_node(cluster: LocalCluster) -> None:
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": NODE_NAME,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"type": "kwok", "kubernetes.io/hostname": NODE_NAME,
+                       "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+        },
+    }
+    kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(node))
+
+
+def _node_ready(cluster: LocalCluster) -> bool:
+    try:
+        out = kubectl(cluster, "get", "node", NODE_NAME, "-o",
+                      "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+    except ClusterError:
+        return False
+    return out.strip() == "True"
+
+
+def _default_service_account(cluster: LocalCluster) -> bool:
+    try:
+        kubectl(cluster, "get", "serviceaccount", "default", "-n", "default")
+    except ClusterError:
+        return False
+    return True
+
+
+def _ready(cluster: LocalCluster) -> bool:
+    ports = cluster.ports()
+    if "apiserver" not in ports or not cluster.kubeconfig.exists():
+        return False
+    token = (cluster.pki / "tokens.csv").read_text().split(",", 1)[0]
+    context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
+    request = urllib.request.Request(f"https://127.0.0.1:{ports['apiserver']}/readyz",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait(check: Callable[[], bool], seconds: float, cluster: LocalCluster, component: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if component in COMPONENTS and processes.running_pid(cluster.root, component) is None:
+            raise ClusterError(
+                f"{component} exited during start-up; see {cluster.log(component)}")
+        time.sleep(0.3)
+    raise ClusterError(
+        f"{component} did not become ready within {seconds:.0f}s; see {cluster.log(component)}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_kubeconfig(cluster: LocalCluster, token: str, port: int) -> None:
+    import base64
+
+    ca = base64.b64encode((cluster.pki / "ca.crt").read_bytes()).decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "agenttasks-local", "cluster": {
+            "server": f"https://127.0.0.1:{port}", "certificate-authority-data": ca}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "agenttasks-local",
+                      "context": {"cluster": "agenttasks-local", "user": "admin"}}],
+        "current-context": "agenttasks-local",
+    }
+    cluster.kubeconfig.write_text(yaml.safe_dump(config))
+    cluster.kubeconfig.chmod(0o600)

@@ -1,0 +1,50 @@
+"""Keys and certificates for the local control plane, made with the openssl command."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+SERVER_NAMES = (
+    "DNS:localhost",
+    "DNS:kubernetes",
+    "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc",
+    "DNS:kubernetes.default.svc.cluster.local",
+    "IP:127.0.0.1",
+    "IP:10.0.0.1",
+)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise RuntimeError("the openssl command is needed to create the local cluster's keys")
+    subprocess.run([openssl, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def ensure_pki(pki: Path) -> str:
+    """Creates the CA, the serving certificate, the service-account key pair and the
+    admin token once; returns the admin token."""
+    pki.mkdir(parents=True, exist_ok=True)
+    if not (pki / "ca.crt").exists():
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                 "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=agenttasks-local-ca", cwd=pki)
+    if not (pki / "apiserver.crt").exists():
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key",
+                 "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver", cwd=pki)
+        (pki / "san.ext").write_text("subjectAltName=" + ",".join(SERVER_NAMES) + "\n")
+        _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "3650", "-extfile", "san.ext",
+                 "-out", "apiserver.crt", cwd=pki)
+    if not (pki / "sa.key").exists():
+        _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+        _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    tokens = pki / "tokens.csv"
+    if not tokens.exists():
+        token = secrets.token_hex(24)
+        tokens.write_text(f'{token},admin,admin,"system:masters"\n')
+        tokens.chmod(0o600)
+    return tokens.read_text().split(",", 1)[0]

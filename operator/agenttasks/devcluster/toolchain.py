@@ -1,0 +1,109 @@
+"""Which Go tools make up the local control plane, and how each is built.
+
+The versions are pinned in one place only: the go.mod of each tool under
+``tests/cluster/<tool>/``. This module reads them from there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+GO_TOOLS_DIR = Path(os.environ.get("AGENTTASKS_GO_TOOLS_DIR", REPO_ROOT / "tests" / "cluster"))
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agenttasks" / "bin"
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """One go.mod under tests/cluster, built into one cache folder."""
+
+    name: str
+    module: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+
+    @property
+    def gomod_dir(self) -> Path:
+        return GO_TOOLS_DIR / self.name
+
+    @property
+    def version(self) -> str:
+        return required_version(self.gomod_dir / "go.mod", self.module)
+
+    @property
+    def bin_dir(self) -> Path:
+        return cache_root() / f"{self.name}-{self.version}"
+
+    def ldflags(self) -> str:
+        return " ".join(["-s", "-w", *_version_ldflags(self)])
+
+    def missing(self) -> list[str]:
+        return [b for b in self.binaries if not (self.bin_dir / b).is_file()]
+
+
+def required_version(gomod: Path, module: str) -> str:
+    """The version of ``module`` that ``gomod`` requires directly."""
+    text = gomod.read_text()
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"{gomod} does not require {module}")
+    return match.group(1)
+
+
+def _semver_parts(version: str) -> tuple[str, str]:
+    major, minor = version.lstrip("v").split(".")[:2]
+    return major, minor
+
+
+def _version_ldflags(tool: GoTool) -> list[str]:
+    # Without these, /version says v0.0.0-master and helm assumes Kubernetes 1.20.
+    if tool.name == "kubernetes":
+        major, minor = _semver_parts(tool.version)
+        flags = []
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+            flags += [
+                f"-X {pkg}.gitVersion={tool.version}",
+                f"-X {pkg}.gitMajor={major}",
+                f"-X {pkg}.gitMinor={minor}",
+                f"-X {pkg}.gitCommit={'0' * 40}",
+                f"-X {pkg}.gitTreeState=clean",
+            ]
+        return flags
+    if tool.name == "helm":
+        major, minor = _semver_parts(KUBERNETES.version)
+        return [
+            f"-X helm.sh/helm/v3/internal/version.version={tool.version}",
+            f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={major}",
+            f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={minor}",
+            f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={major}",
+            f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor}",
+        ]
+    return []
+
+
+ETCD = GoTool("etcd", "go.etcd.io/etcd/server/v3", ("go.etcd.io/etcd/server/v3",), ("etcd",))
+KWOK = GoTool("kwok", "sigs.k8s.io/kwok", ("sigs.k8s.io/kwok/cmd/kwok",), ("kwok",))
+HELM = GoTool("helm", "helm.sh/helm/v3", ("helm.sh/helm/v3/cmd/helm",), ("helm",))
+_K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBERNETES = GoTool(
+    "kubernetes",
+    "k8s.io/kubernetes",
+    tuple(f"k8s.io/kubernetes/cmd/{c}" for c in _K8S_COMMANDS),
+    _K8S_COMMANDS,
+)
+
+ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM)
+
+
+def binary(name: str) -> Path:
+    for tool in ALL_TOOLS:
+        if name in tool.binaries:
+            return tool.bin_dir / name
+    raise KeyError(name)

@@ -1,0 +1,148 @@
+"""The calls the operator makes to the API server, as coroutines over the kubernetes client.
+
+The synchronous client runs in a private thread pool, so slow calls never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
+from agenttasks.kube.timefmt import format_time, utcnow
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An API call failed; ``status`` is the HTTP status and ``message`` the server's text."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def invalid(self) -> bool:
+        return self.status == 422
+
+
+def _api_error(exc: ApiException) -> ApiError:
+    import json
+
+    message, reason = str(exc.reason), str(exc.reason)
+    try:
+        body = json.loads(exc.body or "{}")
+        message, reason = body.get("message", message), body.get("reason", reason)
+    except ValueError:
+        pass
+    return ApiError(int(exc.status or 0), reason, message)
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    configuration = client.Configuration()
+    if kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get(
+            "KUBERNETES_SERVICE_HOST"):
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+class Kube:
+    """Every write the operator makes, in one place."""
+
+    def __init__(self, api_client: client.ApiClient, workers: int = 16) -> None:
+        self.api_client = api_client
+        self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube")
+        self.instance = socket.gethostname()
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+
+        def run() -> T:
+            try:
+                return fn(*args, _request_timeout=30, **kwargs)
+            except ApiException as exc:
+                raise _api_error(exc) from None
+
+        return await loop.run_in_executor(self._pool, run)
+
+    # --- Jobs ---------------------------------------------------------------------------------
+    async def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        ns = body["metadata"]["namespace"]
+        result = await self._call(self.batch.create_namespaced_job, ns, body)
+        return dict(self.api_client.sanitize_for_serialization(result))
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            result = await self._call(self.batch.read_namespaced_job, name, namespace)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return dict(self.api_client.sanitize_for_serialization(result))
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            await self._call(self.batch.delete_namespaced_job, name, namespace,
+                             propagation_policy="Background")
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
+        await self._call(self.batch.patch_namespaced_job, name, namespace,
+                         {"spec": {"suspend": suspend}})
+
+    # --- our kinds ------------------------------------------------------------------------------
+    async def patch_status(self, plural: str, namespace: str, name: str,
+                           status: dict[str, Any]) -> dict[str, Any]:
+        result = await self._call(
+            self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+            plural, name, {"status": status})
+        return dict(result)
+
+    # --- Events ---------------------------------------------------------------------------------
+    async def emit(self, involved: dict[str, Any], type_: str, reason: str,
+                   message: str) -> None:
+        now = format_time(utcnow())
+        meta = involved["metadata"]
+        event = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": involved["apiVersion"], "kind": involved["kind"],
+                               "name": meta["name"], "namespace": meta["namespace"],
+                               "uid": meta.get("uid")},
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": MANAGER_NAME},
+            "reportingComponent": f"{GROUP}/operator",
+            "reportingInstance": self.instance,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._call(self.core.create_namespaced_event, meta["namespace"], event)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.api_client.close()

@@ -1,0 +1,97 @@
+"""The Job of one attempt: built from the task, and read back into JobFacts."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from agenttasks.api.meta import (
+    API_VERSION,
+    LABEL_ATTEMPT,
+    LABEL_MANAGED_BY,
+    LABEL_TASK,
+    MANAGER_NAME,
+)
+from agenttasks.api.task import AgentTaskSpec
+from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.kube.timefmt import parse_time
+
+
+def owner_reference(task: TaskFacts, kind: str = "AgentTask") -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": kind, "name": task.name, "uid": task.uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str) -> dict[str, Any]:
+    """The Job for one attempt. Retries belong to the operator, hence backoffLimit 0."""
+    labels = {LABEL_TASK: task.name, LABEL_ATTEMPT: str(attempt), LABEL_MANAGED_BY: MANAGER_NAME}
+    template = copy.deepcopy(spec.template)
+    template.setdefault("metadata", {})
+    template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
+    template.setdefault("spec", {})
+    template["spec"].setdefault("restartPolicy", "Never")
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "parallelism": spec.parallelism,
+        "completions": spec.completions,
+        "template": template,
+    }
+    if spec.completions > 1:
+        job_spec["completionMode"] = "Indexed"
+    if spec.timeout is not None:
+        job_spec["activeDeadlineSeconds"] = max(1, int(spec.timeout.total_seconds()))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": task.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(task)],
+        },
+        "spec": job_spec,
+    }
+
+
+def controller_uid(body: dict[str, Any]) -> str | None:
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def job_facts(body: dict[str, Any]) -> JobFacts | None:
+    """Facts of a Job we created; None for a Job without a valid attempt label."""
+    meta = body.get("metadata", {})
+    try:
+        attempt = int((meta.get("labels") or {}).get(LABEL_ATTEMPT, ""))
+    except ValueError:
+        return None
+    status = body.get("status") or {}
+    outcome, reason, message, finished = None, "", "", None
+    for condition in status.get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            outcome = condition["type"]
+            reason = condition.get("reason") or ""
+            message = condition.get("message") or ""
+            finished = parse_time(condition.get("lastTransitionTime"))
+    if outcome == "Complete" and status.get("completionTime"):
+        finished = parse_time(status["completionTime"])
+    created = parse_time(meta.get("creationTimestamp"))
+    assert created is not None
+    return JobFacts(
+        name=meta["name"],
+        attempt=attempt,
+        created=created,
+        owner_uid=controller_uid(body),
+        suspended=bool((body.get("spec") or {}).get("suspend")),
+        active=int(status.get("active") or 0),
+        ready=int(status.get("ready") or 0),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        outcome=outcome,
+        outcome_reason=reason,
+        outcome_message=message,
+        finished_at=finished,
+        deleting=bool(meta.get("deletionTimestamp")),
+    )

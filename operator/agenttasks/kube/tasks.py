@@ -1,0 +1,61 @@
+"""AgentTask objects read into TaskFacts, and status written back as a merge patch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
+from agenttasks.core.facts import TaskFacts
+from agenttasks.kube.timefmt import parse_time
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"spec.{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts)
+
+
+def task_facts(body: dict[str, Any]) -> TaskFacts:
+    meta = body.get("metadata", {})
+    spec: AgentTaskSpec | None
+    try:
+        spec = AgentTaskSpec.model_validate(body.get("spec") or {})
+        error = None
+    except ValidationError as exc:
+        spec, error = None, describe_validation_error(exc)
+    try:
+        status = AgentTaskStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = AgentTaskStatus()
+    created = parse_time(meta.get("creationTimestamp"))
+    assert created is not None
+    return TaskFacts(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        created=created,
+        spec=spec,
+        status=status,
+        spec_error=error,
+        resource_version=str(meta.get("resourceVersion", "")),
+        labels=dict(meta.get("labels") or {}),
+    )
+
+
+def status_document(status: AgentTaskStatus) -> dict[str, Any]:
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def status_patch(old: AgentTaskStatus, new: AgentTaskStatus) -> dict[str, Any] | None:
+    """A JSON merge patch from old to new (null removes a field), or None when equal."""
+    before, after = status_document(old), status_document(new)
+    if before == after:
+        return None
+    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
+    patch.update({k: None for k in before if k not in after})
+    return patch

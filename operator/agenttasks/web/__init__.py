@@ -1,0 +1,1 @@
+"""The operator's HTTP port: health now; hooks, dashboard and metrics later."""

@@ -1,0 +1,28 @@
+"""aiohttp application on the operator's HTTP port."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from agenttasks.controller.runtime import Runtime
+
+
+def build_app(runtime: Runtime | None = None) -> web.Application:
+    app = web.Application()
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def start_http(port: int, runtime: Runtime | None = None) -> web.AppRunner:
+    runner = web.AppRunner(build_app(runtime), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host="0.0.0.0", port=port)
+    await site.start()
+    return runner
