@@ -14,7 +14,8 @@ _DROP = {"title", "default", "$defs"}
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     definitions = raw.get("$defs", {})
-    return _convert(raw, definitions)
+    converted: dict[str, Any] = _convert(raw, definitions)
+    return converted
 
 
 def _convert(node: Any, definitions: dict[str, Any]) -> Any:

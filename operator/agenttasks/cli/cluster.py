@@ -31,6 +31,17 @@ def up(directory: Path) -> None:
 
 
 @cluster.command()
+def build() -> None:
+    """Build the control plane's binaries into the cache, if any is missing."""
+    from agenttasks.devcluster.build import BuildError, ensure_built
+
+    try:
+        ensure_built()
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cluster.command()
 @DIR_OPTION
 def down(directory: Path) -> None:
     """Stop every process the cluster started."""

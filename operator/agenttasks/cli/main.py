@@ -7,6 +7,7 @@ import click
 from agenttasks import __version__
 from agenttasks.cli.cluster import cluster
 from agenttasks.cli.crds import crds
+from agenttasks.cli.dev import dev
 from agenttasks.cli.operator import operator
 
 
@@ -19,6 +20,7 @@ def cli() -> None:
 cli.add_command(cluster)
 cli.add_command(operator)
 cli.add_command(crds)
+cli.add_command(dev)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import kopf
 
 from agenttasks.api.meta import GROUP, LABEL_TASK, VERSION
 from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.kube.client import load_api_client
 from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.tasks import task_facts
 
@@ -16,31 +17,39 @@ from .runtime import Runtime
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> Any:
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        # Our own kubeconfig choice (flag, $KUBECONFIG, in-cluster), read afresh on each
+        # re-login so that rotated service-account tokens are picked up.
+        config = load_api_client(runtime.settings.kubeconfig).configuration
+        header = config.get_api_key_with_prefix("BearerToken") or \
+            config.get_api_key_with_prefix("authorization") or ""
+        scheme, _sep, token = str(header).rpartition(" ")
+        return kopf.ConnectionInfo(
+            server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
+            scheme=scheme or None, token=token or None, certificate_path=config.cert_file,
+            private_key_path=config.key_file)
 
-    @kopf.index(GROUP, VERSION, "agenttasks", registry=registry)
-    def task_index(body: kopf.Body, namespace: str, name: str,
-                   **_: Any) -> dict[tuple[str, str], TaskFacts]:
-        return {(namespace, name): task_facts(dict(body))}
+    @kopf.index(GROUP, VERSION, "agenttasks", id="task_index", registry=registry)
+    async def task_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], TaskFacts]:
+        facts = task_facts(dict(body))
+        return {facts.key: facts}
 
-    @kopf.index("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, registry=registry)
-    def job_index(body: kopf.Body, namespace: str, labels: kopf.Labels,
-                  **_: Any) -> dict[tuple[str, str], JobFacts]:
+    @kopf.index("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, id="job_index",
+                registry=registry)
+    async def job_index(body: kopf.Body, labels: kopf.Labels,
+                        **_: Any) -> dict[tuple[str, str], JobFacts]:
         facts = job_facts(dict(body))
-        return {(namespace, labels[LABEL_TASK]): facts} if facts else {}
+        return {(str(body.metadata.namespace), labels[LABEL_TASK]): facts} if facts else {}
 
     @kopf.on.event(GROUP, VERSION, "agenttasks", registry=registry)
-    def task_event(namespace: str, name: str, task_index: kopf.Index[Any, Any],
-                   job_index: kopf.Index[Any, Any], **_: Any) -> None:
-        runtime.view.attach(task_index, job_index)
-        runtime.queue.add((namespace, name))
+    async def task_event(body: kopf.Body, **kwargs: Any) -> None:
+        runtime.view.attach(kwargs["task_index"], kwargs["job_index"])
+        runtime.queue.add((str(body.metadata.namespace), str(body.metadata.name)))
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, registry=registry)
-    def job_event(namespace: str, labels: kopf.Labels, task_index: kopf.Index[Any, Any],
-                  job_index: kopf.Index[Any, Any], **_: Any) -> None:
-        runtime.view.attach(task_index, job_index)
-        runtime.queue.add((namespace, labels[LABEL_TASK]))
+    async def job_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:
+        runtime.view.attach(kwargs["task_index"], kwargs["job_index"])
+        runtime.queue.add((str(body.metadata.namespace), labels[LABEL_TASK]))
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

@@ -45,4 +45,6 @@ def main(settings: OperatorSettings) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    # kopf reports every event handler call at INFO; our own log says what happened.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(run(settings))

@@ -6,6 +6,7 @@ Kopf's per-object timers would mean one coroutine per object; this keeps one in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 from collections.abc import Callable, Hashable
@@ -52,7 +53,5 @@ class WakeUps:
                     self._fire(key)
             delay = (self._heap[0][0] - now).total_seconds() if self._heap else 3600.0
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, delay) + 0.01)
-            except TimeoutError:
-                pass

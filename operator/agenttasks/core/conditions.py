@@ -31,6 +31,6 @@ def derive_conditions(phase: Phase, reason: str, message: str, generation: int,
     for type_, status, why, text in wanted:
         old = before.get(type_)
         since = old.last_transition_time if old and old.status == status else now
-        result.append(Condition(type=type_, status=status, reason=why, message=text,  # type: ignore[arg-type]
+        result.append(Condition(type=type_, status=status, reason=why, message=text,
                                 last_transition_time=since, observed_generation=generation))
     return result

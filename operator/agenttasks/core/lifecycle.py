@@ -7,7 +7,7 @@ be killed at any instant: the next decision adopts what the last one left behind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from agenttasks.api.duration import format_duration
 from agenttasks.api.task import (
@@ -50,6 +50,7 @@ class _Outcome:
 def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime, *,
            slot_granted: bool = True) -> Decision:
     """Decides the task's next status and actions. ``jobs`` are the Jobs this task owns."""
+    now = whole_seconds(now)
     status = task.status
     by_attempt = {j.attempt: j for j in jobs}
     attempts = max([status.attempts, *by_attempt])
@@ -91,7 +92,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
         if running and current and not current.deleting:
             outcome.actions.append(DeleteJob(current.name))
         return outcome
-    if spec.deadline and now >= spec.deadline:
+    if spec.deadline and now >= ceil_seconds(spec.deadline):
         outcome = _Outcome(Phase.FAILED, Reason.DEADLINE_EXCEEDED,
                            f"the deadline {spec.deadline.isoformat()} passed before the task "
                            "completed", completion_time=now)
@@ -108,9 +109,9 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
                              "finished")
         history.append(last)
     if last is not None and last.result == "Failed":
-        outcome = _after_failure(spec, last, attempts, now)
-        if outcome is not None:
-            return outcome
+        failure = _after_failure(spec, last, attempts, now)
+        if failure is not None:
+            return failure
     return _start_or_wait(task, spec, attempts, now, slot_granted)
 
 
@@ -130,7 +131,7 @@ def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int) -> _Outcome:
                            progress=progress)
         if job.suspended:
             outcome.actions.append(SetJobSuspended(job.name, False))
-    outcome.wake_at = spec.deadline
+    outcome.wake_at = _deadline(spec)
     return outcome
 
 
@@ -148,7 +149,7 @@ def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
             text = f"attempt {attempts} of {total} failed: {last.message or last.reason}"
         return _Outcome(Phase.FAILED, reason, text, completion_time=last.completion_time or now)
     finished = last.completion_time or now
-    due = finished + retry_delay(spec.retries, attempts)
+    due = ceil_seconds(finished + retry_delay(spec.retries, attempts))
     if spec.deadline and due >= spec.deadline:
         return _Outcome(Phase.FAILED, Reason.DEADLINE_EXCEEDED,
                         f"attempt {attempts} failed and its retry, due at {due.isoformat()}, "
@@ -157,7 +158,7 @@ def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
     if spec.paused:
         return _Outcome(Phase.PAUSED, Reason.PAUSED,
                         f"paused after attempt {attempts} failed; set spec.paused to false "
-                        "to continue", next_retry_time=due, wake_at=spec.deadline)
+                        "to continue", next_retry_time=due, wake_at=_deadline(spec))
     if now < due:
         return _Outcome(Phase.FAILED, Reason.RETRY_SCHEDULED,
                         f"attempt {attempts} of {total} failed ({last.reason}: {last.message}); "
@@ -171,10 +172,10 @@ def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: dat
     if spec.paused:
         return _Outcome(Phase.PAUSED, Reason.PAUSED,
                         "paused before it started; set spec.paused to false to start it",
-                        wake_at=spec.deadline)
+                        wake_at=_deadline(spec))
     if not slot_granted:
         return _Outcome(Phase.PENDING, Reason.QUEUED, "waiting for a free slot",
-                        wants_slot=True, wake_at=spec.deadline)
+                        wants_slot=True, wake_at=_deadline(spec))
     attempt = attempts + 1
     name = job_name(task.name, attempt)
     total = spec.retries.limit + 1
@@ -182,7 +183,7 @@ def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: dat
                     f"attempt {attempt} of {total} is running in Job {name}",
                     actions=[CreateJob(attempt, name)], started_attempt=attempt,
                     progress=Progress(completed=0, total=spec.completions, percent=0),
-                    wake_at=spec.deadline)
+                    wake_at=_deadline(spec))
 
 
 def _finish(task: TaskFacts, outcome: _Outcome, attempts: int, history: list[AttemptRecord],
@@ -209,10 +210,26 @@ def _finish(task: TaskFacts, outcome: _Outcome, attempts: int, history: list[Att
     )
     actions = list(outcome.actions)
     if (before.phase, before.reason) != (status.phase, status.reason):
-        kind = "Warning" if status.reason in _WARNING_REASONS else "Normal"
-        actions.append(Emit(kind, str(status.reason), str(status.message)))
+        warning = status.reason in _WARNING_REASONS
+        actions.append(Emit("Warning" if warning else "Normal", str(status.reason),
+                            str(status.message)))
     return Decision(status=status, actions=tuple(actions), wake_at=outcome.wake_at,
                     wants_slot=outcome.wants_slot)
+
+
+def _deadline(spec: AgentTaskSpec) -> datetime | None:
+    return ceil_seconds(spec.deadline) if spec.deadline else None
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    """Times in status have whole seconds, as metav1.Time does."""
+    return moment.replace(microsecond=0)
+
+
+def ceil_seconds(moment: datetime) -> datetime:
+    """Due times are rounded up, so a wake-up at one never finds it not yet due."""
+    rounded = whole_seconds(moment)
+    return rounded if rounded == moment else rounded + timedelta(seconds=1)
 
 
 def _record(job: JobFacts) -> AttemptRecord:
@@ -244,5 +261,6 @@ def _old_jobs(jobs: list[JobFacts], attempts: int) -> list[Action]:
 
 def reject(task: TaskFacts, why: str, now: datetime) -> Decision:
     """Terminal InvalidSpec, for a spec the API server refuses to run."""
+    now = whole_seconds(now)
     outcome = _Outcome(Phase.FAILED, Reason.INVALID_SPEC, why, completion_time=now)
     return _finish(task, outcome, task.status.attempts, list(task.status.history), now)

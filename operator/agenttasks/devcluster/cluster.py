@@ -116,7 +116,7 @@ def status(root: Path) -> dict[str, object]:
     cluster = LocalCluster(root.resolve())
     running = cluster.running()
     return {
-        "components": {c: ("running (pid %d)" % p if p else "stopped") for c, p in running.items()},
+        "components": {c: (f"running (pid {p})" if p else "stopped") for c, p in running.items()},
         "ready": all(running.values()) and _ready(cluster),
         "kubeconfig": str(cluster.kubeconfig),
     }
@@ -271,7 +271,7 @@ def _wait(check: Callable[[], bool], seconds: float, cluster: LocalCluster, comp
     while time.monotonic() < deadline:
         if check():
             return
-        if component in COMPONENTS and processes.running_pid(cluster.root, component) is None:
+        if component in COMPONENTS and processes.exited(cluster.root, component):
             raise ClusterError(
                 f"{component} exited during start-up; see {cluster.log(component)}")
         time.sleep(0.3)

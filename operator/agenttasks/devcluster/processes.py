@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,15 @@ def running_pid(run_dir: Path, name: str) -> int | None:
     return pid
 
 
+def exited(run_dir: Path, name: str) -> bool:
+    """True once the process we started for ``name`` has ended. Unlike running_pid this does
+    not compare the command line, which lags behind exec for a moment after start."""
+    path = pid_file(run_dir, name)
+    if not path.exists():
+        return True
+    return not _alive(int(path.read_text().split()[0]))
+
+
 def stop(run_dir: Path, name: str, grace: float = 10.0) -> bool:
     """Stops ``name``: SIGTERM, then SIGKILL after ``grace`` seconds. True if it ran."""
     pid = running_pid(run_dir, name)
@@ -72,10 +82,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaps our own child, so it does not linger as a zombie
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):

@@ -119,7 +119,8 @@ class Kube:
         result = await self._call(
             self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
             plural, name, {"status": status})
-        return dict(result)
+        assert isinstance(result, dict)
+        return result
 
     # --- Events ---------------------------------------------------------------------------------
     async def emit(self, involved: dict[str, Any], type_: str, reason: str,

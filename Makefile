@@ -1,0 +1,50 @@
+# The two commands that take a fresh machine all the way: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint unit integration crds cluster-up cluster-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+## run: a cluster (KUBECONFIG's if it answers, else a local one), the CRDs, the operator.
+run: install
+	$(BIN)/agenttasks dev
+
+## test: set-up, lint, types and the whole suite; stops every process it started.
+test: install
+	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
+	$(BIN)/ruff check operator tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check operator tests
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+## crds: regenerate crds/ from the pydantic models.
+crds: install
+	$(BIN)/agenttasks crds --write crds
+
+cluster-up: install
+	$(BIN)/agenttasks cluster up
+
+cluster-down: install
+	$(BIN)/agenttasks cluster down
+
+clean:
+	-$(BIN)/agenttasks cluster down 2>/dev/null
+	rm -rf $(VENV) .cluster .cluster-test .mypy_cache .ruff_cache .pytest_cache

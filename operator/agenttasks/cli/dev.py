@@ -1,0 +1,70 @@
+"""`agenttasks dev`: what `make run` does. A cluster (yours or a local one), the CRDs, and
+the operator in the foreground."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from agenttasks.api.crd import all_crds
+
+
+def _reachable(kubeconfig: str) -> bool:
+    from kubernetes import client
+
+    from agenttasks.kube.client import load_api_client
+
+    try:
+        api = load_api_client(kubeconfig)
+        client.VersionApi(api).get_code(_request_timeout=5)
+    except Exception:
+        return False
+    return True
+
+
+@click.command()
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".cluster"),
+              show_default=True, help="Folder of the local cluster, when one is started.")
+@click.option("--http-port", type=int, default=8080, show_default=True)
+def dev(directory: Path, http_port: int) -> None:
+    """Use $KUBECONFIG's cluster if it answers, else start the local one; install the CRDs;
+    run the operator in the foreground."""
+    from agenttasks.controller.main import main
+    from agenttasks.controller.settings import OperatorSettings
+    from agenttasks.devcluster import cluster as local
+    from agenttasks.kube.client import load_api_client
+    from agenttasks.kube.crds import apply_crds
+
+    kubeconfig = os.environ.get("KUBECONFIG")
+    if kubeconfig and _reachable(kubeconfig):
+        click.echo(f"Using the cluster of KUBECONFIG={kubeconfig}", err=True)
+    else:
+        if kubeconfig:
+            click.echo(f"KUBECONFIG={kubeconfig} does not answer; starting a local cluster.",
+                       err=True)
+        try:
+            kubeconfig = str(local.up(directory).kubeconfig)
+        except (local.ClusterError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+        os.environ["KUBECONFIG"] = kubeconfig
+    apply_crds(load_api_client(kubeconfig), all_crds())
+    kubectl = "kubectl"
+    try:
+        from agenttasks.devcluster.toolchain import binary
+
+        if binary("kubectl").exists():
+            kubectl = str(binary("kubectl"))
+    except KeyError:
+        pass
+    click.echo(
+        "\nCRDs installed. The operator runs below (Ctrl-C stops it). In another shell:\n"
+        f"  export KUBECONFIG={kubeconfig}\n"
+        f"  {kubectl} apply -f examples/simple.yaml\n"
+        f"  {kubectl} get agenttasks -w\n"
+        f"Health: http://127.0.0.1:{http_port}/healthz   "
+        f"Cluster logs: {directory}/logs/   Stop the local cluster: agenttasks cluster down\n",
+        err=True,
+    )
+    main(OperatorSettings(http_port=http_port, kubeconfig=kubeconfig))

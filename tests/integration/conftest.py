@@ -1,0 +1,53 @@
+"""Integration fixtures: one real cluster per session, one namespace per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from agenttasks.api.crd import all_crds
+from agenttasks.kube.crds import apply_crds
+
+from .harness import Api, Operator, provide_cluster
+
+# The session's operator watches namespaces with this prefix; tests that run their own
+# operator use another prefix so that the two never act on the same objects.
+SHARED_PREFIX = "it"
+OWN_PREFIX = "own"
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Iterator[str]:
+    with provide_cluster() as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def api(kubeconfig: str) -> Api:
+    api = Api(kubeconfig)
+    apply_crds(api.client, all_crds())
+    return api
+
+
+@pytest.fixture(scope="session")
+def operator(api: Api) -> Iterator[Operator]:
+    proc = Operator(api.kubeconfig, [f"{SHARED_PREFIX}-*"], "shared").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def ns(api: Api, operator: Operator) -> Iterator[str]:
+    """A fresh namespace watched by the shared operator."""
+    name = api.create_namespace(SHARED_PREFIX)
+    yield name
+    api.delete_namespace(name)
+
+
+@pytest.fixture
+def own_ns(api: Api) -> Iterator[str]:
+    """A fresh namespace that no shared operator watches."""
+    name = api.create_namespace(OWN_PREFIX)
+    yield name
+    api.delete_namespace(name)

@@ -1,0 +1,222 @@
+"""Test harness: a real cluster, the operator as a subprocess, and small API helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from agenttasks.api.meta import GROUP, LABEL_TASK, VERSION
+from agenttasks.kube.client import load_api_client
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 60, interval: float = 0.25,
+             what: str = "condition") -> T:
+    """Polls ``check`` until it returns something truthy; fails with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    return subprocess.run([docker, "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@contextlib.contextmanager
+def provide_cluster() -> Iterator[str]:
+    """Yields a kubeconfig path: AGENTTASKS_TEST_KUBECONFIG, kind, or the local control plane."""
+    given = os.environ.get("AGENTTASKS_TEST_KUBECONFIG")
+    if given:
+        yield given
+        return
+    if os.environ.get("AGENTTASKS_TEST_CLUSTER") == "kind" and docker_answers():
+        from pytest_kind import KindCluster
+
+        kind = KindCluster("agenttasks-test")
+        kind.create()
+        try:
+            yield str(kind.kubeconfig_path)
+        finally:
+            kind.delete()
+        return
+    from agenttasks.devcluster import cluster as local
+
+    root = REPO / ".cluster-test"
+    local.down(root, say=lambda _m: None)
+    shutil.rmtree(root, ignore_errors=True)
+    cluster = local.up(root, build_helm=False)
+    try:
+        yield str(cluster.kubeconfig)
+    finally:
+        local.down(root)
+
+
+class Operator:
+    """The operator under test, as a real process that can be killed at any moment."""
+
+    def __init__(self, kubeconfig: str, namespaces: list[str], log_name: str,
+                 extra: list[str] | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespaces = namespaces
+        self.extra = extra or []
+        self.port = free_port()
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"operator-{log_name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Operator:
+        argv = [sys.executable, "-m", "agenttasks", "operator", "--kubeconfig", self.kubeconfig,
+                "--http-port", str(self.port), *self.extra]
+        for ns in self.namespaces:
+            argv += ["-n", ns]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        wait_for(self._healthy, 30, what=f"operator /healthz on port {self.port}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"operator exited with {self.proc.returncode}; "
+                                 f"see {self.log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up, as in a node failure."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Api:
+    """Small helpers over the kubernetes client, for tests."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.client = load_api_client(kubeconfig)
+        self.core = client.CoreV1Api(self.client)
+        self.batch = client.BatchV1Api(self.client)
+        self.custom = client.CustomObjectsApi(self.client)
+
+    def create_namespace(self, prefix: str) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.core.create_namespace({"metadata": {"name": name}})
+        wait_for(lambda: self._has_default_sa(name), 30, what=f"serviceaccount in {name}")
+        return name
+
+    def _has_default_sa(self, namespace: str) -> bool:
+        try:
+            self.core.read_namespaced_service_account("default", namespace)
+        except ApiException:
+            return False
+        return True
+
+    def delete_namespace(self, name: str) -> None:
+        with contextlib.suppress(ApiException):
+            self.core.delete_namespace(name)
+
+    def create_task(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask", **manifest}
+        return dict(self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "agenttasks", manifest))
+
+    def task(self, namespace: str, name: str) -> dict[str, Any]:
+        return dict(self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "agenttasks", name))
+
+    def patch_task(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "agenttasks",
+                                                   name, patch)
+
+    def delete_task(self, namespace: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "agenttasks",
+                                                    name)
+
+    def status(self, namespace: str, name: str) -> dict[str, Any]:
+        return dict(self.task(namespace, name).get("status") or {})
+
+    def wait_phase(self, namespace: str, name: str, phase: str, timeout: float = 60,
+                   reason: str | None = None) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            status = self.status(namespace, name)
+            if status.get("phase") == phase and (reason is None or status.get("reason") == reason):
+                return status
+            return None
+
+        return wait_for(check, timeout, what=f"{namespace}/{name} to be {phase}/{reason}")
+
+    def jobs(self, namespace: str, task: str) -> list[Any]:
+        items = self.batch.list_namespaced_job(
+            namespace, label_selector=f"{LABEL_TASK}={task}").items
+        return sorted(items, key=lambda j: j.metadata.name)
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        return list(self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}").items)
+
+
+def pod_template(duration: str = "1s", result: str | None = None) -> dict[str, Any]:
+    annotations = {"sim.agenttasks.io/duration": duration}
+    if result:
+        annotations["sim.agenttasks.io/result"] = result
+    return {"metadata": {"annotations": annotations},
+            "spec": {"containers": [{"name": "agent", "image": "busybox"}]}}
+
+
+def kubectl(kubeconfig: str, *args: str, stdin: str | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Runs the kubectl built with the control plane (or the one on PATH)."""
+    from agenttasks.devcluster.toolchain import binary
+
+    built = binary("kubectl")
+    exe = str(built) if built.exists() else (shutil.which("kubectl") or "kubectl")
+    result = subprocess.run([exe, f"--kubeconfig={kubeconfig}", *args], input=stdin,
+                            capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    return result
