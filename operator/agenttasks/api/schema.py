@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-# Defaults stay in the models: the API server would otherwise write them into the user's spec.
-_DROP = {"title", "default", "$defs"}
+# Scalar defaults go into the CRD, as built-in kinds default theirs, so `kubectl get` shows
+# them; object and duration defaults stay in the models only.
+_DROP = {"title", "$defs"}
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -35,6 +36,9 @@ def _convert(node: Any, definitions: dict[str, Any]) -> Any:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP:
+            continue
+        if key == "default" and (not isinstance(value, bool | int | float | str)
+                                 or node.get("x-kubernetes-int-or-string")):
             continue
         if key == "properties":
             out[key] = {name: _convert(prop, definitions) for name, prop in value.items()}
