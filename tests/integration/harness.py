@@ -86,8 +86,9 @@ class Operator:
     """The operator under test, as a real process that can be killed at any moment."""
 
     def __init__(self, kubeconfig: str, namespaces: list[str], log_name: str,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.kubeconfig = kubeconfig
+        self.env = env or {}
         self.namespaces = namespaces
         self.extra = extra or []
         self.port = free_port()
@@ -102,7 +103,8 @@ class Operator:
             argv += ["-n", ns]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     env={**os.environ, **self.env})
         log.close()
         wait_for(self._healthy, 30, what=f"operator /healthz on port {self.port}")
         return self
@@ -117,6 +119,9 @@ class Operator:
                 return bool(r.status == 200)
         except OSError:
             return False
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, as in a node failure."""

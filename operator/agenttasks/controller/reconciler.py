@@ -15,6 +15,7 @@ from agenttasks.kube.jobs import build_job, controller_uid, job_facts
 from agenttasks.kube.tasks import status_patch
 from agenttasks.kube.timefmt import utcnow
 
+from . import failpoints
 from .timers import WakeUps
 from .view import ClusterView, Key
 
@@ -72,6 +73,7 @@ class TaskReconciler:
         body = build_job(task, task.spec, action.attempt, action.name)
         try:
             await self.kube.create_job(body)
+            failpoints.hit("after-job-create")
             log.info("created Job %s/%s for attempt %d", task.namespace, action.name,
                      action.attempt)
         except ApiError as exc:

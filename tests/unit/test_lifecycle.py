@@ -1,0 +1,200 @@
+"""The AgentTask state machine, over plain data and an explicit clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase
+from agenttasks.core.actions import CreateJob, DeleteJob, Emit, SetJobSuspended
+from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.lifecycle import decide, reject
+
+T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
+TEMPLATE = {"spec": {"containers": [{"name": "a", "image": "busybox"}]}}
+
+
+def task(status: AgentTaskStatus | None = None, **spec: Any) -> TaskFacts:
+    return TaskFacts(namespace="ns", name="t", uid="uid-1", generation=1, created=T0,
+                     spec=AgentTaskSpec.model_validate({"template": TEMPLATE, **spec}),
+                     status=status or AgentTaskStatus())
+
+
+def job(attempt: int, outcome: str | None = None, at: datetime = T0, **kw: Any) -> JobFacts:
+    return JobFacts(name=f"t-{attempt}", attempt=attempt, created=at, owner_uid="uid-1",
+                    outcome=outcome, finished_at=at + timedelta(seconds=5) if outcome else None,
+                    **kw)  # type: ignore[arg-type]
+
+
+def evolve(facts: TaskFacts, status: AgentTaskStatus) -> TaskFacts:
+    from dataclasses import replace
+
+    return replace(facts, status=status)
+
+
+def kinds(actions: tuple[object, ...]) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+def test_new_task_starts_attempt_one() -> None:
+    d = decide(task(), [], T0)
+    assert d.status.phase == Phase.IN_PROGRESS and d.status.attempts == 1
+    assert CreateJob(1, "t-1") in d.actions
+    assert d.status.job_name == "t-1" and d.status.start_time == T0
+
+
+def test_without_a_slot_it_queues() -> None:
+    d = decide(task(), [], T0, slot_granted=False)
+    assert (d.status.phase, d.status.reason, d.wants_slot) == (Phase.PENDING, "Queued", True)
+    assert not [a for a in d.actions if isinstance(a, CreateJob)]
+
+
+def test_job_created_but_status_not_written_is_adopted() -> None:
+    # Crash between Job creation and the status write: the Job alone tells the attempt.
+    d = decide(task(), [job(1)], T0 + timedelta(seconds=2))
+    assert d.status.phase == Phase.IN_PROGRESS and d.status.attempts == 1
+    assert not [a for a in d.actions if isinstance(a, CreateJob)]
+
+
+def test_success_completes_with_full_progress() -> None:
+    t = task(completions=4)
+    d = decide(t, [job(1, "Complete", succeeded=4)], T0 + timedelta(seconds=9))
+    assert d.status.phase == Phase.COMPLETED and d.status.reason == "Succeeded"
+    assert d.status.progress and d.status.progress.percent == 100
+    assert d.status.completion_time == T0 + timedelta(seconds=5)
+    assert [c.type for c in d.status.conditions if c.status == "True"] == ["Complete", "Ready"]
+    assert d.status.history[0].result == "Succeeded"
+
+
+def test_progress_of_a_running_batch() -> None:
+    d = decide(task(completions=4), [job(1, succeeded=1, active=1)], T0)
+    assert d.status.progress and (d.status.progress.completed, d.status.progress.total,
+                                  d.status.progress.percent) == (1, 4, 25)
+
+
+def test_failure_schedules_retry_with_backoff() -> None:
+    t = task(retries={"limit": 2, "delay": "10s", "backoffFactor": 3})
+    first = decide(t, [job(1, "Failed")], T0 + timedelta(seconds=6))
+    assert (first.status.phase, first.status.reason) == (Phase.FAILED, "RetryScheduled")
+    assert first.status.next_retry_time == T0 + timedelta(seconds=15)
+    assert first.wake_at == first.status.next_retry_time
+    assert not [c for c in first.status.conditions if c.type == "Failed"]
+    # Due: attempt 2 starts.
+    second = decide(evolve(t, first.status), [job(1, "Failed")], T0 + timedelta(seconds=15))
+    assert CreateJob(2, "t-2") in second.actions and second.status.attempts == 2
+    # Attempt 2 fails: retry 2 waits 10s * 3.
+    later = T0 + timedelta(seconds=20)
+    third = decide(evolve(t, second.status), [job(1, "Failed"), job(2, "Failed", at=later)],
+                   later + timedelta(seconds=6))
+    assert third.status.next_retry_time == later + timedelta(seconds=5 + 30)
+    assert [r.attempt for r in third.status.history] == [1, 2]
+
+
+def test_retries_exhausted_is_terminal() -> None:
+    t = task(retries={"limit": 1, "delay": 1})
+    status = AgentTaskStatus(attempts=2, phase=Phase.IN_PROGRESS, reason="Running")
+    d = decide(evolve(t, status), [job(1, "Failed"), job(2, "Failed")], T0 + timedelta(minutes=1))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "JobFailed")
+    assert {c.type: c.status for c in d.status.conditions}["Failed"] == "True"
+    assert any(isinstance(a, Emit) and a.type == "Warning" for a in d.actions)
+
+
+def test_timeout_is_timed_out() -> None:
+    d = decide(task(timeout="5s"), [job(1, "Failed", outcome_reason="DeadlineExceeded")],
+               T0 + timedelta(seconds=9))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "TimedOut")
+    assert "timeout of 5s" in str(d.status.message)
+
+
+def test_deadline_stops_running_job() -> None:
+    d = decide(task(deadline="2026-11-25T08:00:10Z"), [job(1)], T0 + timedelta(seconds=10))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "DeadlineExceeded")
+    assert DeleteJob("t-1") in d.actions
+
+
+def test_deadline_already_past_creates_nothing() -> None:
+    d = decide(task(deadline="2026-11-25T07:00:00Z"), [], T0)
+    assert d.status.reason == "DeadlineExceeded"
+    assert not [a for a in d.actions if isinstance(a, CreateJob)]
+
+
+def test_deadline_wakes_the_operator() -> None:
+    d = decide(task(deadline="2026-11-25T09:00:00.5Z"), [job(1)], T0)
+    assert d.wake_at == datetime(2026, 11, 25, 9, 0, 1, tzinfo=UTC)
+
+
+def test_retry_after_deadline_is_not_started() -> None:
+    t = task(deadline="2026-11-25T08:00:20Z", retries={"limit": 3, "delay": "30s"})
+    d = decide(t, [job(1, "Failed")], T0 + timedelta(seconds=6))
+    assert d.status.reason == "DeadlineExceeded"
+
+
+def test_pause_suspends_and_resume_unsuspends() -> None:
+    paused = decide(task(paused=True), [job(1)], T0)
+    assert paused.status.phase == Phase.PAUSED
+    assert SetJobSuspended("t-1", True) in paused.actions
+    resumed = decide(task(), [job(1, suspended=True)], T0)
+    assert resumed.status.phase == Phase.IN_PROGRESS
+    assert SetJobSuspended("t-1", False) in resumed.actions
+
+
+def test_paused_before_start_creates_no_job() -> None:
+    d = decide(task(paused=True), [], T0)
+    assert d.status.phase == Phase.PAUSED and not d.actions[:-1]
+    assert kinds(d.actions) == ["Emit"]
+
+
+def test_cancel_deletes_running_job() -> None:
+    d = decide(task(cancelled=True), [job(1)], T0)
+    assert (d.status.phase, d.status.reason) == (Phase.CANCELLED, "Cancelled")
+    assert DeleteJob("t-1") in d.actions
+    assert {c.type: c.reason for c in d.status.conditions}["Failed"] == "Cancelled"
+
+
+def test_cancel_of_pending_task() -> None:
+    d = decide(task(cancelled=True), [], T0)
+    assert d.status.phase == Phase.CANCELLED
+    assert not [a for a in d.actions if not isinstance(a, Emit)]
+
+
+def test_terminal_is_sticky() -> None:
+    done = decide(task(), [job(1, "Complete")], T0).status
+    again = decide(evolve(task(), done), [job(1, "Complete")], T0 + timedelta(hours=1))
+    assert again.status == done and not again.actions
+
+
+def test_deleted_job_counts_as_failed_attempt() -> None:
+    status = AgentTaskStatus(attempts=1, job_name="t-1", phase=Phase.IN_PROGRESS)
+    d = decide(evolve(task(retries={"limit": 1}), status), [], T0)
+    assert d.status.history[-1].reason == "JobDeleted"
+    assert d.status.reason == "RetryScheduled"
+
+
+def test_old_jobs_are_cleaned_beyond_five_attempts() -> None:
+    jobs = [job(n, "Failed") for n in range(1, 8)]
+    d = decide(task(retries={"limit": 9, "delay": 0}), jobs, T0 + timedelta(minutes=1))
+    deleted = sorted(a.name for a in d.actions if isinstance(a, DeleteJob))
+    assert deleted == ["t-1", "t-2"]
+
+
+def test_invalid_spec() -> None:
+    facts = TaskFacts(namespace="ns", name="t", uid="u", generation=1, created=T0, spec=None,
+                      status=AgentTaskStatus(), spec_error="spec.template: Field required")
+    d = decide(facts, [], T0)
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "InvalidSpec")
+    rejected = reject(task(), "the API server refused the Job: no containers", T0)
+    assert rejected.status.reason == "InvalidSpec" and rejected.status.attempts == 0
+
+
+def test_condition_transition_time_is_stable() -> None:
+    first = decide(task(), [job(1)], T0).status
+    second = decide(evolve(task(), first), [job(1, succeeded=0)], T0 + timedelta(minutes=5))
+    ready = {c.type: c for c in second.status.conditions}["Ready"]
+    assert ready.last_transition_time == T0
+
+
+def test_events_only_on_transitions() -> None:
+    first = decide(task(), [job(1)], T0)
+    assert kinds(first.actions).count("Emit") == 1
+    second = decide(evolve(task(), first.status), [job(1)], T0 + timedelta(seconds=1))
+    assert "Emit" not in kinds(second.actions)
