@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase
-from agenttasks.core.actions import CreateJob, DeleteJob, Emit, SetJobSuspended
+from agenttasks.core.actions import CreateJob, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import decide, reject
 
@@ -44,7 +44,7 @@ def test_new_task_starts_attempt_one() -> None:
 
 
 def test_without_a_slot_it_queues() -> None:
-    d = decide(task(), [], T0, slot_granted=False)
+    d = decide(task(), [], T0, Gates(slot_granted=False))
     assert (d.status.phase, d.status.reason, d.wants_slot) == (Phase.PENDING, "Queued", True)
     assert not [a for a in d.actions if isinstance(a, CreateJob)]
 
@@ -198,3 +198,40 @@ def test_events_only_on_transitions() -> None:
     assert kinds(first.actions).count("Emit") == 1
     second = decide(evolve(task(), first.status), [job(1)], T0 + timedelta(seconds=1))
     assert "Emit" not in kinds(second.actions)
+
+
+def test_start_after_waits_then_starts() -> None:
+    t = task(startAfter="2026-11-25T08:00:30Z")
+    waiting = decide(t, [], T0)
+    assert (waiting.status.phase, waiting.status.reason) == (Phase.PENDING,
+                                                             "WaitingForStartTime")
+    assert waiting.wake_at == T0 + timedelta(seconds=30)
+    assert CreateJob(1, "t-1") in decide(t, [], T0 + timedelta(seconds=30)).actions
+
+
+def test_dependency_gates() -> None:
+    from agenttasks.core.dependencies import DependencyState
+
+    waiting = decide(task(dependsOn=["a"]), [], T0,
+                     Gates(dependencies=DependencyState(missing=("a",))))
+    assert waiting.status.reason == "WaitingForDependencies"
+    assert "a (not created yet)" in str(waiting.status.message)
+    failed = decide(task(dependsOn=["a"]), [], T0,
+                    Gates(dependencies=DependencyState(failed=("a", "Failed"))))
+    assert (failed.status.phase, failed.status.reason) == (Phase.FAILED, "DependencyFailed")
+    cycle = decide(task(dependsOn=["b"]), [], T0,
+                   Gates(dependencies=DependencyState(cycle=("t", "b", "t"))))
+    assert cycle.status.reason == "DependencyCycle" and "t → b → t" in str(cycle.status.message)
+
+
+def test_plan_refusal_is_terminal() -> None:
+    d = decide(task(deadline="2030-01-01T00:00:00Z"), [], T0,
+               Gates(plan_refusal="spec.deadline needs the growth plan"))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "PlanRestricted")
+    assert not [a for a in d.actions if isinstance(a, CreateJob)]
+
+
+def test_resume_needs_a_slot() -> None:
+    d = decide(task(), [job(1, suspended=True)], T0, Gates(slot_granted=False))
+    assert d.wants_slot and d.status.reason == "Queued"
+    assert not [a for a in d.actions if isinstance(a, SetJobSuspended)]

@@ -30,6 +30,7 @@ class Reason(StrEnum):
 
     QUEUED = "Queued"
     WAITING_FOR_DEPENDENCIES = "WaitingForDependencies"
+    WAITING_FOR_START_TIME = "WaitingForStartTime"
     RUNNING = "Running"
     PAUSED = "Paused"
     SUCCEEDED = "Succeeded"
@@ -80,6 +81,9 @@ class AgentTaskSpec(ApiModel):
         None, description="Absolute time (RFC 3339) by which the task must be Completed. After "
         "it the task is Failed with reason DeadlineExceeded, a running Job is stopped, and no "
         "retry starts. It keeps running while the task is paused.")
+    start_after: datetime | None = Field(
+        None, description="Earliest time (RFC 3339) the first attempt may start. Until then the "
+        "task is Pending with reason WaitingForStartTime.")
     depends_on: list[str] = Field(
         default_factory=list, max_length=MAX_DEPENDENCIES,
         json_schema_extra={"x-kubernetes-list-type": "set"},

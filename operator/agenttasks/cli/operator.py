@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from agenttasks.controller.settings import OperatorSettings
+from agenttasks.core.plans import Plan
+from agenttasks.core.queue import Aging, Limits
 
 
 @click.command()
@@ -17,10 +19,25 @@ from agenttasks.controller.settings import OperatorSettings
               help="Objects reconciled at once.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False),
               help="Kubeconfig to use; default $KUBECONFIG, ~/.kube/config, or in-cluster.")
+@click.option("--max-running", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Most tasks InProgress at once across watched namespaces; 0 = unlimited.")
+@click.option("--max-running-per-namespace", type=click.IntRange(min=0), default=0,
+              help="Most tasks InProgress at once per namespace; 0 (default) = unlimited.")
+@click.option("--priority-aging", metavar="STEP/INTERVAL",
+              help="Raise a waiting task's effective priority by STEP per INTERVAL, "
+              "such as 1/5m. Off by default.")
+@click.option("--plan", type=click.Choice([p.value for p in Plan]), default="enterprise",
+              show_default=True, help="Feature plan; see the README's plan table.")
 def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
-             kubeconfig: str | None) -> None:
+             kubeconfig: str | None, max_running: int, max_running_per_namespace: int,
+             priority_aging: str | None, plan: str) -> None:
     """Run the AgentTask operator."""
     from agenttasks.controller.main import main
 
-    main(OperatorSettings(namespaces=namespaces, http_port=http_port, workers=workers,
-                          kubeconfig=kubeconfig))
+    try:
+        aging = Aging.parse(priority_aging) if priority_aging else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--priority-aging") from None
+    main(OperatorSettings(
+        namespaces=namespaces, http_port=http_port, workers=workers, kubeconfig=kubeconfig,
+        limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan)))

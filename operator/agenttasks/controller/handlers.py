@@ -41,15 +41,30 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         facts = job_facts(dict(body))
         return {(str(body.metadata.namespace), labels[LABEL_TASK]): facts} if facts else {}
 
+    @kopf.index(GROUP, VERSION, "agenttasks", id="dependents_index", registry=registry)
+    async def dependents_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
+        namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+        names = (body.get("spec") or {}).get("dependsOn") or []
+        return {(namespace, str(dep)): name for dep in names}
+
+    def attach(kwargs: dict[str, Any]) -> None:
+        runtime.view.attach(kwargs["task_index"], kwargs["job_index"],
+                            kwargs["dependents_index"])
+
     @kopf.on.event(GROUP, VERSION, "agenttasks", registry=registry)
     async def task_event(body: kopf.Body, **kwargs: Any) -> None:
-        runtime.view.attach(kwargs["task_index"], kwargs["job_index"])
-        runtime.queue.add((str(body.metadata.namespace), str(body.metadata.name)))
+        attach(kwargs)
+        key = (str(body.metadata.namespace), str(body.metadata.name))
+        runtime.queue.add(key)
+        for dependent in runtime.view.dependents(key):
+            runtime.queue.add((key[0], dependent))
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, registry=registry)
     async def job_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:
-        runtime.view.attach(kwargs["task_index"], kwargs["job_index"])
-        runtime.queue.add((str(body.metadata.namespace), labels[LABEL_TASK]))
+        attach(kwargs)
+        key = (str(body.metadata.namespace), labels[LABEL_TASK])
+        runtime.dispatcher.observe(key)
+        runtime.queue.add(key)
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

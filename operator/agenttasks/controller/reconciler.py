@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from agenttasks.api.meta import API_VERSION
-from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, SetJobSuspended
+from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
+from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import decide, reject
+from agenttasks.core.plans import Plan, task_refusal
+from agenttasks.core.queue import Candidate
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.jobs import build_job, controller_uid, job_facts
 from agenttasks.kube.tasks import status_patch
 from agenttasks.kube.timefmt import utcnow
 
 from . import failpoints
+from .dispatcher import Dispatcher
 from .timers import WakeUps
 from .view import ClusterView, Key
 
@@ -23,24 +28,63 @@ log = logging.getLogger("agenttasks.tasks")
 
 
 class TaskReconciler:
-    def __init__(self, kube: Kube, view: ClusterView, wakeups: WakeUps,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, kube: Kube, view: ClusterView, wakeups: WakeUps, dispatcher: Dispatcher,
+                 plan: Plan, clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
+        self.dispatcher, self.plan = dispatcher, plan
 
     async def reconcile(self, key: Key) -> None:
         task = self.view.task(key)
         if task is None:
             self.wakeups.forget(key)
+            self.dispatcher.withdraw(key)
             return
         jobs = await self._owned_jobs(task)
         now = self.clock()
-        decision = decide(task, jobs, now)
+        gates = self._gates(task)
+        decision = decide(task, jobs, now, gates)
+        if decision.wants_slot and self.dispatcher.offer(self._candidate(task)):
+            decision = decide(task, jobs, now, replace(gates, slot_granted=True))
         decision = await self._apply(task, decision, now)
+        self._settle_slot(task, decision)
         await self._write_status(task, decision)
         for action in decision.actions:
             if isinstance(action, Emit):
                 await self._emit(task, action)
         self.wakeups.at(key, decision.wake_at)
+
+    def _gates(self, task: TaskFacts) -> Gates:
+        spec = task.spec
+        if spec is None:
+            return Gates()
+        deps = DependencyState()
+        if spec.depends_on and task.status.attempts == 0:
+            deps = evaluate(task.name, spec.depends_on,
+                            lambda name: self._dependency(task.namespace, name))
+        return Gates(slot_granted=self.dispatcher.has_grant(task.key),
+                     queue_message=self.dispatcher.queue_message(task.namespace),
+                     dependencies=deps, plan_refusal=task_refusal(self.plan, spec))
+
+    def _dependency(self, namespace: str, name: str) -> Dependency | None:
+        facts = self.view.task((namespace, name))
+        if facts is None:
+            return None
+        deps = tuple(facts.spec.depends_on) if facts.spec else ()
+        return Dependency(phase=facts.status.phase, reason=facts.status.reason, depends_on=deps)
+
+    def _candidate(self, task: TaskFacts) -> Candidate:
+        assert task.spec is not None
+        since = task.status.next_retry_time or task.created
+        return Candidate(task.namespace, task.name, task.spec.priority, task.created, since)
+
+    def _settle_slot(self, task: TaskFacts, decision: Decision) -> None:
+        """A granted slot is kept while its Job starts or resumes, else given back."""
+        starts = any(isinstance(a, CreateJob) or (isinstance(a, SetJobSuspended) and
+                                                  not a.suspend) for a in decision.actions)
+        if starts:
+            self.dispatcher.started(task.key)
+        elif not decision.wants_slot:
+            self.dispatcher.withdraw(task.key)
 
     async def _owned_jobs(self, task: TaskFacts) -> list[JobFacts]:
         jobs = [j for j in self.view.jobs(task.key) if j.owner_uid == task.uid]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from agenttasks.kube.client import Kube
 
+from .dispatcher import Dispatcher
 from .reconciler import TaskReconciler
 from .settings import OperatorSettings
 from .timers import WakeUps
@@ -28,7 +29,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
-        self.tasks = TaskReconciler(self.kube, self.view, self.wakeups)
+        self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
+                                     self.queue.add)
+        self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.dispatcher,
+                                    self.settings.plan)
 
     async def run(self) -> None:
         workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agenttasks.core.plans import Plan
+from agenttasks.core.queue import Aging, Limits
+
 
 @dataclass(frozen=True)
 class OperatorSettings:
@@ -12,7 +15,9 @@ class OperatorSettings:
     http_port: int = 8080
     workers: int = 8
     kubeconfig: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    aging: Aging | None = None
+    plan: Plan = Plan.ENTERPRISE
 
     @property
     def clusterwide(self) -> bool:

@@ -24,11 +24,13 @@ class ClusterView:
     def __init__(self) -> None:
         self._tasks: Mapping[Key, Iterable[TaskFacts]] | None = None
         self._jobs: Mapping[Key, Iterable[JobFacts]] | None = None
+        self._dependents: Mapping[Key, Iterable[str]] | None = None
         self._written: dict[Key, tuple[int, AgentTaskStatus]] = {}
 
-    def attach(self, tasks: Mapping[Key, Any], jobs: Mapping[Key, Any]) -> None:
+    def attach(self, tasks: Mapping[Key, Any], jobs: Mapping[Key, Any],
+               dependents: Mapping[Key, Any]) -> None:
         """Kopf hands its indexes to handlers only; the first handler call passes them here."""
-        self._tasks, self._jobs = tasks, jobs
+        self._tasks, self._jobs, self._dependents = tasks, jobs, dependents
 
     @property
     def attached(self) -> bool:
@@ -56,6 +58,15 @@ class ClusterView:
         if self._jobs is None:
             return []
         return list(self._jobs.get(key, ()))
+
+    def job_keys(self) -> list[Key]:
+        return list(self._jobs) if self._jobs is not None else []
+
+    def dependents(self, key: Key) -> list[str]:
+        """Names of the tasks in key's namespace whose dependsOn names key."""
+        if self._dependents is None:
+            return []
+        return list(self._dependents.get(key, ()))
 
     def remember_status(self, key: Key, resource_version: str, status: AgentTaskStatus) -> None:
         self._written[key] = (_revision(resource_version), status)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from agenttasks.api.task import AgentTaskStatus
+from agenttasks.core.dependencies import DependencyState
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,20 @@ class Emit:
 
 
 Action = CreateJob | SetJobSuspended | DeleteJob | Emit
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What the rest of the operator says about starting this task, decided elsewhere:
+    the dispatcher's slot, the dependencies and the plan."""
+
+    slot_granted: bool = True
+    queue_message: str = "waiting for a free slot"
+    dependencies: DependencyState = field(default_factory=DependencyState)
+    plan_refusal: str | None = None
+
+
+OPEN_GATES = Gates()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,16 @@ from agenttasks.api.task import (
     Progress,
     Reason,
 )
-from agenttasks.core.actions import Action, CreateJob, Decision, DeleteJob, Emit, SetJobSuspended
+from agenttasks.core.actions import (
+    OPEN_GATES,
+    Action,
+    CreateJob,
+    Decision,
+    DeleteJob,
+    Emit,
+    Gates,
+    SetJobSuspended,
+)
 from agenttasks.core.backoff import retry_delay
 from agenttasks.core.conditions import derive_conditions
 from agenttasks.core.facts import JobFacts, TaskFacts
@@ -47,8 +56,8 @@ class _Outcome:
     started_attempt: int | None = None
 
 
-def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime, *,
-           slot_granted: bool = True) -> Decision:
+def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
+           gates: Gates = OPEN_GATES) -> Decision:
     """Decides the task's next status and actions. ``jobs`` are the Jobs this task owns."""
     now = whole_seconds(now)
     status = task.status
@@ -70,13 +79,13 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime, *,
                            f"the spec is invalid: {task.spec_error}", completion_time=now)
     else:
         outcome = _step(task, task.spec, by_attempt.get(attempts), attempts, history, now,
-                        slot_granted)
+                        gates)
     outcome.actions.extend(cleanup)
     return _finish(task, outcome, attempts, history, now)
 
 
 def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attempts: int,
-          history: list[AttemptRecord], now: datetime, slot_granted: bool) -> _Outcome:
+          history: list[AttemptRecord], now: datetime, gates: Gates) -> _Outcome:
     running = current is not None and not current.finished
     last = history[-1] if history and history[-1].attempt == attempts else None
 
@@ -100,7 +109,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
             outcome.actions.append(DeleteJob(current.name))
         return outcome
     if running and current:
-        return _running(spec, current, attempts)
+        return _running(spec, current, attempts, gates)
     if attempts > 0 and last is None:
         # The current attempt's Job is gone but never finished: count it as failed.
         last = AttemptRecord(attempt=attempts, job_name=job_name(task.name, attempts),
@@ -112,10 +121,10 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
         failure = _after_failure(spec, last, attempts, now)
         if failure is not None:
             return failure
-    return _start_or_wait(task, spec, attempts, now, slot_granted)
+    return _start_or_wait(task, spec, attempts, now, gates)
 
 
-def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int) -> _Outcome:
+def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates) -> _Outcome:
     progress = Progress(completed=job.succeeded, total=spec.completions,
                         percent=job.succeeded * 100 // spec.completions)
     if spec.paused:
@@ -124,6 +133,10 @@ def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int) -> _Outcome:
                            progress=progress)
         if not job.suspended:
             outcome.actions.append(SetJobSuspended(job.name, True))
+    elif job.suspended and not gates.slot_granted:
+        # Resuming takes a slot like a start does.
+        outcome = _Outcome(Phase.PENDING, Reason.QUEUED, f"resume {gates.queue_message}",
+                           progress=progress, wants_slot=True)
     else:
         total = spec.retries.limit + 1
         outcome = _Outcome(Phase.IN_PROGRESS, Reason.RUNNING,
@@ -168,14 +181,23 @@ def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
 
 
 def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: datetime,
-                   slot_granted: bool) -> _Outcome:
+                   gates: Gates) -> _Outcome:
+    deadline = _deadline(spec)
+    if attempts == 0:
+        waiting = _before_first_attempt(spec, now, gates)
+        if waiting is not None:
+            return waiting
     if spec.paused:
         return _Outcome(Phase.PAUSED, Reason.PAUSED,
                         "paused before it started; set spec.paused to false to start it",
-                        wake_at=_deadline(spec))
-    if not slot_granted:
-        return _Outcome(Phase.PENDING, Reason.QUEUED, "waiting for a free slot",
-                        wants_slot=True, wake_at=_deadline(spec))
+                        wake_at=deadline)
+    if attempts == 0 and spec.start_after and now < ceil_seconds(spec.start_after):
+        return _Outcome(Phase.PENDING, Reason.WAITING_FOR_START_TIME,
+                        f"waiting until {spec.start_after.isoformat()} (spec.startAfter)",
+                        wake_at=_earliest(ceil_seconds(spec.start_after), deadline))
+    if not gates.slot_granted:
+        return _Outcome(Phase.PENDING, Reason.QUEUED, gates.queue_message, wants_slot=True,
+                        wake_at=deadline)
     attempt = attempts + 1
     name = job_name(task.name, attempt)
     total = spec.retries.limit + 1
@@ -183,7 +205,32 @@ def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: dat
                     f"attempt {attempt} of {total} is running in Job {name}",
                     actions=[CreateJob(attempt, name)], started_attempt=attempt,
                     progress=Progress(completed=0, total=spec.completions, percent=0),
-                    wake_at=_deadline(spec))
+                    wake_at=deadline)
+
+
+def _before_first_attempt(spec: AgentTaskSpec, now: datetime, gates: Gates) -> _Outcome | None:
+    """Plan and dependency gates; they only hold back a task that has not started."""
+    if gates.plan_refusal:
+        return _Outcome(Phase.FAILED, Reason.PLAN_RESTRICTED, gates.plan_refusal,
+                        completion_time=now)
+    deps = gates.dependencies
+    if deps.cycle:
+        return _Outcome(Phase.FAILED, Reason.DEPENDENCY_CYCLE,
+                        "dependency cycle: " + " → ".join(deps.cycle), completion_time=now)
+    if deps.failed:
+        name, phase = deps.failed
+        return _Outcome(Phase.FAILED, Reason.DEPENDENCY_FAILED,
+                        f"dependency {name} ended {phase}; this task will not run",
+                        completion_time=now)
+    if not deps.satisfied and not spec.paused:
+        return _Outcome(Phase.PENDING, Reason.WAITING_FOR_DEPENDENCIES,
+                        deps.waiting_message(), wake_at=_deadline(spec))
+    return None
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return min(present) if present else None
 
 
 def _finish(task: TaskFacts, outcome: _Outcome, attempts: int, history: list[AttemptRecord],
