@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint unit integration crds cluster-up cluster-down clean
+.PHONY: install run test lint unit integration bench crds cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ unit: install
 
 integration: install
 	$(BIN)/pytest tests/integration
+
+## bench: AgentTasks against bare Jobs on a fresh local cluster; prints ratios, writes
+## bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000).
+bench: install
+	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
+	$(BIN)/python -m tests.perf.bench_queue
 
 ## crds: regenerate crds/ from the pydantic models.
 crds: install

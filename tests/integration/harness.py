@@ -54,7 +54,7 @@ def docker_answers() -> bool:
 
 
 @contextlib.contextmanager
-def provide_cluster() -> Iterator[str]:
+def provide_cluster(folder: str = ".cluster-test") -> Iterator[str]:
     """Yields a kubeconfig path: AGENTTASKS_TEST_KUBECONFIG, kind, or the local control plane."""
     given = os.environ.get("AGENTTASKS_TEST_KUBECONFIG")
     if given:
@@ -72,7 +72,7 @@ def provide_cluster() -> Iterator[str]:
         return
     from agenttasks.devcluster import cluster as local
 
-    root = REPO / ".cluster-test"
+    root = REPO / folder
     local.down(root, say=lambda _m: None)
     shutil.rmtree(root, ignore_errors=True)
     cluster = local.up(root, build_helm=False)

@@ -34,6 +34,9 @@ class Dispatcher:
         self.granted: dict[Key, datetime] = {}
         self._active: set[Key] = set()
         self._scanned = False
+        # Tasks in the index at start-up that no reconcile has looked at yet. No slot is
+        # granted before they all have, so start-up admits by priority from the full view.
+        self._unseen: set[Key] = set()
         self._pass_scheduled = False
         self.granted_total = 0
 
@@ -43,8 +46,18 @@ class Dispatcher:
         # so a restart never over-admits.
         if not self._scanned and self.view.attached:
             self._scanned = True
+            self._unseen = set(self.view.task_keys())
             for key in self.view.job_keys():
                 self.observe(key)
+
+    def seen(self, key: Key) -> None:
+        """A reconcile has looked at ``key`` (and offered it, if it is ready)."""
+        self._ensure_scanned()
+        if self._unseen:
+            self._unseen.discard(key)
+            if not self._unseen:
+                log.info("initial view complete; admitting by priority")
+                self.kick()
 
     def observe(self, key: Key) -> None:
         """Called on every Job event of ``key``: updates whether it holds a slot."""
@@ -79,6 +92,8 @@ class Dispatcher:
             return True
         self.waiting[key] = candidate
         running = self.running()
+        if self._unseen:
+            return False
         if self.limits.max_running and running.total >= self.limits.max_running:
             return False  # full: nothing can be admitted, skip the ordering work
         self._dispatch(running)
@@ -104,7 +119,8 @@ class Dispatcher:
 
     def _scheduled_pass(self) -> None:
         self._pass_scheduled = False
-        self._dispatch(self.running())
+        if not self._unseen:
+            self._dispatch(self.running())
 
     def _dispatch(self, running: Running) -> None:
         now = self.clock()

@@ -35,6 +35,7 @@ class TaskReconciler:
 
     async def reconcile(self, key: Key) -> None:
         task = self.view.task(key)
+        self.dispatcher.seen(key)
         if task is None:
             self.wakeups.forget(key)
             self.dispatcher.withdraw(key)

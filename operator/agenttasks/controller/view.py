@@ -59,6 +59,9 @@ class ClusterView:
             return []
         return list(self._jobs.get(key, ()))
 
+    def task_keys(self) -> list[Key]:
+        return list(self._tasks) if self._tasks is not None else []
+
     def job_keys(self) -> list[Key]:
         return list(self._jobs) if self._jobs is not None else []
 

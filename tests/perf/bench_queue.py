@@ -1,0 +1,294 @@
+"""Benchmark: 2,000 AgentTasks against 2,000 bare Jobs on the same cluster, side by side.
+
+Prints ratios against the baseline measured in the same run; asserts nothing about time.
+Run with `make bench` (a fresh local control plane unless AGENTTASKS_TEST_KUBECONFIG is set).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kubernetes import watch
+
+from agenttasks.api.crd import all_crds
+from agenttasks.api.meta import GROUP, VERSION
+from agenttasks.kube.crds import apply_crds
+from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
+
+N = int(os.environ.get("BENCH_TASKS", "2000"))
+PARALLELISM = int(os.environ.get("BENCH_PARALLELISM", "50"))
+STORED = int(os.environ.get("BENCH_STORED", "10000"))
+POD = pod_template("1s")
+
+
+class JobWatch:
+    """Receives Job events of one namespace and records when each was seen created and done."""
+
+    def __init__(self, api: Api, namespace: str) -> None:
+        self.created: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self.running_peak = 0
+        self.samples: list[tuple[float, int, int]] = []  # (t, finished, running)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(api, namespace), daemon=True)
+        self._thread.start()
+
+    def _run(self, api: Api, namespace: str) -> None:
+        while not self._stop.is_set():
+            stream = watch.Watch().stream(api.batch.list_namespaced_job, namespace,
+                                          timeout_seconds=30)
+            for event in stream:
+                now = time.monotonic()
+                job = event["object"]
+                name = job.metadata.name
+                self.created.setdefault(name, now)
+                done = any(c.type in ("Complete", "Failed") and c.status == "True"
+                           for c in job.status.conditions or [])
+                if done:
+                    self.finished.setdefault(name, now)
+                running = len(self.created) - len(self.finished)
+                self.running_peak = max(self.running_peak, running)
+                self.samples.append((now, len(self.finished), running))
+                if self._stop.is_set():
+                    return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def create_all(make: Callable[[int], None], count: int) -> float:
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(make, range(count)))
+    return time.monotonic() - started
+
+
+def wait_until(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark run did not finish in time")
+        time.sleep(0.2)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(peak RSS in MiB, CPU seconds) of a live process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return hwm / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def run_baseline(api: Api, parallelism: int) -> dict[str, Any]:
+    """Bare Jobs at the same parallelism: a client-side feeder keeps ``parallelism`` Jobs
+    running and creates the next one as soon as one finishes, as hand-rolled queues do."""
+    ns = api.create_namespace("bench-jobs")
+    jobs = JobWatch(api, ns)
+
+    def make(i: int) -> None:
+        api.batch.create_namespaced_job(ns, {
+            "metadata": {"name": f"job-{i}"},
+            "spec": {"backoffLimit": 0, "template": {**POD, "spec": {
+                **POD["spec"], "restartPolicy": "Never"}}}})
+
+    started = time.monotonic()
+    submitted = 0
+    with ThreadPoolExecutor(16) as pool:
+        while len(jobs.finished) < N:
+            free = min(parallelism - (submitted - len(jobs.finished)), N - submitted)
+            if free > 0:
+                list(pool.map(make, range(submitted, submitted + free)))
+                submitted += free
+            time.sleep(0.005)
+    wall = time.monotonic() - started
+    jobs.stop()
+    return {"wall_s": wall, "peak_running": jobs.running_peak, "namespace": ns,
+            "latencies": slot_latencies(jobs, parallelism),
+            "curve": [(t - started, f) for t, f, _ in jobs.samples]}
+
+
+def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
+    ns = api.create_namespace("bench-tasks")
+    rng = random.Random(7)
+    priorities = {f"task-{i}": rng.randint(0, 9) for i in range(N)}
+
+    def make(i: int) -> None:
+        name = f"task-{i}"
+        api.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask", "metadata": {"name": name},
+            "spec": {"priority": priorities[name], "template": POD}})
+
+    started = time.monotonic()
+    create_all(make, N)  # the operator is not running yet: every task is ready at once
+    jobs = JobWatch(api, ns)
+    operator = Operator(api.kubeconfig, [ns], "bench",
+                        ["--max-running", str(parallelism), "--workers", "16"]).start()
+    assert operator.proc is not None
+    wait_until(lambda: len(jobs.finished) >= N, 1800)
+    wait_until(lambda: _all_completed(api, ns), 300)
+    wall = time.monotonic() - started
+    rss, cpu = proc_stats(operator.proc.pid)
+    jobs.stop()
+    task_of = {j: j.rsplit("-", 1)[0] for j in jobs.created}
+    latencies = slot_latencies(jobs, parallelism)
+    inversions = count_inversions(jobs.created, task_of, priorities)
+    return {"wall_s": wall, "rss_mib": rss, "cpu_s": cpu, "latencies": latencies,
+            "inversions": inversions, "operator": operator, "namespace": ns,
+            "peak_running": jobs.running_peak,
+            "curve": [(t - started, f) for t, f, _ in jobs.samples],
+            "queue": [(t - started, N - f - r) for t, f, r in jobs.samples]}
+
+
+def _all_completed(api: Api, ns: str) -> bool:
+    items = api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks")["items"]
+    return sum(1 for t in items if (t.get("status") or {}).get("phase") == "Completed") >= N
+
+
+def slot_latencies(jobs: JobWatch, parallelism: int) -> list[float]:
+    """Each Job created after the first wave takes the oldest slot freed before it."""
+    freed = sorted(jobs.finished.values())
+    created = sorted(jobs.created.values())[parallelism:]
+    latencies, i = [], 0
+    for moment in created:
+        if i < len(freed) and freed[i] <= moment:
+            latencies.append(moment - freed[i])
+            i += 1
+    return latencies
+
+
+def count_inversions(created: dict[str, float], task_of: dict[str, str],
+                     priorities: dict[str, int], tolerance: float = 0.5) -> int:
+    """Tasks whose Job started clearly before that of a higher-priority task (all were ready
+    from the start). Jobs of one dispatch pass start within ``tolerance`` of each other."""
+    started = sorted((t, priorities[task_of[j]]) for j, t in created.items())
+    inversions = 0
+    for i, (moment, priority) in enumerate(started):
+        later = [p for t, p in started[i + 1:i + 400] if t - moment > tolerance]
+        if later and max(later) > priority:
+            inversions += 1
+    return inversions
+
+
+def measure_stored(api: Api, ns: str, operator: Operator) -> dict[str, float]:
+    """Adds cancelled tasks up to STORED, restarts the operator, measures start-up and RSS."""
+    extra = max(0, STORED - N)
+
+    def make(i: int) -> None:
+        api.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask",
+            "metadata": {"name": f"stored-{i}"},
+            "spec": {"cancelled": True, "template": POD}})
+
+    create_all(make, extra)
+    operator.stop()
+    started = time.monotonic()
+    fresh = Operator(api.kubeconfig, [ns], "bench-stored", ["--workers", "16"]).start()
+    assert fresh.proc is not None
+    wait_until(lambda: _count_phase(api, ns, "Cancelled") >= extra, 600)
+    startup = time.monotonic() - started
+    time.sleep(5)
+    rss, _ = proc_stats(fresh.proc.pid)
+    _, cpu0 = proc_stats(fresh.proc.pid)
+    time.sleep(10)
+    _, cpu1 = proc_stats(fresh.proc.pid)
+    fresh.stop()
+    return {"stored": float(N + extra), "rss_mib": rss, "settle_s": startup,
+            "idle_cpu_pct": (cpu1 - cpu0) / 10 * 100}
+
+
+def _count_phase(api: Api, ns: str, phase: str) -> int:
+    items = api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks")["items"]
+    return sum(1 for t in items if (t.get("status") or {}).get("phase") == phase)
+
+
+def plot(base: dict[str, Any], tasks: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(*zip(*base["curve"], strict=True), label="bare Jobs completed")
+    ax.plot(*zip(*tasks["curve"], strict=True), label="AgentTasks completed")
+    ax.plot(*zip(*tasks["queue"], strict=True), label="AgentTasks queued", linestyle="--")
+    ax.set_xlabel("seconds since the first create")
+    ax.set_ylabel("tasks")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    return True
+
+
+def main() -> int:
+    with provide_cluster(".cluster-bench") as kubeconfig:
+        api = Api(kubeconfig)
+        apply_crds(api.client, all_crds())
+        parallelism = PARALLELISM
+        print(f"baseline: {N} bare Jobs of 1s pods, {parallelism} at a time …", flush=True)
+        base = run_baseline(api, parallelism)
+        print(f"  {base['wall_s']:.1f}s, peak {base['peak_running']} running", flush=True)
+        print(f"AgentTasks: {N} tasks, --max-running {parallelism} …", flush=True)
+        tasks = run_agenttasks(api, parallelism)
+        lat = tasks["latencies"]
+        stored = measure_stored(api, tasks["namespace"], tasks["operator"]) if STORED else {}
+        results = {
+            "tasks": N,
+            "bare_jobs_wall_s": round(base["wall_s"], 2),
+            "agenttasks_wall_s": round(tasks["wall_s"], 2),
+            "agenttasks_vs_jobs_ratio": round(tasks["wall_s"] / base["wall_s"], 3),
+            "max_running": parallelism,
+            "slot_to_job_p50_s": round(percentile(lat, 50), 3),
+            "slot_to_job_p99_s": round(percentile(lat, 99), 3),
+            "slot_to_job_samples": len(lat),
+            "bare_jobs_feeder_slot_to_job_p50_s": round(percentile(base["latencies"], 50), 3),
+            "bare_jobs_feeder_slot_to_job_p99_s": round(percentile(base["latencies"], 99), 3),
+            "priority_inversions": tasks["inversions"],
+            "operator_peak_rss_mib": round(tasks["rss_mib"], 1),
+            "operator_cpu_s": round(tasks["cpu_s"], 1),
+            "agenttasks_peak_running": tasks["peak_running"],
+        }
+        if stored:
+            results.update({
+                "peak_rss_mib_10k": round(stored["rss_mib"], 1),
+                "stored_tasks": int(stored["stored"]),
+                "startup_s_10k": round(stored["settle_s"], 1),
+                "idle_cpu_pct": round(stored["idle_cpu_pct"], 2),
+            })
+    targets = {"agenttasks_vs_jobs_ratio": 1.25, "slot_to_job_p99_s": 1.0,
+               "priority_inversions": 0, "peak_rss_mib_10k": 250}
+    print(f"\n{'figure':32} {'value':>12} {'target':>10}")
+    for key, value in results.items():
+        target = targets.get(key)
+        mark = "" if target is None else ("  ok" if value <= target else "  MISSED")
+        shown = "" if target is None else f"≤ {target}"
+        print(f"{key:32} {value!s:>12} {shown:>10}{mark}")
+    out = REPO / "bench-results.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    drawn = plot(base, tasks, REPO / "bench-results.png")
+    print(f"\nwrote {out}" + (" and bench-results.png" if drawn else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
