@@ -25,7 +25,7 @@ async def run(settings: OperatorSettings) -> None:
     register(registry, runtime)
     kopf_settings = kopf.OperatorSettings()
     configure(kopf_settings)
-    http = await start_http(settings.http_port, runtime)
+    http = await start_http(settings.http_port)
     background = asyncio.create_task(runtime.run())
     try:
         await kopf.operator(

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from agenttasks.controller.runtime import Runtime
 
-
-def build_app(runtime: Runtime | None = None) -> web.Application:
+def build_app() -> web.Application:
     app = web.Application()
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -20,8 +15,8 @@ def build_app(runtime: Runtime | None = None) -> web.Application:
     return app
 
 
-async def start_http(port: int, runtime: Runtime | None = None) -> web.AppRunner:
-    runner = web.AppRunner(build_app(runtime), access_log=None)
+async def start_http(port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=port)
     await site.start()
