@@ -200,6 +200,13 @@ class Api:
             namespace, label_selector=f"{LABEL_TASK}={task}").items
         return sorted(items, key=lambda j: j.metadata.name)
 
+    def job_gone(self, namespace: str, name: str) -> bool:
+        try:
+            self.batch.read_namespaced_job(name, namespace)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
     def events(self, namespace: str, name: str) -> list[Any]:
         return list(self.core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.name={name}").items)

@@ -6,8 +6,6 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from kubernetes.client.exceptions import ApiException
-
 from .harness import Api, Operator, kubectl, pod_template, wait_for
 
 
@@ -104,15 +102,7 @@ def test_cancel_a_running_task_deletes_its_job(api: Api, ns: str) -> None:
     api.wait_phase(ns, "c1", "InProgress", 30)
     api.patch_task(ns, "c1", {"spec": {"cancelled": True}})
     api.wait_phase(ns, "c1", "Cancelled", 30)
-
-    def job_gone() -> bool:
-        try:
-            api.batch.read_namespaced_job("c1-1", ns)
-        except ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(job_gone, 60, what="the Job to be deleted")
+    wait_for(lambda: api.job_gone(ns, "c1-1"), 60, what="the Job to be deleted")
 
 
 def test_progress_of_a_batch(api: Api, ns: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from kubernetes.client.exceptions import ApiException
-
 from agenttasks.api.meta import LABEL_ATTEMPT, LABEL_TASK
 
 from .harness import Api, pod_template, wait_for
@@ -44,12 +42,5 @@ def test_deleting_the_task_removes_its_job(api: Api, ns: str) -> None:
                          "spec": {"template": pod_template("1h")}})
     wait_for(lambda: api.jobs(ns, "gone"), 30, what="the Job")
     api.delete_task(ns, "gone")
-
-    def job_gone() -> bool:
-        try:
-            api.batch.read_namespaced_job("gone-1", ns)
-        except ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(job_gone, 60, what="the garbage collector to delete the Job")
+    wait_for(lambda: api.job_gone(ns, "gone-1"), 60,
+             what="the garbage collector to delete the Job")
