@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -97,6 +98,7 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Operator:
+        atexit.register(self.stop)  # never outlive the test run, whatever fails
         argv = [sys.executable, "-m", "agenttasks", "operator", "--kubeconfig", self.kubeconfig,
                 "--http-port", str(self.port), *self.extra]
         for ns in self.namespaces:

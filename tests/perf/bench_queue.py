@@ -250,6 +250,7 @@ def main() -> int:
         tasks = run_agenttasks(api, parallelism)
         lat = tasks["latencies"]
         stored = measure_stored(api, tasks["namespace"], tasks["operator"]) if STORED else {}
+        tasks["operator"].stop()
         results = {
             "tasks": N,
             "bare_jobs_wall_s": round(base["wall_s"], 2),
