@@ -57,7 +57,9 @@ class Dispatcher:
             self._unseen.discard(key)
             if not self._unseen:
                 log.info("initial view complete; admitting by priority")
-                self.kick()
+                self._dispatch(self.running())
+                for waiting in list(self.waiting):  # refresh their queue messages
+                    self.wake(waiting)
 
     def observe(self, key: Key) -> None:
         """Called on every Job event of ``key``: updates whether it holds a slot."""
@@ -83,7 +85,10 @@ class Dispatcher:
         return key in self.granted
 
     def queue_message(self, namespace: str) -> str:
-        return wait_message(namespace, self.running(), self.limits)
+        running = self.running()
+        if self._unseen:
+            return "waiting for capacity (the operator is reading the queue after a start)"
+        return wait_message(namespace, running, self.limits)
 
     def offer(self, candidate: Candidate) -> bool:
         """A ready task asks for a slot; True if it may start now."""
