@@ -64,7 +64,7 @@ class Dispatcher:
     def observe(self, key: Key) -> None:
         """Called on every Job event of ``key``: updates whether it holds a slot."""
         was = key in self._active
-        now = occupies_slot([j for j in self.view.jobs(key)])
+        now = occupies_slot(self.view.jobs(key))
         if now:
             self._active.add(key)
             self.granted.pop(key, None)  # the granted slot is now visible as a Job

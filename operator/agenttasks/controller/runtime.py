@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from agenttasks.kube.client import Kube
@@ -56,8 +57,6 @@ class Runtime:
                 delay = RETRY_DELAYS[min(count, len(RETRY_DELAYS) - 1)]
                 log.warning("reconciling %s/%s failed (%s); retrying in %ss", *key, exc, delay,
                             exc_info=count >= 3)
-                from datetime import timedelta
-
                 self.wakeups.at(key, self.tasks.clock() + timedelta(seconds=delay))
             finally:
                 self.queue.done(key)
