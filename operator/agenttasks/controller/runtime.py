@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from agenttasks.kube.client import Kube
 
