@@ -42,12 +42,8 @@ def _convert(node: Any, definitions: dict[str, Any]) -> Any:
             continue
         if key == "properties":
             out[key] = {name: _convert(prop, definitions) for name, prop in value.items()}
-        elif key == "enum" and node.get("type") == "string":
-            out[key] = list(value)
         else:
             out[key] = _convert(value, definitions)
     if out.get("type") == "object" and out.get("x-kubernetes-preserve-unknown-fields"):
         out.pop("additionalProperties", None)
-    if out.get("format") == "date-time" and out.get("type") == "string":
-        out["format"] = "date-time"
     return out

@@ -50,14 +50,10 @@ def dev(directory: Path, http_port: int) -> None:
             raise click.ClickException(str(exc)) from None
         os.environ["KUBECONFIG"] = kubeconfig
     apply_crds(load_api_client(kubeconfig), all_crds())
-    kubectl = "kubectl"
-    try:
-        from agenttasks.devcluster.toolchain import binary
+    from agenttasks.devcluster.toolchain import binary
 
-        if binary("kubectl").exists():
-            kubectl = str(binary("kubectl"))
-    except KeyError:
-        pass
+    built = binary("kubectl")
+    kubectl = str(built) if built.exists() else "kubectl"
     click.echo(
         "\nCRDs installed. The operator runs below (Ctrl-C stops it). In another shell:\n"
         f"  export KUBECONFIG={kubeconfig}\n"

@@ -38,7 +38,6 @@ class Dispatcher:
         # granted before they all have, so start-up admits by priority from the full view.
         self._unseen: set[Key] = set()
         self._pass_scheduled = False
-        self.granted_total = 0
 
     # --- running counts ---------------------------------------------------------------------
     def _ensure_scanned(self) -> None:
@@ -133,5 +132,4 @@ class Dispatcher:
             key = candidate.key
             del self.waiting[key]
             self.granted[key] = now
-            self.granted_total += 1
             self.wake(key)

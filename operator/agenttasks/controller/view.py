@@ -49,11 +49,6 @@ class ClusterView:
         self._written.pop(key, None)
         return facts
 
-    def tasks(self) -> list[TaskFacts]:
-        if self._tasks is None:
-            return []
-        return [t for key in list(self._tasks) if (t := self.task(key)) is not None]
-
     def jobs(self, key: Key) -> list[JobFacts]:
         if self._jobs is None:
             return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -47,7 +47,6 @@ class TaskFacts:
     status: AgentTaskStatus
     spec_error: str | None = None
     resource_version: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from agenttasks.devcluster.toolchain import ALL_TOOLS, GoTool
 
@@ -90,6 +89,3 @@ def _heartbeat(proc: subprocess.Popen[bytes], tool: GoTool, started: float, say:
     finally:
         done.set()
 
-
-def bin_dirs() -> list[Path]:
-    return [t.bin_dir for t in ALL_TOOLS]

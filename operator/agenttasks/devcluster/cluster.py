@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
@@ -155,15 +157,11 @@ def _start_apiserver(cluster: LocalCluster, ports: dict[str, int]) -> None:
     ], cluster.root)
 
 
-def _component_kubeconfig(cluster: LocalCluster) -> str:
-    return str(cluster.kubeconfig)
-
-
 def _start_controller_manager(cluster: LocalCluster, ports: dict[str, int]) -> None:
     pki = cluster.pki
     processes.start("kube-controller-manager", [
         str(binary("kube-controller-manager")),
-        f"--kubeconfig={_component_kubeconfig(cluster)}",
+        f"--kubeconfig={cluster.kubeconfig}",
         f"--controllers={','.join(CONTROLLERS)}",
         f"--service-account-private-key-file={pki / 'sa.key'}",
         f"--root-ca-file={pki / 'ca.crt'}",
@@ -178,7 +176,7 @@ def _start_scheduler(cluster: LocalCluster, ports: dict[str, int]) -> None:
     config.write_text(yaml.safe_dump({
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
-        "clientConnection": {"kubeconfig": _component_kubeconfig(cluster), "qps": 300,
+        "clientConnection": {"kubeconfig": cluster.kubeconfig, "qps": 300,
                              "burst": 600},
         "leaderElection": {"leaderElect": False},
     }))
@@ -190,7 +188,7 @@ def _start_scheduler(cluster: LocalCluster, ports: dict[str, int]) -> None:
 
 def _start_kwok(cluster: LocalCluster, ports: dict[str, int]) -> None:
     processes.start("kwok", [
-        str(binary("kwok")), f"--kubeconfig={_component_kubeconfig(cluster)}",
+        str(binary("kwok")), f"--kubeconfig={cluster.kubeconfig}",
         f"--config={STAGES}", "--manage-all-nodes=false",
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
@@ -201,8 +199,6 @@ def _start_kwok(cluster: LocalCluster, ports: dict[str, int]) -> None:
 # --- API access through kubectl, so that `cluster up` needs no Python client set-up ------------
 
 def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None) -> str:
-    import subprocess
-
     result = subprocess.run(
         [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", *args],
         input=stdin, capture_output=True, text=True, timeout=60,
@@ -286,8 +282,6 @@ def _free_port() -> int:
 
 
 def _write_kubeconfig(cluster: LocalCluster, token: str, port: int) -> None:
-    import base64
-
     ca = base64.b64encode((cluster.pki / "ca.crt").read_bytes()).decode()
     config = {
         "apiVersion": "v1",

@@ -17,8 +17,8 @@ from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.kube.timefmt import parse_time
 
 
-def owner_reference(task: TaskFacts, kind: str = "AgentTask") -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": kind, "name": task.name, "uid": task.uid,
+def owner_reference(task: TaskFacts) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": "AgentTask", "name": task.name, "uid": task.uid,
             "controller": True, "blockOwnerDeletion": True}
 
 

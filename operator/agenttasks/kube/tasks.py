@@ -43,7 +43,6 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
         status=status,
         spec_error=error,
         resource_version=str(meta.get("resourceVersion", "")),
-        labels=dict(meta.get("labels") or {}),
     )
 
 
