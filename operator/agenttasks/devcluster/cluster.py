@@ -176,7 +176,7 @@ def _start_scheduler(cluster: LocalCluster, ports: dict[str, int]) -> None:
     config.write_text(yaml.safe_dump({
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
-        "clientConnection": {"kubeconfig": cluster.kubeconfig, "qps": 300,
+        "clientConnection": {"kubeconfig": str(cluster.kubeconfig), "qps": 300,
                              "burst": 600},
         "leaderElection": {"leaderElect": False},
     }))
