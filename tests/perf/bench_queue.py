@@ -44,23 +44,32 @@ class JobWatch:
         self._thread.start()
 
     def _run(self, api: Api, namespace: str) -> None:
+        # One watch, resumed from the last resourceVersion after any break, so events arrive
+        # once and in order (a re-list would replay every Job in name order).
+        version = api.batch.list_namespaced_job(namespace).metadata.resource_version
         while not self._stop.is_set():
-            stream = watch.Watch().stream(api.batch.list_namespaced_job, namespace,
-                                          timeout_seconds=30)
-            for event in stream:
-                now = time.monotonic()
-                job = event["object"]
-                name = job.metadata.name
-                self.created.setdefault(name, now)
-                done = any(c.type in ("Complete", "Failed") and c.status == "True"
-                           for c in job.status.conditions or [])
-                if done:
-                    self.finished.setdefault(name, now)
-                running = len(self.created) - len(self.finished)
-                self.running_peak = max(self.running_peak, running)
-                self.samples.append((now, len(self.finished), running))
-                if self._stop.is_set():
-                    return
+            watcher = watch.Watch()
+            try:
+                for event in watcher.stream(api.batch.list_namespaced_job, namespace,
+                                            resource_version=version):
+                    version = event["object"].metadata.resource_version
+                    self._record(event["object"])
+                    if self._stop.is_set():
+                        return
+            except Exception:  # a dropped connection: resume where it broke
+                time.sleep(0.1)
+
+    def _record(self, job: Any) -> None:
+        now = time.monotonic()
+        name = job.metadata.name
+        self.created.setdefault(name, now)
+        done = any(c.type in ("Complete", "Failed") and c.status == "True"
+                   for c in job.status.conditions or [])
+        if done:
+            self.finished.setdefault(name, now)
+        running = len(self.created) - len(self.finished)
+        self.running_peak = max(self.running_peak, running)
+        self.samples.append((now, len(self.finished), running))
 
     def stop(self) -> None:
         self._stop.set()

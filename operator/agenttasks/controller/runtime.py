@@ -31,7 +31,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
         self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
-                                     self.queue.add)
+                                     lambda key: self.queue.add(key, urgent=True))
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.dispatcher,
                                     self.settings.plan)
 

@@ -1,9 +1,11 @@
 """A keyed work queue as in client-go: a key is processed by one worker at a time, and
-events that arrive meanwhile coalesce into one more pass."""
+events that arrive meanwhile coalesce into one more pass. Urgent keys (a task that was just
+granted a slot) jump ahead of the routine backlog, so a free slot is filled at once."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -12,23 +14,33 @@ K = TypeVar("K", bound=Hashable)
 
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._urgent: deque[K] = deque()
+        self._routine: deque[K] = deque()
+        self._items = asyncio.Semaphore(0)  # one release per lane entry
         self._queued: set[K] = set()
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, urgent: bool = False) -> None:
         if key in self._processing:
             self._dirty.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
+            return
+        if key in self._queued and not urgent:
+            return
+        # An urgent key already waiting in the routine lane gets a second, earlier entry;
+        # whichever entry comes out first wins and the other is skipped.
+        self._queued.add(key)
+        (self._urgent if urgent else self._routine).append(key)
+        self._items.release()
 
     async def get(self) -> K:
-        key = await self._queue.get()
-        self._queued.discard(key)
-        self._processing.add(key)
-        return key
+        while True:
+            await self._items.acquire()
+            key = self._urgent.popleft() if self._urgent else self._routine.popleft()
+            if key in self._queued:
+                self._queued.discard(key)
+                self._processing.add(key)
+                return key
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
