@@ -75,6 +75,36 @@ class JobWatch:
         self._stop.set()
 
 
+class QueuedWatch:
+    """When each AgentTask's status first said Pending/Queued: the operator knew it waited."""
+
+    def __init__(self, api: Api, namespace: str) -> None:
+        self.queued: dict[str, float] = {}
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, args=(api, namespace), daemon=True).start()
+
+    def _run(self, api: Api, namespace: str) -> None:
+        listing = api.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "agenttasks")
+        version = listing["metadata"]["resourceVersion"]
+        while not self._stop.is_set():
+            try:
+                for event in watch.Watch().stream(
+                        api.custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                        "agenttasks", resource_version=version):
+                    task = event["object"]
+                    version = task["metadata"]["resourceVersion"]
+                    status = task.get("status") or {}
+                    if status.get("reason") == "Queued":
+                        self.queued.setdefault(task["metadata"]["name"], time.monotonic())
+                    if self._stop.is_set():
+                        return
+            except Exception:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def create_all(make: Callable[[int], None], count: int) -> float:
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
@@ -141,6 +171,7 @@ def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
     priorities = {f"task-{i}": rng.randint(0, 9) for i in range(N)}
     submitted: dict[str, float] = {}
     jobs = JobWatch(api, ns)
+    queued = QueuedWatch(api, ns)
     operator = Operator(api.kubeconfig, [ns], "bench",
                         ["--max-running", str(parallelism), "--workers", "16"]).start()
     assert operator.proc is not None
@@ -159,10 +190,15 @@ def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
     wall = time.monotonic() - started
     rss, cpu = proc_stats(operator.proc.pid)
     jobs.stop()
+    queued.stop()
     task_of = {j: j.rsplit("-", 1)[0] for j in jobs.created}
+    submit_end = started + submit_s
     return {"wall_s": wall, "submit_s": submit_s, "rss_mib": rss, "cpu_s": cpu,
             "latencies": slot_latencies(jobs, parallelism),
-            "inversions": count_inversions(jobs.created, task_of, priorities, submitted),
+            "latencies_after_submit": slot_latencies(jobs, parallelism, after=submit_end),
+            "inversions": count_inversions(jobs.created, task_of, priorities, queued.queued),
+            "submission_inversions": count_inversions(jobs.created, task_of, priorities,
+                                                      submitted),
             "operator": operator, "namespace": ns, "peak_running": jobs.running_peak,
             "curve": [(t - started, f) for t, f, _ in jobs.samples],
             "queue": [(t - started, len([1 for m in submitted.values() if m <= t]) - f - r)
@@ -174,30 +210,35 @@ def _all_completed(api: Api, ns: str) -> bool:
     return sum(1 for t in items if (t.get("status") or {}).get("phase") == "Completed") >= N
 
 
-def slot_latencies(jobs: JobWatch, parallelism: int) -> list[float]:
-    """Each Job created after the first wave takes the oldest slot freed before it."""
+def slot_latencies(jobs: JobWatch, parallelism: int, after: float = 0.0) -> list[float]:
+    """Each Job created after the first wave takes the oldest slot freed before it.
+    With ``after``, only slots freed after that moment count."""
     freed = sorted(jobs.finished.values())
     created = sorted(jobs.created.values())[parallelism:]
     latencies, i = [], 0
     for moment in created:
         if i < len(freed) and freed[i] <= moment:
-            latencies.append(moment - freed[i])
+            if freed[i] >= after:
+                latencies.append(moment - freed[i])
             i += 1
     return latencies
 
 
 def count_inversions(created: dict[str, float], task_of: dict[str, str],
-                     priorities: dict[str, int], submitted: dict[str, float],
+                     priorities: dict[str, int], waiting_since: dict[str, float],
                      tolerance: float = 0.5) -> int:
-    """Jobs that started while a higher-priority task already existed and went on waiting.
-    Jobs of one dispatch pass start within ``tolerance`` of each other."""
+    """Jobs that started while a higher-priority task was already waiting (since the time in
+    ``waiting_since``) and went on waiting. Jobs of one dispatch pass start within
+    ``tolerance`` of each other."""
     started = sorted((t, task_of[j]) for j, t in created.items())
     inversions = 0
     for i, (moment, task) in enumerate(started):
         for later, other in started[i + 1:]:
             if later - moment <= tolerance:
                 continue
-            if priorities[other] > priorities[task] and submitted[other] < moment - tolerance:
+            since = waiting_since.get(other)
+            if priorities[other] > priorities[task] and since is not None \
+                    and since < moment - tolerance:
                 inversions += 1
                 break
     return inversions
@@ -283,7 +324,10 @@ def main() -> int:
             "slot_to_job_samples": len(lat),
             "bare_jobs_feeder_slot_to_job_p50_s": round(percentile(base["latencies"], 50), 3),
             "bare_jobs_feeder_slot_to_job_p99_s": round(percentile(base["latencies"], 99), 3),
+            "slot_to_job_p99_after_submit_s": round(
+                percentile(tasks["latencies_after_submit"], 99), 3),
             "priority_inversions": tasks["inversions"],
+            "inversions_vs_submission_order": tasks["submission_inversions"],
             "operator_peak_rss_mib": round(tasks["rss_mib"], 1),
             "operator_cpu_s": round(tasks["cpu_s"], 1),
             "agenttasks_peak_running": tasks["peak_running"],
