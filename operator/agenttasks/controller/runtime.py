@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from .workqueue import WorkQueue
 
 log = logging.getLogger("agenttasks.runtime")
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)
+SLOW_RECONCILE_S = 1.0
 
 
 @dataclass
@@ -46,8 +48,12 @@ class Runtime:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            started = time.monotonic()
             try:
                 await self.tasks.reconcile(key)
+                took = time.monotonic() - started
+                if took > SLOW_RECONCILE_S:
+                    log.info("reconciling %s/%s took %.1fs", *key, took)
                 self.failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
