@@ -9,6 +9,11 @@ from typing import Any
 import yaml
 
 from agenttasks.api.meta import CATEGORY, GROUP, VERSION
+from agenttasks.api.schedule import (
+    AgentTaskScheduleSpec,
+    AgentTaskScheduleStatus,
+    schedule_name_rule,
+)
 from agenttasks.api.schema import structural_schema
 from agenttasks.api.task import DEPENDS_ON_ITEM_SCHEMA, AgentTaskSpec, AgentTaskStatus
 
@@ -32,8 +37,23 @@ def _column(name: str, path: str, kind: str = "string", priority: int = 0,
 
 
 def _crd(kind: str, plural: str, short: str, spec: dict[str, Any], status: dict[str, Any],
-         description: str, columns: list[dict[str, Any]]) -> dict[str, Any]:
+         description: str, columns: list[dict[str, Any]],
+         rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     status = {**status, "properties": {**status.get("properties", {}), "kopf": KOPF_STATUS_FIELD}}
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+    if rules:
+        root["x-kubernetes-validations"] = rules
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -55,29 +75,23 @@ def _crd(kind: str, plural: str, short: str, spec: dict[str, Any], status: dict[
                 "storage": True,
                 "subresources": {"status": {}},
                 "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": description,
-                    "required": ["spec"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec,
-                        "status": status,
-                    },
-                }},
+                "schema": {"openAPIV3Schema": root},
             }],
         },
     }
 
 
-def agenttask_crd() -> dict[str, Any]:
+def agenttask_spec_schema() -> dict[str, Any]:
     spec = structural_schema(AgentTaskSpec)
     spec["properties"]["dependsOn"]["items"] = DEPENDS_ON_ITEM_SCHEMA
     spec["properties"]["template"]["type"] = "object"
+    return spec
+
+
+def agenttask_crd() -> dict[str, Any]:
     return _crd(
-        "AgentTask", "agenttasks", "atask", spec, structural_schema(AgentTaskStatus),
+        "AgentTask", "agenttasks", "atask", agenttask_spec_schema(),
+        structural_schema(AgentTaskStatus),
         "AgentTask is one unit of agent work. The operator runs it as one batch/v1 Job per "
         "attempt, with retries, timeouts, a deadline, pause and cancel.",
         [
@@ -94,8 +108,33 @@ def agenttask_crd() -> dict[str, Any]:
     )
 
 
+def schedule_crd() -> dict[str, Any]:
+    spec = structural_schema(AgentTaskScheduleSpec)
+    template = spec["properties"]["taskTemplate"]
+    template["properties"]["spec"] = {**agenttask_spec_schema(),
+                                      "description": template["properties"]["spec"].get(
+                                          "description", "")}
+    return _crd(
+        "AgentTaskSchedule", "agenttaskschedules", "atsched", spec,
+        structural_schema(AgentTaskScheduleStatus),
+        "AgentTaskSchedule creates AgentTasks on a cron schedule in a time zone, once per fire, "
+        "with a concurrency policy and a history limit.",
+        [
+            _column("Schedule", ".spec.schedule"),
+            _column("Time Zone", ".spec.timeZone"),
+            _column("Suspend", ".spec.suspend", "boolean"),
+            _column("Last Schedule", ".status.lastScheduleTime", "date"),
+            _column("Next", ".status.nextScheduleTime", "string",
+                    description="When the schedule fires next (UTC)."),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Ready", ".status.conditions[?(@.type=='Ready')].reason", priority=1),
+        ],
+        rules=[schedule_name_rule()],
+    )
+
+
 def all_crds() -> list[dict[str, Any]]:
-    return [agenttask_crd()]
+    return [agenttask_crd(), schedule_crd()]
 
 
 def render(crd: dict[str, Any]) -> str:

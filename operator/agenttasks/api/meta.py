@@ -12,7 +12,11 @@ CATEGORY = "agenttasks-all"
 
 LABEL_TASK = f"{GROUP}/task"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_SCHEDULE = f"{GROUP}/schedule"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+ANNOTATION_RUN_NOW = f"{GROUP}/run-now"  # On a schedule: a token; each new one runs once.
+ANNOTATION_RUN_NOW_TOKEN = f"{GROUP}/run-now-token"  # On the task a token created.
+ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 MANAGER_NAME = "agenttask-operator"
 
 # Object names as Kubernetes validates them (DNS-1123 subdomain).

@@ -6,10 +6,12 @@ from typing import Any
 
 import kopf
 
-from agenttasks.api.meta import GROUP, LABEL_TASK, VERSION
+from agenttasks.api.meta import GROUP, LABEL_SCHEDULE, LABEL_TASK, VERSION
 from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.kube.client import load_api_client
 from agenttasks.kube.jobs import job_facts
+from agenttasks.kube.schedules import child_facts, schedule_facts
 from agenttasks.kube.tasks import task_facts
 
 from .runtime import Runtime
@@ -47,17 +49,36 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         names = (body.get("spec") or {}).get("dependsOn") or []
         return {(namespace, str(dep)): name for dep in names}
 
+    @kopf.index(GROUP, VERSION, "agenttaskschedules", id="schedule_index", registry=registry)
+    async def schedule_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], ScheduleFacts]:
+        facts = schedule_facts(dict(body))
+        return {facts.key: facts}
+
+    @kopf.index(GROUP, VERSION, "agenttasks", labels={LABEL_SCHEDULE: kopf.PRESENT},
+                id="schedule_children_index", registry=registry)
+    async def schedule_children_index(body: kopf.Body, labels: kopf.Labels,
+                                      **_: Any) -> dict[tuple[str, str], ChildFacts]:
+        return {(str(body.metadata.namespace), labels[LABEL_SCHEDULE]): child_facts(dict(body))}
+
     def attach(kwargs: dict[str, Any]) -> None:
         runtime.view.attach(kwargs["task_index"], kwargs["job_index"],
                             kwargs["dependents_index"])
+        runtime.schedule_view.attach(kwargs["schedule_index"], kwargs["schedule_children_index"])
 
     @kopf.on.event(GROUP, VERSION, "agenttasks", registry=registry)
-    async def task_event(body: kopf.Body, **kwargs: Any) -> None:
+    async def task_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:
         attach(kwargs)
         key = (str(body.metadata.namespace), str(body.metadata.name))
         runtime.queue.add(key)
         for dependent in runtime.view.dependents(key):
             runtime.queue.add((key[0], dependent))
+        if LABEL_SCHEDULE in labels:
+            runtime.schedule_queue.add((key[0], labels[LABEL_SCHEDULE]))
+
+    @kopf.on.event(GROUP, VERSION, "agenttaskschedules", registry=registry)
+    async def schedule_event(body: kopf.Body, **kwargs: Any) -> None:
+        attach(kwargs)
+        runtime.schedule_queue.add((str(body.metadata.namespace), str(body.metadata.name)))
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, registry=registry)
     async def job_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:

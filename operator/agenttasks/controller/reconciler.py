@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from agenttasks.api.meta import API_VERSION
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
@@ -21,6 +20,7 @@ from agenttasks.kube.timefmt import utcnow
 
 from . import failpoints
 from .dispatcher import Dispatcher
+from .events import record
 from .timers import WakeUps
 from .view import ClusterView, Key
 
@@ -143,12 +143,4 @@ class TaskReconciler:
                                   decision.status)
 
     async def _emit(self, task: TaskFacts, event: Emit) -> None:
-        involved = {"apiVersion": API_VERSION, "kind": "AgentTask",
-                    "metadata": {"name": task.name, "namespace": task.namespace,
-                                 "uid": task.uid}}
-        try:
-            await self.kube.emit(involved, event.type, event.reason, event.message)
-        except ApiError as exc:  # Events are best effort; never fail a reconcile on them.
-            log.warning("could not record event %s on %s/%s: %s", event.reason,
-                        task.namespace, task.name, exc)
-
+        await record(self.kube, "AgentTask", task.namespace, task.name, task.uid, event)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from agenttasks.kube.client import Kube
+from agenttasks.kube.timefmt import utcnow
 
 from .dispatcher import Dispatcher
 from .reconciler import TaskReconciler
+from .schedule_view import ScheduleView
+from .schedules import ScheduleReconciler
 from .settings import OperatorSettings
 from .timers import WakeUps
 from .view import ClusterView, Key
@@ -28,7 +32,8 @@ class Runtime:
     kube: Kube
     view: ClusterView = field(default_factory=ClusterView)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
-    failures: dict[Key, int] = field(default_factory=dict)
+    schedule_view: ScheduleView = field(default_factory=ScheduleView)
+    schedule_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
 
     def __post_init__(self) -> None:
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
@@ -36,24 +41,46 @@ class Runtime:
                                      lambda key: self.queue.add(key, urgent=True))
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.dispatcher,
                                     self.settings.plan)
+        # One wake-up heap for every schedule's next fire.
+        self.schedule_wakeups = WakeUps(
+            lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]
+        self.schedules = ScheduleReconciler(self.kube, self.schedule_view,
+                                            self.schedule_wakeups, self.settings.plan)
 
     async def run(self) -> None:
-        workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
+        lanes = [
+            _Lane("AgentTask", self.queue, self.tasks.reconcile, self.wakeups),
+            _Lane("AgentTaskSchedule", self.schedule_queue, self.schedules.reconcile,
+                  self.schedule_wakeups),
+        ]
+        workers = [asyncio.create_task(lane.work())
+                   for lane in lanes for _ in range(self.settings.workers)]
         try:
-            await asyncio.gather(self.wakeups.run(), *workers)
+            await asyncio.gather(*(lane.wakeups.run() for lane in lanes), *workers)
         finally:
             for worker in workers:
                 worker.cancel()
 
-    async def _worker(self) -> None:
+
+@dataclass
+class _Lane:
+    """One kind's work queue, its reconcile and the wake-ups that retry failures."""
+
+    kind: str
+    queue: WorkQueue[Key]
+    reconcile: Callable[[Key], Awaitable[None]]
+    wakeups: WakeUps
+    failures: dict[Key, int] = field(default_factory=dict)
+
+    async def work(self) -> None:
         while True:
             key = await self.queue.get()
             started = time.monotonic()
             try:
-                await self.tasks.reconcile(key)
+                await self.reconcile(key)
                 took = time.monotonic() - started
                 if took > SLOW_RECONCILE_S:
-                    log.info("reconciling %s/%s took %.1fs", *key, took)
+                    log.info("reconciling %s %s/%s took %.1fs", self.kind, *key, took)
                 self.failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
@@ -61,8 +88,8 @@ class Runtime:
                 count = self.failures.get(key, 0)
                 self.failures[key] = count + 1
                 delay = RETRY_DELAYS[min(count, len(RETRY_DELAYS) - 1)]
-                log.warning("reconciling %s/%s failed (%s); retrying in %ss", *key, exc, delay,
-                            exc_info=count >= 3)
-                self.wakeups.at(key, self.tasks.clock() + timedelta(seconds=delay))
+                log.warning("reconciling %s %s/%s failed (%s); retrying in %ss", self.kind,
+                            *key, exc, delay, exc_info=count >= 3)
+                self.wakeups.at(key, utcnow() + timedelta(seconds=delay))
             finally:
                 self.queue.done(key)

@@ -12,7 +12,7 @@ from agenttasks.core.facts import JobFacts, TaskFacts
 Key = tuple[str, str]
 
 
-def _revision(resource_version: str) -> int:
+def revision(resource_version: str) -> int:
     # Opaque by contract, but etcd revisions in practice; unparsable ones compare as oldest.
     try:
         return int(resource_version)
@@ -44,7 +44,7 @@ class ClusterView:
             self._written.pop(key, None)
             return None
         written = self._written.get(key)
-        if written and written[0] > _revision(facts.resource_version):
+        if written and written[0] > revision(facts.resource_version):
             return _with_status(facts, written[1], written[0])
         self._written.pop(key, None)
         return facts
@@ -67,7 +67,7 @@ class ClusterView:
         return list(self._dependents.get(key, ()))
 
     def remember_status(self, key: Key, resource_version: str, status: AgentTaskStatus) -> None:
-        self._written[key] = (_revision(resource_version), status)
+        self._written[key] = (revision(resource_version), status)
 
 
 def _with_status(facts: TaskFacts, status: AgentTaskStatus, revision: int) -> TaskFacts:

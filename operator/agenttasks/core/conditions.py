@@ -34,3 +34,14 @@ def derive_conditions(phase: Phase, reason: str, message: str, generation: int,
         result.append(Condition(type=type_, status=status, reason=why, message=text,
                                 last_transition_time=since, observed_generation=generation))
     return result
+
+
+def set_condition(previous: list[Condition], type_: str, status: str, reason: str,
+                  message: str, generation: int, now: datetime) -> list[Condition]:
+    """``previous`` with one condition replaced; lastTransitionTime moves only when the
+    status does."""
+    old = next((c for c in previous if c.type == type_), None)
+    since = old.last_transition_time if old and old.status == status else now
+    new = Condition(type=type_, status=status, reason=reason,
+                    message=message, last_transition_time=since, observed_generation=generation)
+    return [c for c in previous if c.type != type_] + [new]

@@ -119,6 +119,32 @@ class Kube:
             self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
             plural, name, {"status": status})
 
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
+                                    namespace, plural, name)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def create_object(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                body["metadata"]["namespace"], plural, body)
+
+    async def patch_object(self, plural: str, namespace: str, name: str,
+                           patch: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                                namespace, plural, name, patch)
+
+    async def delete_object(self, plural: str, namespace: str, name: str) -> None:
+        try:
+            await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION,
+                             namespace, plural, name, propagation_policy="Background")
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
     # --- Events ---------------------------------------------------------------------------------
     async def emit(self, involved: dict[str, Any], type_: str, reason: str,
                    message: str) -> None:

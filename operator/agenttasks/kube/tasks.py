@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
 from agenttasks.core.facts import TaskFacts
@@ -46,11 +46,11 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
     )
 
 
-def status_document(status: AgentTaskStatus) -> dict[str, Any]:
+def status_document(status: BaseModel) -> dict[str, Any]:
     return status.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def status_patch(old: AgentTaskStatus, new: AgentTaskStatus) -> dict[str, Any] | None:
+def status_patch(old: BaseModel, new: BaseModel) -> dict[str, Any] | None:
     """A JSON merge patch from old to new (null removes a field), or None when equal."""
     before, after = status_document(old), status_document(new)
     if before == after:
