@@ -35,8 +35,9 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-## bench: AgentTasks against bare Jobs on a fresh local cluster; prints ratios, writes
-## bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000).
+## bench: AgentTasks against bare Jobs on a fresh local cluster, then schedule fire lag;
+## prints ratios, writes bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000),
+## BENCH_SCHEDULES (500; 0 skips).
 bench: install
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench_queue

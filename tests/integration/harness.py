@@ -213,6 +213,11 @@ class Api:
         return list(self.core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.name={name}").items)
 
+    def wait_event(self, namespace: str, name: str, reason: str, timeout: float = 10) -> None:
+        """Events are sent after the status write, in the background: wait a moment."""
+        wait_for(lambda: reason in [e.reason for e in self.events(namespace, name)] or None,
+                 timeout, what=f"Event {reason} on {namespace}/{name}")
+
 
 def pod_template(duration: str = "1s", result: str | None = None) -> dict[str, Any]:
     annotations = {"sim.agenttasks.io/duration": duration}

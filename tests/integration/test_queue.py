@@ -68,7 +68,7 @@ def test_priority_order_under_max_running_2(api: Api, own_ns: str) -> None:
         for b in priorities:
             if started[a] < started[b]:
                 assert priorities[a] > priorities[b], f"{a} started before {b}"
-    assert "Queued" in [e.reason for e in api.events(own_ns, "p0")]
+    api.wait_event(own_ns, "p0", "Queued")
 
 
 def test_per_namespace_limit(api: Api, own_ns: str) -> None:

@@ -65,15 +65,6 @@ def ready(body: dict[str, Any]) -> dict[str, Any]:
     return next((c for c in conditions if c["type"] == "Ready"), {})
 
 
-def event_reasons(api: Api, namespace: str, name: str) -> list[str]:
-    return [e.reason for e in api.events(namespace, name)]
-
-
-def wait_event(api: Api, namespace: str, name: str, reason: str) -> None:
-    # Events follow the status write, so they may arrive a moment after it.
-    wait_for(lambda: reason in event_reasons(api, namespace, name) or None, 10,
-             what=f"Event {reason} on {name}")
-
 
 def wait_until_minute(minute: int, second: float = 3.0) -> None:
     """Sleeps until ``second`` seconds past the start of unix minute ``minute``."""
@@ -122,7 +113,7 @@ def test_missed_fires_after_restart_give_one_catch_up_task(api: Api, timeline: T
         status = get(api, ns, "catch-up")["status"]
         assert status["missedFires"] == 1
         assert _minute(_ts(status["lastScheduleTime"])) == fired + 2
-        wait_event(api, ns, "catch-up", "MissedFires")
+        api.wait_event(ns, "catch-up", "MissedFires")
         time.sleep(3)
         assert len(tasks_of(api, ns, "catch-up")) == 2, "no burst"
     finally:
@@ -162,7 +153,7 @@ def test_forbid_skips_fires_while_its_task_runs(api: Api, timeline: Timeline) ->
     assert len(tasks) == 1
     status = get(api, ns, "forbid")["status"]
     assert status["active"] == [tasks[0]["metadata"]["name"]]
-    wait_event(api, ns, "forbid", "FireSkipped")
+    api.wait_event(ns, "forbid", "FireSkipped")
 
 
 def test_replace_cancels_the_running_task(api: Api, timeline: Timeline) -> None:
@@ -173,7 +164,7 @@ def test_replace_cancels_the_running_task(api: Api, timeline: Timeline) -> None:
     api.wait_phase(ns, older, "Cancelled", 30)
     assert api.status(ns, newer).get("phase") in ("Pending", "InProgress")
     assert get(api, ns, "replace")["status"]["active"] == [newer]
-    wait_event(api, ns, "replace", "TaskReplaced")
+    api.wait_event(ns, "replace", "TaskReplaced")
 
 
 def test_suspended_schedule_does_not_fire_and_resume_does_not_burst(
@@ -237,7 +228,7 @@ def test_invalid_cron_and_zone_are_reported_not_fatal(api: Api, ns: str) -> None
         condition = condition_of(name)
         assert (condition["status"], condition["reason"]) == ("False", "InvalidSchedule")
         assert condition["message"].startswith(field)
-        wait_event(api, ns, name, "InvalidSchedule")
+        api.wait_event(ns, name, "InvalidSchedule")
     assert condition_of("good")["status"] == "True"
 
 
@@ -258,7 +249,7 @@ def test_starter_plan_refuses_schedules(api: Api, own_ns: str) -> None:
         condition = wait_for(lambda: ready(get(api, own_ns, "refused")) or None, 20,
                              what="refusal")
         assert (condition["status"], condition["reason"]) == ("False", "PlanRestricted")
-        wait_event(api, own_ns, "refused", "PlanRestricted")
+        api.wait_event(own_ns, "refused", "PlanRestricted")
         assert tasks_of(api, own_ns, "refused") == []
     finally:
         starter.stop()

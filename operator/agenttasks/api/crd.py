@@ -16,6 +16,7 @@ from agenttasks.api.schedule import (
 )
 from agenttasks.api.schema import structural_schema
 from agenttasks.api.task import DEPENDS_ON_ITEM_SCHEMA, AgentTaskSpec, AgentTaskStatus
+from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus, trigger_name_rule
 
 # kopf keeps any bookkeeping it needs here instead of in annotations; the API server would
 # prune it if the schema did not declare it.
@@ -108,12 +109,17 @@ def agenttask_crd() -> dict[str, Any]:
     )
 
 
-def schedule_crd() -> dict[str, Any]:
-    spec = structural_schema(AgentTaskScheduleSpec)
+def _with_task_template(spec: dict[str, Any]) -> dict[str, Any]:
+    """taskTemplate.spec validated exactly as an AgentTask's spec."""
     template = spec["properties"]["taskTemplate"]
     template["properties"]["spec"] = {**agenttask_spec_schema(),
                                       "description": template["properties"]["spec"].get(
                                           "description", "")}
+    return spec
+
+
+def schedule_crd() -> dict[str, Any]:
+    spec = _with_task_template(structural_schema(AgentTaskScheduleSpec))
     return _crd(
         "AgentTaskSchedule", "agenttaskschedules", "atsched", spec,
         structural_schema(AgentTaskScheduleStatus),
@@ -133,8 +139,28 @@ def schedule_crd() -> dict[str, Any]:
     )
 
 
+def trigger_crd() -> dict[str, Any]:
+    spec = _with_task_template(structural_schema(AgentTaskTriggerSpec))
+    return _crd(
+        "AgentTaskTrigger", "agenttasktriggers", "attrig", spec,
+        structural_schema(AgentTaskTriggerStatus),
+        "AgentTaskTrigger creates an AgentTask for each authenticated webhook delivery, exactly "
+        "once per delivery, with the payload mounted into the task's pod.",
+        [
+            _column("Signature", ".spec.signature"),
+            _column("URL", ".status.url"),
+            _column("Accepted", ".status.deliveries.accepted", "integer"),
+            _column("Duplicate", ".status.deliveries.duplicate", "integer"),
+            _column("Rejected", ".status.deliveries.rejected", "integer"),
+            _column("Ready", ".status.conditions[?(@.type=='Ready')].reason"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+        ],
+        rules=[trigger_name_rule()],
+    )
+
+
 def all_crds() -> list[dict[str, Any]]:
-    return [agenttask_crd(), schedule_crd()]
+    return [agenttask_crd(), schedule_crd(), trigger_crd()]
 
 
 def render(crd: dict[str, Any]) -> str:

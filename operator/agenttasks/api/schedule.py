@@ -11,7 +11,7 @@ from pydantic import Field
 from agenttasks.api.conditions import Condition
 from agenttasks.api.duration import Duration
 from agenttasks.api.meta import ApiModel
-from agenttasks.api.task import AgentTaskSpec
+from agenttasks.api.template import TaskTemplate
 
 MAX_SCHEDULE_NAME = 52  # Room for the "-<minutes>" or "-manual-<hash>" of its tasks.
 
@@ -36,22 +36,6 @@ class ScheduleReason(StrEnum):
     TASK_REPLACED = "TaskReplaced"
     TASK_DELETED = "TaskDeleted"
     TASK_CREATE_FAILED = "TaskCreateFailed"
-
-
-class TemplateMetadata(ApiModel):
-    """Labels and annotations copied onto every created AgentTask."""
-
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels for the tasks.")
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Annotations for the tasks.")
-
-
-class TaskTemplate(ApiModel):
-    """The AgentTask each fire creates."""
-
-    metadata: TemplateMetadata = Field(
-        default_factory=TemplateMetadata, description="Labels and annotations of the tasks.")
-    spec: AgentTaskSpec = Field(description="The AgentTask spec of every created task.")
 
 
 class AgentTaskScheduleSpec(ApiModel):

@@ -9,10 +9,12 @@ import kopf
 from agenttasks.api.meta import GROUP, LABEL_SCHEDULE, LABEL_TASK, VERSION
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
+from agenttasks.core.triggers import TriggerFacts
 from agenttasks.kube.client import load_api_client
 from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.schedules import child_facts, schedule_facts
 from agenttasks.kube.tasks import task_facts
+from agenttasks.kube.triggers import trigger_facts
 
 from .runtime import Runtime
 
@@ -60,10 +62,16 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
                                       **_: Any) -> dict[tuple[str, str], ChildFacts]:
         return {(str(body.metadata.namespace), labels[LABEL_SCHEDULE]): child_facts(dict(body))}
 
+    @kopf.index(GROUP, VERSION, "agenttasktriggers", id="trigger_index", registry=registry)
+    async def trigger_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], TriggerFacts]:
+        facts = trigger_facts(dict(body))
+        return {facts.key: facts}
+
     def attach(kwargs: dict[str, Any]) -> None:
         runtime.view.attach(kwargs["task_index"], kwargs["job_index"],
                             kwargs["dependents_index"])
         runtime.schedule_view.attach(kwargs["schedule_index"], kwargs["schedule_children_index"])
+        runtime.trigger_index.attach(kwargs["trigger_index"])
 
     @kopf.on.event(GROUP, VERSION, "agenttasks", registry=registry)
     async def task_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:
@@ -86,6 +94,13 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         key = (str(body.metadata.namespace), labels[LABEL_TASK])
         runtime.dispatcher.observe(key)
         runtime.queue.add(key)
+
+
+def register_triggers(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
+    @kopf.on.event(GROUP, VERSION, "agenttasktriggers", registry=registry)
+    async def trigger_event(body: kopf.Body, **kwargs: Any) -> None:
+        runtime.trigger_index.attach(kwargs["trigger_index"])
+        runtime.trigger_queue.add((str(body.metadata.namespace), str(body.metadata.name)))
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

@@ -9,9 +9,10 @@ import os
 import kopf
 
 from agenttasks.kube.client import Kube, load_api_client
+from agenttasks.web.hooks import DeliveryService
 from agenttasks.web.server import start_http
 
-from .handlers import configure, register
+from .handlers import configure, register, register_triggers
 from .runtime import Runtime
 from .settings import OperatorSettings
 
@@ -19,13 +20,16 @@ from .settings import OperatorSettings
 async def run(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    kube = Kube(load_api_client(settings.kubeconfig))
+    kube = Kube(load_api_client(settings.kubeconfig), workers=settings.workers * 6)
     runtime = Runtime(settings=settings, kube=kube)
     registry = kopf.OperatorRegistry()
     register(registry, runtime)
+    register_triggers(registry, runtime)
     kopf_settings = kopf.OperatorSettings()
     configure(kopf_settings)
-    http = await start_http(settings.http_port)
+    deliveries = DeliveryService(runtime.kube, runtime.secrets, runtime.trigger_index.get,
+                                 settings.watches, runtime.ledger)
+    http = await start_http(settings.http_port, deliveries)
     background = asyncio.create_task(runtime.run())
     try:
         await kopf.operator(

@@ -20,7 +20,7 @@ from agenttasks.kube.timefmt import utcnow
 
 from . import failpoints
 from .dispatcher import Dispatcher
-from .events import record
+from .events import EventRecorder
 from .timers import WakeUps
 from .view import ClusterView, Key
 
@@ -29,9 +29,10 @@ log = logging.getLogger("agenttasks.tasks")
 
 class TaskReconciler:
     def __init__(self, kube: Kube, view: ClusterView, wakeups: WakeUps, dispatcher: Dispatcher,
-                 plan: Plan, clock: Callable[[], datetime] = utcnow) -> None:
+                 events: EventRecorder, plan: Plan,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
-        self.dispatcher, self.plan = dispatcher, plan
+        self.dispatcher, self.events, self.plan = dispatcher, events, plan
 
     async def reconcile(self, key: Key) -> None:
         task = self.view.task(key)
@@ -51,7 +52,7 @@ class TaskReconciler:
         await self._write_status(task, decision)
         for action in decision.actions:
             if isinstance(action, Emit):
-                await self._emit(task, action)
+                self._emit(task, action)
         self.wakeups.at(key, decision.wake_at)
 
     def _gates(self, task: TaskFacts) -> Gates:
@@ -142,5 +143,5 @@ class TaskReconciler:
         self.view.remember_status(task.key, result["metadata"]["resourceVersion"],
                                   decision.status)
 
-    async def _emit(self, task: TaskFacts, event: Emit) -> None:
-        await record(self.kube, "AgentTask", task.namespace, task.name, task.uid, event)
+    def _emit(self, task: TaskFacts, event: Emit) -> None:
+        self.events.record("AgentTask", task.namespace, task.name, task.uid, event)

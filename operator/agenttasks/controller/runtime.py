@@ -9,21 +9,29 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
 from agenttasks.kube.client import Kube
+from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.timefmt import utcnow
 
 from .dispatcher import Dispatcher
+from .events import EventRecorder
+from .overlay import OverlaidIndex
 from .reconciler import TaskReconciler
 from .schedule_view import ScheduleView
 from .schedules import ScheduleReconciler
 from .settings import OperatorSettings
 from .timers import WakeUps
+from .triggers import TriggerReconciler
 from .view import ClusterView, Key
 from .workqueue import WorkQueue
 
 log = logging.getLogger("agenttasks.runtime")
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)
 SLOW_RECONCILE_S = 1.0
+# Many schedules fire in the same second; their reconciles mostly wait on the API server,
+# so more of them in flight is what keeps the fire lag short.
+SCHEDULE_WORKERS_FACTOR = 4
 
 
 @dataclass
@@ -34,29 +42,44 @@ class Runtime:
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     schedule_view: ScheduleView = field(default_factory=ScheduleView)
     schedule_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    trigger_index: OverlaidIndex[TriggerFacts] = field(default_factory=OverlaidIndex)
+    trigger_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    ledger: DeliveryLedger = field(default_factory=DeliveryLedger)
 
     def __post_init__(self) -> None:
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
         self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
                                      lambda key: self.queue.add(key, urgent=True))
+        self.events = EventRecorder(self.kube)
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.dispatcher,
-                                    self.settings.plan)
+                                    self.events, self.settings.plan)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(
             lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]
         self.schedules = ScheduleReconciler(self.kube, self.schedule_view,
-                                            self.schedule_wakeups, self.settings.plan)
+                                            self.schedule_wakeups, self.events,
+                                            self.settings.plan)
+        self.trigger_wakeups = WakeUps(
+            lambda key: self.trigger_queue.add(key))  # type: ignore[arg-type]
+        self.secrets = SecretCache(self.kube)
+        self.triggers = TriggerReconciler(self.kube, self.trigger_index, self.secrets,
+                                          self.trigger_wakeups, self.events, self.ledger)
 
     async def run(self) -> None:
         lanes = [
             _Lane("AgentTask", self.queue, self.tasks.reconcile, self.wakeups),
             _Lane("AgentTaskSchedule", self.schedule_queue, self.schedules.reconcile,
                   self.schedule_wakeups),
+            _Lane("AgentTaskTrigger", self.trigger_queue, self.triggers.reconcile,
+                  self.trigger_wakeups),
         ]
+        counts = (self.settings.workers, self.settings.workers * SCHEDULE_WORKERS_FACTOR,
+                  self.settings.workers)
         workers = [asyncio.create_task(lane.work())
-                   for lane in lanes for _ in range(self.settings.workers)]
+                   for lane, count in zip(lanes, counts, strict=True) for _ in range(count)]
         try:
-            await asyncio.gather(*(lane.wakeups.run() for lane in lanes), *workers)
+            await asyncio.gather(self.events.run(), *(lane.wakeups.run() for lane in lanes),
+                                 *workers)
         finally:
             for worker in workers:
                 worker.cancel()

@@ -23,7 +23,7 @@ from agenttasks.kube.tasks import status_patch
 from agenttasks.kube.timefmt import utcnow
 
 from . import failpoints
-from .events import record
+from .events import EventRecorder
 from .schedule_view import ScheduleView
 from .timers import WakeUps
 from .view import Key
@@ -32,9 +32,10 @@ log = logging.getLogger("agenttasks.schedules")
 
 
 class ScheduleReconciler:
-    def __init__(self, kube: Kube, view: ScheduleView, wakeups: WakeUps, plan: Plan,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, kube: Kube, view: ScheduleView, wakeups: WakeUps, events: EventRecorder,
+                 plan: Plan, clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.plan, self.clock = kube, view, wakeups, plan, clock
+        self.events = events
 
     async def reconcile(self, key: Key) -> None:
         schedule = self.view.schedule(key)
@@ -43,10 +44,10 @@ class ScheduleReconciler:
             return
         decision = decide_schedule(schedule, self.view.children(key), self.clock(),
                                    refusal(self.plan, "AgentTaskSchedule"))
-        events = [a for a in decision.actions if isinstance(a, Emit)]
+        emits = [a for a in decision.actions if isinstance(a, Emit)]
         for action in decision.actions:
             if isinstance(action, CreateTask):
-                events += await self._create(schedule, action)
+                emits += await self._create(schedule, action)
             elif isinstance(action, CancelTask):
                 await self._cancel(schedule, action.name)
             elif isinstance(action, DeleteTask):
@@ -54,8 +55,8 @@ class ScheduleReconciler:
                 log.info("deleted AgentTask %s/%s (history limit)", schedule.namespace,
                          action.name)
         await self._write_status(schedule, decision)
-        for event in events:
-            await self._emit(schedule, event)
+        for event in emits:
+            self._emit(schedule, event)
         self.wakeups.at(key, decision.wake_at)
 
     async def _create(self, schedule: ScheduleFacts, action: CreateTask) -> list[Emit]:
@@ -99,6 +100,6 @@ class ScheduleReconciler:
         self.view.remember_status(schedule.key, result["metadata"]["resourceVersion"],
                                   decision.status)
 
-    async def _emit(self, schedule: ScheduleFacts, event: Emit) -> None:
-        await record(self.kube, "AgentTaskSchedule", schedule.namespace, schedule.name,
-                     schedule.uid, event)
+    def _emit(self, schedule: ScheduleFacts, event: Emit) -> None:
+        self.events.record("AgentTaskSchedule", schedule.namespace, schedule.name,
+                           schedule.uid, event)

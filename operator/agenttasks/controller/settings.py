@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 
 from agenttasks.core.plans import Plan
@@ -22,3 +23,7 @@ class OperatorSettings:
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
+
+    def watches(self, namespace: str) -> bool:
+        return self.clusterwide or any(fnmatch.fnmatchcase(namespace, pattern)
+                                       for pattern in self.namespaces)

@@ -37,6 +37,12 @@ class WakeUps:
         if self._heap[0][2] == key:
             self._changed.set()
 
+    def soon(self, key: Hashable, when: datetime) -> None:
+        """Wakes ``key`` at ``when`` unless it is already due earlier."""
+        due = self._due.get(key)
+        if due is None or due > when:
+            self.at(key, when)
+
     def forget(self, key: Hashable) -> None:
         self._due.pop(key, None)
 

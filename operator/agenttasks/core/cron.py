@@ -22,8 +22,8 @@ from croniter import croniter
 from croniter.croniter import CroniterError
 
 MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-# A DST shift moves an instant at most this far from its wall time (the largest is 2 h).
-_MAX_SHIFT = timedelta(hours=3)
+# DST transitions are months apart: within this distance of an instant there is at most one.
+_NEAR = timedelta(hours=3)
 _SCAN_LIMIT = 10_000
 
 
@@ -44,8 +44,9 @@ class Cron:
     def next_after(self, after: datetime) -> datetime | None:
         """The first fire strictly after ``after`` (an aware datetime), in UTC."""
         best: datetime | None = None
-        for wall in self._walls(after, forward=True):
-            if best is not None and wall > _wall(best, self.zone) + _MAX_SHIFT:
+        start = _wall(after, self.zone) - self._margin(after)
+        for wall in self._walls(start, forward=True):
+            if best is not None and wall > _wall(best, self.zone) + self._margin(best):
                 break
             for instant in self._instants(wall):
                 if instant > after and (best is None or instant < best):
@@ -55,8 +56,10 @@ class Cron:
     def latest_at_or_before(self, at: datetime) -> datetime | None:
         """The last fire at or before ``at``, in UTC."""
         best: datetime | None = None
-        for wall in self._walls(at, forward=False):
-            if best is not None and wall < _wall(best, self.zone) - _MAX_SHIFT:
+        # croniter steps back strictly before its start; a second later keeps `at` itself.
+        start = _wall(at, self.zone) + self._margin(at) + timedelta(seconds=1)
+        for wall in self._walls(start, forward=False):
+            if best is not None and wall < _wall(best, self.zone) - self._margin(best):
                 break
             for instant in self._instants(wall):
                 if instant <= at and (best is None or instant > best):
@@ -73,10 +76,14 @@ class Cron:
             count, cursor = count + 1, fire
         return count
 
-    def _walls(self, around: datetime, forward: bool) -> Iterator[datetime]:
-        # Start a little beyond `around` in wall time so that shifted fires are not missed.
-        shift = -_MAX_SHIFT if forward else _MAX_SHIFT
-        start = _wall(around, self.zone) + shift
+    def _margin(self, instant: datetime) -> timedelta:
+        """How far wall time and instant order can disagree near ``instant``: the size of a
+        DST shift within a few hours of it, else zero (so scans stay a step or two long)."""
+        before = (instant - _NEAR).astimezone(self.zone).utcoffset() or timedelta(0)
+        after = (instant + _NEAR).astimezone(self.zone).utcoffset() or timedelta(0)
+        return abs(after - before)
+
+    def _walls(self, start: datetime, forward: bool) -> Iterator[datetime]:
         walker = croniter(self.expression, start)
         for _ in range(_SCAN_LIMIT):
             try:

@@ -28,6 +28,7 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 CONTROLLERS = (
     "job", "garbagecollector", "namespace", "serviceaccount", "serviceaccount-token",
     "ttl-after-finished", "deployment", "replicaset", "root-ca-certificate-publisher-controller",
+    "resourcequota",
 )
 NODE_NAME = "kwok-node-0"
 STAGES = Path(__file__).with_name("stages.yaml")

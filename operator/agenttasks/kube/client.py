@@ -57,7 +57,7 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
         config.load_incluster_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = 32
+    configuration.connection_pool_maxsize = 64
     return client.ApiClient(configuration)
 
 
@@ -144,6 +144,19 @@ class Kube:
         except ApiError as exc:
             if not exc.not_found:
                 raise
+
+    # --- core objects -------------------------------------------------------------------------
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self.core.read_namespaced_secret, name, namespace)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def create_config_map(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self.core.create_namespaced_config_map,
+                                body["metadata"]["namespace"], body)
 
     # --- Events ---------------------------------------------------------------------------------
     async def emit(self, involved: dict[str, Any], type_: str, reason: str,

@@ -1,0 +1,47 @@
+"""One kind's kopf index, overlaid with the statuses we have written and whose watch events
+have not arrived yet, so a reconcile never acts on a status older than our own write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any, Generic, Protocol, TypeVar
+
+from .view import Key, revision
+
+
+class _Facts(Protocol):
+    @property
+    def resource_version(self) -> str: ...
+
+
+F = TypeVar("F", bound=_Facts)
+
+
+class OverlaidIndex(Generic[F]):
+    def __init__(self) -> None:
+        self._index: Mapping[Key, Iterable[F]] | None = None
+        self._written: dict[Key, tuple[int, Any]] = {}
+
+    def attach(self, index: Mapping[Key, Any]) -> None:
+        self._index = index
+
+    def get(self, key: Key) -> F | None:
+        if self._index is None:
+            return None
+        facts = next(iter(self._index.get(key, ())), None)
+        if facts is None:
+            self._written.pop(key, None)
+            return None
+        written = self._written.get(key)
+        if written and written[0] > revision(facts.resource_version):
+            return replace(facts, status=written[1],  # type: ignore[type-var]
+                           resource_version=str(written[0]))
+        self._written.pop(key, None)
+        return facts
+
+    def keys(self) -> list[Key]:
+        return list(self._index) if self._index is not None else []
+
+    def remember_status(self, key: Key, resource_version: str, status: Any) -> None:
+        self._written[key] = (revision(resource_version), status)

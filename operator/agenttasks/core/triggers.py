@@ -1,0 +1,161 @@
+"""AgentTaskTrigger decisions: whether a trigger can accept deliveries, its status, the
+names of delivery tasks, and the delivery counters waiting to be written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from agenttasks.api.trigger import (
+    AgentTaskTriggerSpec,
+    AgentTaskTriggerStatus,
+    DeliveryCounts,
+    SignatureScheme,
+    TriggerReason,
+)
+from agenttasks.core.conditions import set_condition
+from agenttasks.core.filters import FilterError, compile_filter
+from agenttasks.core.payload import parse_path, task_name
+from agenttasks.core.signatures import MalformedSecretError, signing_key
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: AgentTaskTriggerSpec | None
+    status: AgentTaskTriggerStatus
+    spec_error: str | None = None
+    resource_version: str = ""
+    # The taskTemplate exactly as written, so created tasks carry what the user wrote.
+    task_template: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def url(self) -> str:
+        return f"/hooks/{self.namespace}/{self.name}"
+
+
+class SecretState(StrEnum):
+    FOUND = "Found"
+    NOT_FOUND = "NotFound"
+    KEY_NOT_FOUND = "KeyNotFound"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether deliveries can be accepted; ``reason``/``message`` say why not."""
+
+    ready: bool
+    reason: str = TriggerReason.READY
+    message: str = "accepting deliveries"
+
+
+def readiness(trigger: TriggerFacts, secret: SecretState, secret_value: bytes | None
+              ) -> Readiness:
+    spec = trigger.spec
+    if spec is None:
+        return Readiness(False, TriggerReason.INVALID_SPEC, f"the spec is invalid: "
+                         f"{trigger.spec_error}")
+    ref = spec.secret_ref
+    if secret == SecretState.NOT_FOUND:
+        return Readiness(False, TriggerReason.SECRET_NOT_FOUND,
+                         f"Secret {ref.name!r} (spec.secretRef.name) does not exist")
+    if secret == SecretState.KEY_NOT_FOUND or secret_value is None:
+        return Readiness(False, TriggerReason.SECRET_KEY_NOT_FOUND,
+                         f"Secret {ref.name!r} has no key {ref.key!r} (spec.secretRef.key)")
+    try:
+        signing_key(spec.signature, secret_value)
+    except MalformedSecretError as exc:
+        return Readiness(False, TriggerReason.MALFORMED_SECRET,
+                         f"Secret {ref.name!r} key {ref.key!r}: {exc}")
+    if spec.filter:
+        try:
+            compile_filter(spec.filter)
+        except FilterError as exc:
+            return Readiness(False, TriggerReason.INVALID_FILTER, f"spec.filter: {exc}")
+    for env, path in spec.params.items():
+        try:
+            parse_path(path)
+        except ValueError as exc:
+            return Readiness(False, TriggerReason.INVALID_PARAMS, f"spec.params.{env}: {exc}")
+    return Readiness(True)
+
+
+@dataclass
+class PendingCounts:
+    """Deliveries counted in memory since the last status write of one trigger."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    last_triggered: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.accepted or self.duplicate or self.rejected or self.last_triggered)
+
+
+def trigger_status(trigger: TriggerFacts, ready: Readiness, pending: PendingCounts,
+                   now: datetime) -> AgentTaskTriggerStatus:
+    old = trigger.status
+    counts = DeliveryCounts(accepted=old.deliveries.accepted + pending.accepted,
+                            duplicate=old.deliveries.duplicate + pending.duplicate,
+                            rejected=old.deliveries.rejected + pending.rejected)
+    last = max((t for t in (old.last_triggered_time, pending.last_triggered) if t), default=None)
+    conditions = set_condition(old.conditions, "Ready", "True" if ready.ready else "False",
+                               ready.reason, ready.message, trigger.generation, now)
+    return old.model_copy(update={
+        "url": trigger.url, "deliveries": counts, "last_triggered_time": last,
+        "conditions": conditions, "observed_generation": trigger.generation})
+
+
+def delivery_task_names(trigger: TriggerFacts, delivery_id: str, now: datetime) -> list[str]:
+    """Task names to look for, the one to create first.
+
+    Deliveries with an id map to one name. hmac-sha256 deliveries (id = hash of the body) fall
+    in dedupWindow-long buckets; the previous bucket's task counts as the same delivery while
+    it is younger than the window, so the window slides instead of resetting at a boundary.
+    """
+    spec = trigger.spec
+    assert spec is not None
+    if spec.signature != SignatureScheme.HMAC_SHA256:
+        return [task_name(trigger.name, delivery_id)]
+    window = max(1, int(spec.dedup_window.total_seconds()))
+    bucket = int(now.timestamp()) // window
+    return [task_name(trigger.name, f"{delivery_id}@{b}") for b in (bucket, bucket - 1)]
+
+
+class DeliveryLedger:
+    """Counters of deliveries not yet written to status, per trigger. Writing status on
+    every delivery would cost a write per request; the trigger reconciler flushes these every
+    few seconds instead (an operator killed meanwhile loses only those seconds of counts)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], PendingCounts] = {}
+        self.on_change: Callable[[tuple[str, str]], None] = lambda _key: None
+
+    def count(self, key: tuple[str, str], outcome: str, when: datetime | None = None) -> None:
+        pending = self._pending.setdefault(key, PendingCounts())
+        setattr(pending, outcome, getattr(pending, outcome) + 1)
+        if when is not None:
+            pending.last_triggered = max(filter(None, (pending.last_triggered, when)))
+        self.on_change(key)
+
+    def take(self, key: tuple[str, str]) -> PendingCounts:
+        return self._pending.pop(key, PendingCounts())
+
+    def give_back(self, key: tuple[str, str], taken: PendingCounts) -> None:
+        pending = self._pending.setdefault(key, PendingCounts())
+        pending.accepted += taken.accepted
+        pending.duplicate += taken.duplicate
+        pending.rejected += taken.rejected
+        times = [t for t in (pending.last_triggered, taken.last_triggered) if t]
+        pending.last_triggered = max(times) if times else None

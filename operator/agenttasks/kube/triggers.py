@@ -1,0 +1,101 @@
+"""AgentTaskTriggers and the AgentTasks (with payload ConfigMaps) their deliveries create."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import ValidationError
+
+from agenttasks.api.meta import (
+    ANNOTATION_DELIVERY_ID,
+    API_VERSION,
+    LABEL_MANAGED_BY,
+    LABEL_TRIGGER,
+    MANAGER_NAME,
+)
+from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
+from agenttasks.core.triggers import TriggerFacts
+from agenttasks.kube.tasks import describe_validation_error
+
+PAYLOAD_DIR = "/var/run/agenttasks"
+PAYLOAD_FILE = "payload.json"
+PAYLOAD_ENV = "AGENTTASK_PAYLOAD"
+PAYLOAD_VOLUME = "agenttask-payload"
+
+
+def trigger_facts(body: dict[str, Any]) -> TriggerFacts:
+    meta = body.get("metadata", {})
+    spec: AgentTaskTriggerSpec | None
+    try:
+        spec, error = AgentTaskTriggerSpec.model_validate(body.get("spec") or {}), None
+    except ValidationError as exc:
+        spec, error = None, describe_validation_error(exc)
+    try:
+        status = AgentTaskTriggerStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = AgentTaskTriggerStatus()
+    return TriggerFacts(
+        namespace=meta["namespace"], name=meta["name"], uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0), spec=spec, status=status,
+        spec_error=error, resource_version=str(meta.get("resourceVersion", "")),
+        task_template=(body.get("spec") or {}).get("taskTemplate") or {})
+
+
+def payload_config_map_name(task: str) -> str:
+    return f"{task}-payload"
+
+
+def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
+                        env: dict[str, str]) -> dict[str, Any]:
+    """The AgentTask for one delivery: the template as written, plus the payload mounted
+    and the params as environment variables on every container."""
+    template = copy.deepcopy(trigger.task_template)
+    template_meta = template.get("metadata") or {}
+    spec = template["spec"]
+    pod_spec = spec.setdefault("template", {}).setdefault("spec", {})
+    variables = [{"name": PAYLOAD_ENV, "value": f"{PAYLOAD_DIR}/{PAYLOAD_FILE}"}] + [
+        {"name": key, "value": value} for key, value in sorted(env.items())]
+    for group in ("initContainers", "containers"):
+        for container in pod_spec.get(group) or []:
+            container["env"] = [e for e in container.get("env") or []
+                                if e.get("name") not in {v["name"] for v in variables}] + variables
+            container.setdefault("volumeMounts", []).append(
+                {"name": PAYLOAD_VOLUME, "mountPath": PAYLOAD_DIR, "readOnly": True})
+    pod_spec.setdefault("volumes", []).append(
+        {"name": PAYLOAD_VOLUME, "configMap": {"name": payload_config_map_name(name)}})
+    labels = {**(template_meta.get("labels") or {}), LABEL_TRIGGER: trigger.name,
+              LABEL_MANAGED_BY: MANAGER_NAME}
+    annotations = {**(template_meta.get("annotations") or {}),
+                   ANNOTATION_DELIVERY_ID: delivery_id[:1024]}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AgentTask",
+        "metadata": {
+            "name": name, "namespace": trigger.namespace, "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [{
+                "apiVersion": API_VERSION, "kind": "AgentTaskTrigger", "name": trigger.name,
+                "uid": trigger.uid, "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": spec,
+    }
+
+
+def build_payload_config_map(task: dict[str, Any], payload: str) -> dict[str, Any]:
+    """The payload, owned by its task so that it is deleted with it."""
+    meta = task["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": payload_config_map_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": {LABEL_TRIGGER: meta["labels"][LABEL_TRIGGER],
+                       LABEL_MANAGED_BY: MANAGER_NAME},
+            "ownerReferences": [{"apiVersion": API_VERSION, "kind": "AgentTask",
+                                 "name": meta["name"], "uid": meta["uid"],
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "data": {PAYLOAD_FILE: payload},
+    }
