@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import REPO, Api, kubectl
+from .harness import REPO, Api, Operator, kubectl
 
 EXPECTED = {
     "simple.yaml": ("simple", "Completed", "Succeeded"),
@@ -45,3 +45,33 @@ def test_schedule_example_is_ready_for_2am_new_york(api: Api, ns: str) -> None:
     local = datetime.fromisoformat(str(found["nextScheduleTime"]).replace("Z", "+00:00"))
     local = local.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (2, 0)
+
+
+def test_trigger_example_accepts_a_signed_github_delivery(api: Api, ns: str,
+                                                         operator: Operator) -> None:
+    import hashlib
+    import hmac
+    import http.client
+    import json
+
+    from .harness import wait_for
+
+    kubectl(api.kubeconfig, "apply", "-n", ns, "-f",
+            str(REPO / "examples" / "trigger-github.yaml"))
+    secret = "change-me-to-a-long-random-string"
+    body = json.dumps({"action": "opened", "pull_request": {"number": 12, "base": {
+        "ref": "main"}}, "repository": {"full_name": "acme/agents"}}).encode()
+    headers = {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body,
+                                                           hashlib.sha256).hexdigest(),
+               "X-GitHub-Delivery": "example-1", "Content-Type": "application/json"}
+
+    def deliver() -> dict[str, object] | None:
+        conn = http.client.HTTPConnection("127.0.0.1", operator.port, timeout=10)
+        conn.request("POST", f"/hooks/{ns}/pr-review", body=body, headers=headers)
+        response = conn.getresponse()
+        data = json.loads(response.read() or b"{}")
+        conn.close()
+        return data if response.status == 202 else None
+
+    answer = wait_for(deliver, 30, interval=1, what="the example trigger to accept")
+    api.wait_phase(ns, str(answer["task"]), "Completed", 60)

@@ -24,6 +24,9 @@ from agenttasks.api.meta import GROUP, VERSION
 from agenttasks.kube.crds import apply_crds
 from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
 from tests.perf.bench_schedules import SCHEDULES, schedule_figures
+from tests.perf.load_webhooks import RATE as WEBHOOK_RATE
+from tests.perf.load_webhooks import SECONDS as WEBHOOK_SECONDS
+from tests.perf.load_webhooks import run_webhook_load
 
 N = int(os.environ.get("BENCH_TASKS", "2000"))
 PARALLELISM = int(os.environ.get("BENCH_PARALLELISM", "50"))
@@ -314,6 +317,8 @@ def main() -> int:
         stored = measure_stored(api, tasks["namespace"], tasks["operator"]) if STORED else {}
         tasks["operator"].stop()
         schedules = schedule_figures(api) if SCHEDULES else {}
+        print(f"webhooks: {WEBHOOK_RATE:.0f}/s for {WEBHOOK_SECONDS:.0f}s …", flush=True)
+        webhooks = run_webhook_load(api) if WEBHOOK_RATE else {}
         results = {
             "tasks": N,
             "bare_jobs_wall_s": round(base["wall_s"], 2),
@@ -343,9 +348,10 @@ def main() -> int:
                 "idle_cpu_pct": round(float(stored["idle_cpu_pct"] or 0), 2),
             })
         results.update(schedules)
+        results.update(webhooks)
     targets = {"agenttasks_vs_jobs_ratio": 1.25, "slot_to_job_p99_s": 1.0,
                "priority_inversions": 0, "peak_rss_mib_10k": 250, "startup_s_10k": 30,
-               "schedule_lag_p99_s": 1.0}
+               "schedule_lag_p99_s": 1.0, "webhook_p99_s": 0.2, "webhook_errors": 0}
     print(f"\n{'figure':32} {'value':>12} {'target':>10}")
     for key, value in results.items():
         target = targets.get(key)
