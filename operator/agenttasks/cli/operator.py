@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import click
 
 from agenttasks.controller.settings import OperatorSettings
+from agenttasks.core.peering import priority_for
 from agenttasks.core.plans import Plan
 from agenttasks.core.queue import Aging, Limits
 
@@ -28,9 +32,18 @@ from agenttasks.core.queue import Aging, Limits
               "such as 1/5m. Off by default.")
 @click.option("--plan", type=click.Choice([p.value for p in Plan]), default="enterprise",
               show_default=True, help="Feature plan; see the README's plan table.")
+@click.option("--peering", metavar="NAME",
+              help="Run as one of several replicas: kopf peering object NAME decides which one "
+              "acts. Default: standalone.")
+@click.option("--priority", type=int,
+              help="This replica's peering priority; default derived from $POD_NAME or the "
+              "host name, so replicas differ.")
+@click.option("--peering-lifetime", type=click.IntRange(5, 600), default=30, show_default=True,
+              help="Seconds after which a silent replica counts as gone (takeover time).")
 def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              kubeconfig: str | None, max_running: int, max_running_per_namespace: int,
-             priority_aging: str | None, plan: str) -> None:
+             priority_aging: str | None, plan: str, peering: str | None,
+             priority: int | None, peering_lifetime: int) -> None:
     """Run the AgentTask operator."""
     from agenttasks.controller.main import main
 
@@ -38,6 +51,10 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         aging = Aging.parse(priority_aging) if priority_aging else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--priority-aging") from None
+    replica = os.environ.get("POD_NAME") or socket.gethostname()
+    identity = f"{replica}@{os.getpid()}"
     main(OperatorSettings(
         namespaces=namespaces, http_port=http_port, workers=workers, kubeconfig=kubeconfig,
-        limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan)))
+        limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan),
+        peering=peering, priority=priority if priority is not None else priority_for(identity),
+        identity=identity, peering_lifetime=peering_lifetime))

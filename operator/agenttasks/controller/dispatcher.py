@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from agenttasks import metrics
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.queue import Aging, Candidate, Limits, Running, admit, wait_message
 from agenttasks.kube.timefmt import utcnow
@@ -132,4 +133,5 @@ class Dispatcher:
             key = candidate.key
             del self.waiting[key]
             self.granted[key] = now
+            metrics.ADMISSIONS.inc()
             self.wake(key)

@@ -103,7 +103,7 @@ def register_triggers(registry: kopf.OperatorRegistry, runtime: Runtime) -> None
         runtime.trigger_queue.add((str(body.metadata.namespace), str(body.metadata.name)))
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, lifetime: int = 30) -> None:
     """Explicit kopf settings: no bookkeeping in annotations, no framework Events."""
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
@@ -112,5 +112,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
-    settings.peering.standalone = True
+    settings.peering.standalone = True  # main.run() turns peering on with --peering
+    settings.peering.lifetime = lifetime
     settings.networking.request_timeout = 30

@@ -26,10 +26,10 @@ async def run(settings: OperatorSettings) -> None:
     register(registry, runtime)
     register_triggers(registry, runtime)
     kopf_settings = kopf.OperatorSettings()
-    configure(kopf_settings)
+    configure(kopf_settings, settings.peering_lifetime)
     deliveries = DeliveryService(runtime.kube, runtime.secrets, runtime.trigger_index.get,
                                  settings.watches, runtime.ledger)
-    http = await start_http(settings.http_port, deliveries)
+    http = await start_http(settings.http_port, deliveries, runtime.ready)
     background = asyncio.create_task(runtime.run())
     try:
         await kopf.operator(
@@ -37,7 +37,10 @@ async def run(settings: OperatorSettings) -> None:
             settings=kopf_settings,
             clusterwide=settings.clusterwide,
             namespaces=list(settings.namespaces),
-            standalone=True,
+            standalone=not settings.peering,
+            peering_name=settings.peering,
+            priority=settings.priority,
+            identity=settings.identity or None,  # type: ignore[arg-type]
         )
     finally:
         background.cancel()

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from agenttasks import metrics
+from agenttasks.api.task import AgentTaskStatus, Reason
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
@@ -120,6 +122,9 @@ class TaskReconciler:
         try:
             await self.kube.create_job(body)
             failpoints.hit("after-job-create")
+            granted = self.dispatcher.granted.get(task.key)
+            if granted is not None:
+                metrics.SLOT_TO_JOB.observe((self.clock() - granted).total_seconds())
             log.info("created Job %s/%s for attempt %d", task.namespace, action.name,
                      action.attempt)
         except ApiError as exc:
@@ -142,6 +147,19 @@ class TaskReconciler:
         result = await self.kube.patch_status("agenttasks", task.namespace, task.name, patch)
         self.view.remember_status(task.key, result["metadata"]["resourceVersion"],
                                   decision.status)
+        _count_transitions(task.namespace, task.status, decision.status)
 
     def _emit(self, task: TaskFacts, event: Emit) -> None:
         self.events.record("AgentTask", task.namespace, task.name, task.uid, event)
+
+
+def _count_transitions(namespace: str, old: AgentTaskStatus, new: AgentTaskStatus) -> None:
+    """Metrics for what this status write changed; each transition is written once."""
+    if new.reason != old.reason:
+        if new.reason == Reason.RETRY_SCHEDULED:
+            metrics.RETRIES.labels(namespace).inc()
+        elif new.reason == Reason.DEADLINE_EXCEEDED:
+            metrics.DEADLINE_MISSES.labels(namespace).inc()
+    for record in new.history[len(old.history):]:
+        if record.reason == Reason.TIMED_OUT:
+            metrics.TIMEOUTS.labels(namespace).inc()

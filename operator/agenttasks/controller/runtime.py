@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from agenttasks import metrics
+from agenttasks.api.meta import LABEL_TASK
 from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
 from agenttasks.kube.client import Kube
 from agenttasks.kube.secrets import SecretCache
@@ -16,6 +18,7 @@ from agenttasks.kube.timefmt import utcnow
 
 from .dispatcher import Dispatcher
 from .events import EventRecorder
+from .leadership import Leadership
 from .overlay import OverlaidIndex
 from .reconciler import TaskReconciler
 from .schedule_view import ScheduleView
@@ -47,6 +50,9 @@ class Runtime:
     ledger: DeliveryLedger = field(default_factory=DeliveryLedger)
 
     def __post_init__(self) -> None:
+        self._nothing_to_index = False
+        self.leadership = Leadership(self.kube, self.settings)
+        metrics.STATE.provider = self.snapshot
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
         self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
                                      lambda key: self.queue.add(key, urgent=True))
@@ -65,21 +71,63 @@ class Runtime:
         self.triggers = TriggerReconciler(self.kube, self.trigger_index, self.secrets,
                                           self.trigger_wakeups, self.events, self.ledger)
 
+    def ready(self) -> bool:
+        """Kopf runs no handler before every index is populated, so the first handler call
+        means ready; with nothing to index there is no call, which a listing confirms."""
+        return self.view.attached or self._nothing_to_index
+
+    def snapshot(self) -> metrics.StateSnapshot:
+        by_phase: dict[tuple[str, str], int] = {}
+        for key in self.view.task_keys():
+            task = self.view.task(key)
+            if task is not None:
+                phase = (key[0], str(task.status.phase or "Pending"))
+                by_phase[phase] = by_phase.get(phase, 0) + 1
+        return metrics.StateSnapshot(by_phase, len(self.dispatcher.waiting),
+                                     self.dispatcher.running().total)
+
+    async def _confirm_nothing_to_index(self) -> None:
+        await asyncio.sleep(2)
+        while not self.view.attached:
+            try:
+                if not await self._anything_to_index():
+                    self._nothing_to_index = True
+                    return
+            except Exception as exc:  # not ready yet; say why and try again
+                log.warning("readiness check failed: %s", exc)
+            await asyncio.sleep(5)
+
+    async def _anything_to_index(self) -> bool:
+        scopes: list[str | None] = [None]
+        if not self.settings.clusterwide:
+            if any(set(ns) & set("*?[") for ns in self.settings.namespaces):
+                return True  # patterns: wait for a handler instead of listing everywhere
+            scopes = list(self.settings.namespaces)
+        for scope in scopes:
+            for plural in ("agenttasks", "agenttaskschedules", "agenttasktriggers"):
+                if await self.kube.exists_any(plural, scope):
+                    return True
+            if await self.kube.exists_any("jobs", scope, LABEL_TASK):
+                return True
+        return False
+
     async def run(self) -> None:
         lanes = [
-            _Lane("AgentTask", self.queue, self.tasks.reconcile, self.wakeups),
+            _Lane("AgentTask", self.queue, self.tasks.reconcile, self.wakeups,
+                  self.leadership.active),
             _Lane("AgentTaskSchedule", self.schedule_queue, self.schedules.reconcile,
-                  self.schedule_wakeups),
+                  self.schedule_wakeups, self.leadership.active),
             _Lane("AgentTaskTrigger", self.trigger_queue, self.triggers.reconcile,
-                  self.trigger_wakeups),
+                  self.trigger_wakeups, self.leadership.active),
         ]
         counts = (self.settings.workers, self.settings.workers * SCHEDULE_WORKERS_FACTOR,
                   self.settings.workers)
         workers = [asyncio.create_task(lane.work())
                    for lane, count in zip(lanes, counts, strict=True) for _ in range(count)]
         try:
-            await asyncio.gather(self.events.run(), *(lane.wakeups.run() for lane in lanes),
-                                 *workers)
+            await asyncio.gather(self.events.run(), self._confirm_nothing_to_index(),
+                                 self.leadership.run(),
+                                 *(lane.wakeups.run() for lane in lanes), *workers)
         finally:
             for worker in workers:
                 worker.cancel()
@@ -93,10 +141,12 @@ class _Lane:
     queue: WorkQueue[Key]
     reconcile: Callable[[Key], Awaitable[None]]
     wakeups: WakeUps
+    active: asyncio.Event
     failures: dict[Key, int] = field(default_factory=dict)
 
     async def work(self) -> None:
         while True:
+            await self.active.wait()  # a paused replica keeps its queue and acts later
             key = await self.queue.get()
             started = time.monotonic()
             try:

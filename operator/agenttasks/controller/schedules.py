@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from agenttasks import metrics
 from agenttasks.core.actions import Emit
 from agenttasks.core.plans import Plan, refusal
 from agenttasks.core.schedule import (
@@ -78,7 +79,10 @@ class ScheduleReconciler:
                 return [Emit("Warning", "TaskCreateFailed", f"an AgentTask named {action.name} "
                              "already exists and does not belong to this schedule")]
             log.info("adopted existing AgentTask %s/%s", schedule.namespace, action.name)
-        self.view.expect_child(schedule.key, schedule.uid, action.name, self.clock())
+        now = self.clock()
+        self.view.expect_child(schedule.key, schedule.uid, action.name, now)
+        if action.scheduled_time is not None:
+            metrics.SCHEDULE_FIRE_LAG.observe((now - action.scheduled_time).total_seconds())
         return []
 
     async def _cancel(self, schedule: ScheduleFacts, name: str) -> None:

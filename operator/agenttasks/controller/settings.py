@@ -19,6 +19,11 @@ class OperatorSettings:
     limits: Limits = field(default_factory=Limits)
     aging: Aging | None = None
     plan: Plan = Plan.ENTERPRISE
+    peering: str | None = None
+    """kopf peering object name: replicas sharing it act one at a time. None: standalone."""
+    priority: int = 0
+    identity: str = ""
+    peering_lifetime: int = 30
 
     @property
     def clusterwide(self) -> bool:

@@ -145,6 +145,36 @@ class Kube:
             if not exc.not_found:
                 raise
 
+    async def exists_any(self, plural: str, namespace: str | None,
+                         label_selector: str = "") -> bool:
+        """Whether at least one object of ``plural`` exists (in ``namespace``, or anywhere)."""
+        fn: Callable[..., Any]
+        if plural == "jobs":
+            fn = (self.batch.list_namespaced_job if namespace else
+                  self.batch.list_job_for_all_namespaces)
+            args: tuple[Any, ...] = (namespace,) if namespace else ()
+        else:
+            fn = (self.custom.list_namespaced_custom_object if namespace else
+                  self.custom.list_cluster_custom_object)
+            args = (GROUP, VERSION, namespace, plural) if namespace else (GROUP, VERSION, plural)
+        listing = await self._call(fn, *args, limit=1, label_selector=label_selector)
+        return bool(listing.get("items"))
+
+    async def peering_status(self, name: str, namespace: str | None) -> dict[str, Any] | None:
+        """The keep-alives in kopf's (Cluster)KopfPeering object, or None if it is missing."""
+        try:
+            if namespace:
+                body = await self._call(self.custom.get_namespaced_custom_object, "kopf.dev",
+                                        "v1", namespace, "kopfpeerings", name)
+            else:
+                body = await self._call(self.custom.get_cluster_custom_object, "kopf.dev",
+                                        "v1", "clusterkopfpeerings", name)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return dict(body.get("status") or {})
+
     # --- core objects -------------------------------------------------------------------------
     async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

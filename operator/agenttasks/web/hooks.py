@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agenttasks import metrics
 from agenttasks.api.meta import LABEL_TRIGGER
 from agenttasks.core.filters import FilterError, compile_filter
 from agenttasks.core.payload import env_values
@@ -58,10 +59,13 @@ class DeliveryService:
         key = (request.match_info["namespace"], request.match_info["name"])
         trigger = self.lookup(key) if self.watched(key[0]) else None
         if trigger is None or trigger.spec is None:
+            # Unknown names are not labels: an attacker must not grow the metric's series.
+            metrics.WEBHOOK_REQUESTS.labels("", "", "404").inc()
             return _answer(404, {"error": f"no trigger {key[0]}/{key[1]}"})
         response = await self._deliver(trigger, request)
         if response.status >= 400 and response.status < 500:
             self.ledger.count(key, "rejected")
+        metrics.WEBHOOK_REQUESTS.labels(key[0], key[1], str(response.status)).inc()
         return response
 
     async def _deliver(self, trigger: TriggerFacts, request: web.Request) -> web.Response:

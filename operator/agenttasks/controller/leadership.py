@@ -1,0 +1,55 @@
+"""Gates our work queues on kopf peering: with --peering, only the active replica acts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agenttasks.core.peering import is_active
+from agenttasks.kube.client import ApiError, Kube
+from agenttasks.kube.timefmt import utcnow
+
+from .settings import OperatorSettings
+
+log = logging.getLogger("agenttasks.leadership")
+POLL_S = 1.0
+
+
+class Leadership:
+    def __init__(self, kube: Kube, settings: OperatorSettings) -> None:
+        self.kube, self.settings = kube, settings
+        self.active = asyncio.Event()
+
+    async def run(self) -> None:
+        if not self.settings.peering:
+            self.active.set()
+            return
+        while True:
+            try:
+                active = await self._check()
+            except ApiError as exc:  # unknown: keep the last answer, try again soon
+                log.warning("peering check failed: %s", exc)
+                active = self.active.is_set()
+            if active and not self.active.is_set():
+                log.info("active: acting for peering %s (priority %d)",
+                         self.settings.peering, self.settings.priority)
+                self.active.set()
+            elif not active and self.active.is_set():
+                log.info("paused: another replica with a higher priority is alive")
+                self.active.clear()
+            await asyncio.sleep(POLL_S)
+
+    async def _check(self) -> bool:
+        assert self.settings.peering
+        scopes: list[str | None] = [None] if self.settings.clusterwide else \
+            list(self.settings.namespaces)
+        now = utcnow()
+        for scope in scopes:
+            peers = await self.kube.peering_status(self.settings.peering, scope)
+            if peers is None:  # kopf has not written our keep-alive yet
+                return False
+            if self.settings.identity not in peers:
+                return False
+            if not is_active(peers, self.settings.identity, self.settings.priority, now):
+                return False
+        return True
