@@ -40,10 +40,15 @@ from agenttasks.core.queue import Aging, Limits
               "host name, so replicas differ.")
 @click.option("--peering-lifetime", type=click.IntRange(5, 600), default=30, show_default=True,
               help="Seconds after which a silent replica counts as gone (takeover time).")
+@click.option("--admission-port", type=click.IntRange(1, 65535), default=9443,
+              show_default=True, help="HTTPS port of the validating admission webhook.")
+@click.option("--admission-cert-dir", type=click.Path(exists=True, file_okay=False),
+              help="Directory with tls.crt and tls.key; turns the admission webhook on.")
 def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              kubeconfig: str | None, max_running: int, max_running_per_namespace: int,
              priority_aging: str | None, plan: str, peering: str | None,
-             priority: int | None, peering_lifetime: int) -> None:
+             priority: int | None, peering_lifetime: int, admission_port: int,
+             admission_cert_dir: str | None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.controller.main import main
 
@@ -57,4 +62,5 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         namespaces=namespaces, http_port=http_port, workers=workers, kubeconfig=kubeconfig,
         limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan),
         peering=peering, priority=priority if priority is not None else priority_for(identity),
-        identity=identity, peering_lifetime=peering_lifetime))
+        identity=identity, peering_lifetime=peering_lifetime, admission_port=admission_port,
+        admission_cert_dir=admission_cert_dir))

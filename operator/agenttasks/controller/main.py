@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 import kopf
 
@@ -12,6 +13,7 @@ from agenttasks.kube.client import Kube, load_api_client
 from agenttasks.web.hooks import DeliveryService
 from agenttasks.web.server import start_http
 
+from .admission import configure_admission, register_admission
 from .handlers import configure, register, register_triggers
 from .runtime import Runtime
 from .settings import OperatorSettings
@@ -27,6 +29,10 @@ async def run(settings: OperatorSettings) -> None:
     register_triggers(registry, runtime)
     kopf_settings = kopf.OperatorSettings()
     configure(kopf_settings, settings.peering_lifetime)
+    if settings.admission_cert_dir:
+        register_admission(registry, runtime)
+        configure_admission(kopf_settings, settings.admission_port,
+                            Path(settings.admission_cert_dir))
     deliveries = DeliveryService(runtime.kube, runtime.secrets, runtime.trigger_index.get,
                                  settings.watches, runtime.ledger)
     http = await start_http(settings.http_port, deliveries, runtime.ready)

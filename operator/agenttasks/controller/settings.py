@@ -24,6 +24,9 @@ class OperatorSettings:
     priority: int = 0
     identity: str = ""
     peering_lifetime: int = 30
+    admission_port: int = 9443
+    admission_cert_dir: str | None = None
+    """tls.crt and tls.key for the admission webhook server; None: no webhook server."""
 
     @property
     def clusterwide(self) -> bool:
