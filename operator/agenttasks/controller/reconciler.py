@@ -119,10 +119,10 @@ class TaskReconciler:
         Returns why the spec cannot run, when the API server refuses it."""
         assert task.spec is not None
         body = build_job(task, task.spec, action.attempt, action.name)
+        granted = self.dispatcher.granted.get(task.key)  # read now: the Job's event pops it
         try:
             await self.kube.create_job(body)
             failpoints.hit("after-job-create")
-            granted = self.dispatcher.granted.get(task.key)
             if granted is not None:
                 metrics.SLOT_TO_JOB.observe((self.clock() - granted).total_seconds())
             log.info("created Job %s/%s for attempt %d", task.namespace, action.name,
