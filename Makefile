@@ -42,9 +42,10 @@ bench: install
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench_queue
 
-## crds: regenerate crds/ from the pydantic models.
+## crds: regenerate crds/ and the chart's crds/ from the pydantic models.
 crds: install
 	$(BIN)/agenttasks crds --write crds
+	$(BIN)/agenttasks crds --write charts/agenttask-operator/crds
 
 cluster-up: install
 	$(BIN)/agenttasks cluster up
