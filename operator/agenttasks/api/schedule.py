@@ -89,8 +89,8 @@ class AgentTaskScheduleStatus(ApiModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-        description="Ready (False with InvalidSchedule or PlanRestricted when it cannot fire) "
-        "and Suspended.")
+        description="Ready (False with InvalidSchedule or PlanRestricted when it cannot fire), "
+        "and Stalled (True in those cases) for kstatus-aware tools such as Flux.")
     observed_generation: int | None = Field(
         None, description="The metadata.generation the status was computed from.")
 

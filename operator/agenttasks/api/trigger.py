@@ -104,7 +104,8 @@ class AgentTaskTriggerStatus(ApiModel):
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
         description="Ready: False with SecretNotFound, SecretKeyNotFound, MalformedSecret, "
-        "InvalidFilter or InvalidParams when deliveries cannot be accepted.")
+        "InvalidFilter or InvalidParams when deliveries cannot be accepted; Stalled is True "
+        "then, for kstatus-aware tools such as Flux.")
     observed_generation: int | None = Field(
         None, description="The metadata.generation the status was computed from.")
 

@@ -150,7 +150,11 @@ def _ready(draft: _Draft, schedule: ScheduleFacts, status: str, reason: str, mes
     old = next((c for c in draft.status.conditions if c.type == "Ready"), None)
     if status == "False" and (old is None or (old.reason, old.message) != (reason, message)):
         draft.emit("Warning", reason, message)
-    draft.status.conditions = set_condition(draft.status.conditions, "Ready", status, reason,
+    conditions = set_condition(draft.status.conditions, "Ready", status, reason, message,
+                               schedule.generation, now)
+    # kstatus (Flux) reads Stalled, not Ready: a schedule that cannot fire is stalled.
+    draft.status.conditions = set_condition(conditions, "Stalled",
+                                            "True" if status == "False" else "False", reason,
                                             message, schedule.generation, now)
 
 

@@ -112,6 +112,9 @@ def trigger_status(trigger: TriggerFacts, ready: Readiness, pending: PendingCoun
     last = max((t for t in (old.last_triggered_time, pending.last_triggered) if t), default=None)
     conditions = set_condition(old.conditions, "Ready", "True" if ready.ready else "False",
                                ready.reason, ready.message, trigger.generation, now)
+    # kstatus (Flux) reads Stalled, not Ready: a trigger that cannot accept is stalled.
+    conditions = set_condition(conditions, "Stalled", "False" if ready.ready else "True",
+                               ready.reason, ready.message, trigger.generation, now)
     return old.model_copy(update={
         "url": trigger.url, "deliveries": counts, "last_triggered_time": last,
         "conditions": conditions, "observed_generation": trigger.generation})
