@@ -35,3 +35,17 @@ def apply_crds(api_client: client.ApiClient, crds: list[dict[str, Any]],
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {name} was not established within {timeout:.0f}s")
             time.sleep(0.2)
+    # Established is not yet served: the API server answers 429 "storage is (re)initializing"
+    # for a moment, which would greet the operator with errors in its first log lines.
+    custom = client.CustomObjectsApi(api_client)
+    for crd in crds:
+        spec = crd["spec"]
+        while True:
+            try:
+                custom.list_cluster_custom_object(spec["group"], spec["versions"][0]["name"],
+                                                  spec["names"]["plural"], limit=1)
+                break
+            except ApiException as exc:
+                if exc.status != 429 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
