@@ -9,7 +9,7 @@ import pytest
 from agenttasks.api.crd import all_crds
 from agenttasks.kube.crds import apply_crds
 
-from .harness import Api, Operator, provide_cluster
+from .harness import Api, Operator, chart_credentials, provide_cluster
 
 # The session's operator watches namespaces with this prefix; tests that run their own
 # operator use another prefix so that the two never act on the same objects.
@@ -27,12 +27,15 @@ def kubeconfig() -> Iterator[str]:
 def api(kubeconfig: str) -> Api:
     api = Api(kubeconfig)
     apply_crds(api.client, all_crds())
+    # Every operator in the suite runs as the chart's ServiceAccount (cluster-wide mode): a
+    # permission the chart lacks fails a test, and the admin's rights never hide it.
+    api.operator_kubeconfig = chart_credentials(api, "agenttasks", "agenttasks-system")
     return api
 
 
 @pytest.fixture(scope="session")
 def operator(api: Api) -> Iterator[Operator]:
-    proc = Operator(api.kubeconfig, [f"{SHARED_PREFIX}-*"], "shared").start()
+    proc = Operator(api.operator_kubeconfig, [f"{SHARED_PREFIX}-*"], "shared").start()
     yield proc
     proc.stop()
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -145,6 +146,9 @@ class Api:
 
     def __init__(self, kubeconfig: str) -> None:
         self.kubeconfig = kubeconfig
+        # What operators under test run with: the chart's ServiceAccount once the session
+        # fixture has installed its RBAC (see chart_credentials), never the admin.
+        self.operator_kubeconfig = kubeconfig
         self.client = load_api_client(kubeconfig)
         self.core = client.CoreV1Api(self.client)
         self.batch = client.BatchV1Api(self.client)
@@ -239,3 +243,38 @@ def kubectl(kubeconfig: str, *args: str, stdin: str | None = None,
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
     return result
+
+
+CHART = REPO / "charts" / "agenttask-operator"
+
+
+def chart_credentials(api: Api, release: str, namespace: str, *values: str) -> str:
+    """A kubeconfig with the token of the chart's ServiceAccount, after installing exactly
+    the chart's ServiceAccount and RBAC objects (rendered by helm with ``values``). An
+    operator run with it has the chart's permissions and no others."""
+    from agenttasks.devcluster.toolchain import binary
+
+    helm = binary("helm")
+    if not helm.exists():
+        raise AssertionError(f"{helm} is missing: run `agenttasks cluster build`")
+    args = [str(helm), "template", release, str(CHART), "--namespace", namespace,
+            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"]
+    for value in values:
+        args += ["--set", value]
+    rendered = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    with contextlib.suppress(ApiException):
+        api.core.create_namespace({"metadata": {"name": namespace}})
+    kubectl(api.kubeconfig, "apply", "-f", "-", stdin=rendered)
+    accounts = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ServiceAccount"]
+    account = accounts[0]["metadata"]["name"]
+    token = api.core.create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": 6 * 3600}}).status.token
+    config = yaml.safe_load(Path(api.kubeconfig).read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"kubeconfig-{release}"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return str(path)

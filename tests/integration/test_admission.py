@@ -41,7 +41,7 @@ def webhook(api: Api, own_ns: str, tmp_path: Path) -> Iterator[str]:
         pytest.skip("the API server must reach the operator on 127.0.0.1 (local control plane)")
     ca = _certificates(tmp_path)
     port = free_port()
-    operator = Operator(api.kubeconfig, [own_ns], "admission", extra=[
+    operator = Operator(api.operator_kubeconfig, [own_ns], "admission", extra=[
         "--admission-port", str(port), "--admission-cert-dir", str(tmp_path)]).start()
     name = f"agenttasks-test-{uuid.uuid4().hex[:6]}"
     hooks = []

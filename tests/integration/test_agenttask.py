@@ -182,7 +182,7 @@ def test_only_the_last_five_attempts_keep_jobs(api: Api, ns: str) -> None:
 
 
 def test_kill_between_job_creation_and_status_write(api: Api, own_ns: str) -> None:
-    crashing = Operator(api.kubeconfig, [own_ns], "crash",
+    crashing = Operator(api.operator_kubeconfig, [own_ns], "crash",
                         env={"AGENTTASKS_FAILPOINTS": "after-job-create"}).start()
     try:
         api.create_task(own_ns, {"metadata": {"name": "k"},
@@ -192,7 +192,7 @@ def test_kill_between_job_creation_and_status_write(api: Api, own_ns: str) -> No
         crashing.kill()
     assert [j.metadata.name for j in api.jobs(own_ns, "k")] == ["k-1"]
     assert api.status(own_ns, "k").get("attempts", 0) == 0, "status was not written"
-    restarted = Operator(api.kubeconfig, [own_ns], "crash-restart").start()
+    restarted = Operator(api.operator_kubeconfig, [own_ns], "crash-restart").start()
     try:
         status = api.wait_phase(own_ns, "k", "Completed", 60)
     finally:

@@ -11,7 +11,7 @@ import yaml
 
 from agenttasks.kube.crds import apply_crds
 
-from .harness import REPO, Api, Operator, pod_template, wait_for
+from .harness import REPO, Api, Operator, chart_credentials, pod_template, wait_for
 
 PEERING_CRDS = REPO / "charts" / "agenttask-operator" / "crds" / "kopf-peering.yaml"
 TASKS, MAX_RUNNING, LIFETIME = 18, 3, 10
@@ -55,10 +55,13 @@ def test_failover_after_sigkill(api: Api, own_ns: str) -> None:
     apply_crds(api.client, list(yaml.safe_load_all(PEERING_CRDS.read_text())))
     api.custom.create_namespaced_custom_object("kopf.dev", "v1", own_ns, "kopfpeerings", {
         "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ha"}})
+    # The chart's namespaced mode with two replicas: a Role in own_ns, kopf peering included.
+    kubeconfig = chart_credentials(api, "ha", own_ns, f"watchNamespaces={{{own_ns}}}",
+                                   "replicas=2")
     flags = ["--peering", "ha", "--peering-lifetime", str(LIFETIME),
              "--max-running", str(MAX_RUNNING)]
-    first = Operator(api.kubeconfig, [own_ns], "ha-first", extra=[*flags, "--priority", "200"])
-    second = Operator(api.kubeconfig, [own_ns], "ha-second",
+    first = Operator(kubeconfig, [own_ns], "ha-first", extra=[*flags, "--priority", "200"])
+    second = Operator(kubeconfig, [own_ns], "ha-second",
                       extra=[*flags, "--priority", "100"])
     for log in (first.log_path, second.log_path):
         log.unlink(missing_ok=True)

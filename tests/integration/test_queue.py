@@ -52,7 +52,8 @@ def test_priority_order_under_max_running_2(api: Api, own_ns: str) -> None:
     for name, priority in priorities.items():  # all exist before the operator starts
         _create(api, own_ns, name, priority)
     with sample_running(api, [own_ns]) as samples:
-        proc = Operator(api.kubeconfig, [own_ns], "priority", ["--max-running", "2"]).start()
+        proc = Operator(api.operator_kubeconfig, [own_ns], "priority",
+                        ["--max-running", "2"]).start()
         try:
             status = wait_for(lambda: "2/2 running" in (api.status(own_ns, "p0").get("message")
                                                         or "") and api.status(own_ns, "p0"),
@@ -78,7 +79,7 @@ def test_per_namespace_limit(api: Api, own_ns: str) -> None:
             for i in range(3):
                 _create(api, ns, f"t{i}", 0)
         with sample_running(api, [own_ns, other]) as samples:
-            proc = Operator(api.kubeconfig, [own_ns, other], "per-ns",
+            proc = Operator(api.operator_kubeconfig, [own_ns, other], "per-ns",
                             ["--max-running", "0", "--max-running-per-namespace", "1"]).start()
             try:
                 for ns in (own_ns, other):
@@ -98,11 +99,13 @@ def test_limits_hold_across_a_kill_and_restart(api: Api, own_ns: str) -> None:
     for i, name in enumerate(names):
         _create(api, own_ns, name, i % 3, "3s")
     with sample_running(api, [own_ns]) as samples:
-        first = Operator(api.kubeconfig, [own_ns], "limits-1", ["--max-running", "2"]).start()
+        first = Operator(api.operator_kubeconfig, [own_ns], "limits-1",
+                         ["--max-running", "2"]).start()
         wait_for(lambda: sum(1 for n in names if api.jobs(own_ns, n)) >= 3, 60,
                  what="the run to be under way")
         first.kill()
-        second = Operator(api.kubeconfig, [own_ns], "limits-2", ["--max-running", "2"]).start()
+        second = Operator(api.operator_kubeconfig, [own_ns], "limits-2",
+                          ["--max-running", "2"]).start()
         try:
             for name in names:
                 api.wait_phase(own_ns, name, "Completed", 120)
@@ -114,7 +117,7 @@ def test_limits_hold_across_a_kill_and_restart(api: Api, own_ns: str) -> None:
 
 
 def test_starter_plan_refusals(api: Api, own_ns: str) -> None:
-    proc = Operator(api.kubeconfig, [own_ns], "starter", ["--plan", "starter"]).start()
+    proc = Operator(api.operator_kubeconfig, [own_ns], "starter", ["--plan", "starter"]).start()
     try:
         api.create_task(own_ns, {"metadata": {"name": "plain"},
                                  "spec": {"template": pod_template()}})

@@ -93,7 +93,7 @@ def timeline(api: Api, operator: Operator) -> Iterator[Timeline]:
 
 def test_missed_fires_after_restart_give_one_catch_up_task(api: Api, timeline: Timeline) -> None:
     ns = timeline.own
-    first = Operator(api.kubeconfig, [ns], "schedule-catch-up").start()
+    first = Operator(api.operator_kubeconfig, [ns], "schedule-catch-up").start()
     try:
         [task] = wait_for(lambda: tasks_of(api, ns, "catch-up") or None, 75,
                           what="the first fire")
@@ -103,7 +103,7 @@ def test_missed_fires_after_restart_give_one_catch_up_task(api: Api, timeline: T
     # Down across the next fire (fired + 1); back after the one after it (fired + 2).
     wait_until_minute(fired + 2, 5)
     assert len(tasks_of(api, ns, "catch-up")) == 1, "nothing fires while the operator is down"
-    second = Operator(api.kubeconfig, [ns], "schedule-catch-up-restart").start()
+    second = Operator(api.operator_kubeconfig, [ns], "schedule-catch-up-restart").start()
     try:
         names = wait_for(lambda: [t["metadata"]["name"] for t in tasks_of(api, ns, "catch-up")]
                          if len(tasks_of(api, ns, "catch-up")) > 1 else None, 30,
@@ -240,7 +240,7 @@ def test_apply_refuses_a_long_name(api: Api, ns: str) -> None:
 
 
 def test_starter_plan_refuses_schedules(api: Api, own_ns: str) -> None:
-    starter = Operator(api.kubeconfig, [own_ns], "schedule-starter",
+    starter = Operator(api.operator_kubeconfig, [own_ns], "schedule-starter",
                        extra=["--plan", "starter"]).start()
     try:
         create(api, own_ns, schedule("refused"))

@@ -29,6 +29,9 @@ async def run(settings: OperatorSettings) -> None:
     register_triggers(registry, runtime)
     kopf_settings = kopf.OperatorSettings()
     configure(kopf_settings, settings.peering_lifetime)
+    # kopf rescans namespaces and CRDs only to resolve namespace globs; without globs that
+    # needs cluster-wide list rights the chart does not grant (and nothing to gain).
+    kopf_settings.scanning.disabled = not settings.uses_patterns
     if settings.admission_cert_dir:
         register_admission(registry, runtime)
         configure_admission(kopf_settings, settings.admission_port,

@@ -100,7 +100,7 @@ class Runtime:
     async def _anything_to_index(self) -> bool:
         scopes: list[str | None] = [None]
         if not self.settings.clusterwide:
-            if any(set(ns) & set("*?[") for ns in self.settings.namespaces):
+            if self.settings.uses_patterns:
                 return True  # patterns: wait for a handler instead of listing everywhere
             scopes = list(self.settings.namespaces)
         for scope in scopes:

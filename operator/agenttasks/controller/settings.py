@@ -32,6 +32,11 @@ class OperatorSettings:
     def clusterwide(self) -> bool:
         return not self.namespaces
 
+    @property
+    def uses_patterns(self) -> bool:
+        """Whether some --namespace is a glob, which kopf resolves by watching namespaces."""
+        return any(set(ns) & set("*?[") for ns in self.namespaces)
+
     def watches(self, namespace: str) -> bool:
         return self.clusterwide or any(fnmatch.fnmatchcase(namespace, pattern)
                                        for pattern in self.namespaces)

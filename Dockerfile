@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# The AgentTask operator image. Build from the repository root:
+#   docker build -t ghcr.io/agenttasks/agenttask-operator:0.1.0 .
+
+# --- builder: wheels of the project and of every dependency -------------------------------
+FROM python:3.11-slim AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+# README.md is the project's `readme` in pyproject.toml: setuptools needs it to build.
+COPY pyproject.toml README.md ./
+COPY operator/ ./operator/
+RUN pip wheel --wheel-dir /wheels .
+
+# --- final: the wheels installed, no build tools, an unprivileged user ----------------------
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Wheels only, from the builder's folder: nothing is fetched or compiled here.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels agenttasks \
+    && groupadd --gid 65532 nonroot \
+    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin nonroot
+
+USER 65532:65532
+WORKDIR /tmp
+
+# 8080: /healthz, /readyz, /metrics, /hooks/, dashboard. 9443: the admission webhook (HTTPS).
+EXPOSE 8080 9443
+
+ENTRYPOINT ["agenttasks", "operator"]

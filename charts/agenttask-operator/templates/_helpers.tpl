@@ -1,0 +1,200 @@
+{{/*
+The chart name, or nameOverride.
+*/}}
+{{- define "agenttask-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of the release's objects: fullnameOverride, or "<release>-<chart>", or just the
+release name when it already contains the chart name. Also names the Service, the
+ValidatingWebhookConfiguration and the kopf peering object.
+*/}}
+{{- define "agenttask-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"name-version" for the helm.sh/chart label.
+*/}}
+{{- define "agenttask-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The labels every object of the chart carries.
+*/}}
+{{- define "agenttask-operator.labels" -}}
+helm.sh/chart: {{ include "agenttask-operator.chart" . }}
+{{ include "agenttask-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: agenttasks
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The labels that select the operator pods (immutable in a Deployment: keep them few).
+*/}}
+{{- define "agenttask-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agenttask-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The ServiceAccount the operator runs as.
+*/}}
+{{- define "agenttask-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "agenttask-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator image, with the tag defaulting to the chart's appVersion.
+*/}}
+{{- define "agenttask-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+"true" when the operator watches the whole cluster (no watchNamespaces), else "".
+*/}}
+{{- define "agenttask-operator.clusterwide" -}}
+{{- if not .Values.watchNamespaces }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the pods use kopf peering: more than one replica, or peering.enabled.
+*/}}
+{{- define "agenttask-operator.peering" -}}
+{{- if or (gt (int .Values.replicas) 1) .Values.peering.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Where the webhook certificate is mounted in the operator container.
+*/}}
+{{- define "agenttask-operator.webhookCertDir" -}}
+/etc/agenttasks/webhook
+{{- end }}
+
+{{/*
+The Secret with the webhook's serving certificate and its CA.
+*/}}
+{{- define "agenttask-operator.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "agenttask-operator.fullname" .) }}
+{{- end }}
+
+{{/*
+The operator's RBAC rules: the ONLY definition, used by the ClusterRole (cluster-wide mode) and
+by every Role (namespaced mode), so that the two modes cannot drift apart. Every verb is
+spelled out; no wildcards.
+
+Call with a dict:
+  clusterwide: "true" or ""  - add what only a cluster-wide operator needs
+  peering:     "true" or ""  - add kopf's peering objects (cluster or namespaced kind)
+*/}}
+{{- define "agenttask-operator.rbacRules" -}}
+# The operator's own kinds: it creates AgentTasks for schedules and triggers, patches and
+# deletes them (history limits, cancellation), and only reads schedules and triggers.
+- apiGroups: ["agenttasks.io"]
+  resources: ["agenttasks"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["agenttasks.io"]
+  resources: ["agenttaskschedules", "agenttasktriggers"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["agenttasks.io"]
+  resources: ["agenttasks/status", "agenttaskschedules/status", "agenttasktriggers/status"]
+  verbs: ["patch"]
+# The Jobs that run each AgentTask attempt.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Events on our objects; trigger payloads stored in ConfigMaps; trigger signing secrets.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- if .peering }}
+# kopf peering: which of the operator pods is active.
+- apiGroups: ["kopf.dev"]
+  resources: [{{ if .clusterwide }}"clusterkopfpeerings"{{ else }}"kopfpeerings"{{ end }}]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- if .clusterwide }}
+# Cluster-wide only: kopf lists and watches namespaces to resolve namespace patterns.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- end }}
+
+{{/*
+The webhook's TLS material as YAML (ca.crt, tls.crt, tls.key; PEM). Reuses the existing Secret
+on upgrade (lookup), so certificates do not change on every `helm upgrade`; otherwise a new CA
+and a serving certificate for the Service's DNS names, valid ten years.
+With `helm template` or --dry-run, lookup finds nothing and new ones are generated each time.
+*/}}
+{{- define "agenttask-operator.webhookTLS" -}}
+{{- $secretName := include "agenttask-operator.webhookSecretName" . }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName }}
+{{- $data := dict }}
+{{- if $existing }}{{ $data = $existing.data | default dict }}{{ end }}
+{{- if and (hasKey $data "ca.crt") (hasKey $data "tls.crt") (hasKey $data "tls.key") }}
+ca.crt: {{ index $data "ca.crt" | b64dec | quote }}
+tls.crt: {{ index $data "tls.crt" | b64dec | quote }}
+tls.key: {{ index $data "tls.key" | b64dec | quote }}
+{{- else }}
+{{- $service := include "agenttask-operator.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- $cn := printf "%s.%s.svc" $service $ns }}
+{{- $names := list $service (printf "%s.%s" $service $ns) $cn (printf "%s.cluster.local" $cn) }}
+{{- $ca := genCA (printf "%s-webhook-ca" $service) 3650 }}
+{{- $cert := genSignedCert $cn nil $names 3650 $ca }}
+ca.crt: {{ $ca.Cert | quote }}
+tls.crt: {{ $cert.Cert | quote }}
+tls.key: {{ $cert.Key | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The flags of `agenttasks operator`, one list item each.
+*/}}
+{{- define "agenttask-operator.args" -}}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+- --http-port={{ int .Values.httpPort }}
+- --workers={{ int .Values.workers }}
+- --max-running={{ int .Values.maxRunning }}
+{{- if not (kindIs "invalid" .Values.maxRunningPerNamespace) }}
+- --max-running-per-namespace={{ int .Values.maxRunningPerNamespace }}
+{{- end }}
+{{- if .Values.priorityAging }}
+- --priority-aging={{ .Values.priorityAging }}
+{{- end }}
+- --plan={{ .Values.plan }}
+{{- if include "agenttask-operator.peering" . }}
+- --peering={{ include "agenttask-operator.fullname" . }}
+{{- end }}
+{{- if .Values.admissionWebhook.enabled }}
+- --admission-port={{ int .Values.admissionWebhook.port }}
+- --admission-cert-dir={{ include "agenttask-operator.webhookCertDir" . }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,625 @@
+"""The Helm chart in charts/agenttask-operator: lint, render and inspect, with no cluster.
+
+Uses the helm binary the dev toolchain builds (`agenttasks cluster build`); a missing binary is
+a failure, not a skip, so that a broken toolchain cannot hide a broken chart.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import ssl
+import subprocess
+from base64 import b64decode
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agenttasks.devcluster.toolchain import binary
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "agenttask-operator"
+RELEASE = "agenttask-operator"
+NAMESPACE = "agenttasks-system"
+FULLNAME = "agenttask-operator"  # the release name contains the chart name
+CERT_DIR = "/etc/agenttasks/webhook"
+
+Manifest = dict[str, Any]
+Sets = tuple[str, ...]
+
+NAMESPACED: Sets = ("watchNamespaces={a,b}",)
+HA: Sets = ("replicas=2",)
+VARIANTS: dict[str, Sets] = {
+    "default": (),
+    "namespaced": NAMESPACED,
+    "ha": HA,
+    "ha-namespaced": (*HA, *NAMESPACED),
+}
+
+OUR_KINDS = {"agenttasks", "agenttaskschedules", "agenttasktriggers"}
+
+# The rules both modes share, in the order of the "agenttask-operator.rbacRules" template.
+BASE_RULES: list[Manifest] = [
+    {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],
+     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+    {"apiGroups": ["agenttasks.io"], "resources": ["agenttaskschedules", "agenttasktriggers"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["agenttasks.io"],
+     "resources": ["agenttasks/status", "agenttaskschedules/status", "agenttasktriggers/status"],
+     "verbs": ["patch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"],
+     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+]
+NAMESPACES_RULE: Manifest = {"apiGroups": [""], "resources": ["namespaces"],
+                             "verbs": ["get", "list", "watch"]}
+
+
+def peering_rule(resource: str) -> Manifest:
+    return {"apiGroups": ["kopf.dev"], "resources": [resource],
+            "verbs": ["get", "list", "watch", "patch"]}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@functools.cache
+def helm_path() -> Path:
+    path = binary("helm")
+    if not path.is_file():
+        pytest.fail(f"the helm binary is missing: {path} does not exist. Build the dev "
+                    "toolchain with `.venv/bin/agenttasks cluster build` (or `make test`).",
+                    pytrace=False)
+    return path
+
+
+def run_helm(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(helm_path()), *args, str(chart)], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def template(sets: Sets = (), *extra: str,
+             chart: Path = CHART) -> subprocess.CompletedProcess[str]:
+    set_args = [arg for value in sets for arg in ("--set", value)]
+    return subprocess.run(
+        [str(helm_path()), "template", RELEASE, str(chart), "--namespace", NAMESPACE,
+         *set_args, *extra], capture_output=True, text=True, timeout=60, check=False)
+
+
+@functools.cache
+def _rendered(sets: Sets, extra: tuple[str, ...]) -> str:
+    result = template(sets, *extra)
+    assert result.returncode == 0, f"helm template {sets} failed:\n{result.stderr}"
+    return result.stdout
+
+
+def render(*sets: str, extra: tuple[str, ...] = ()) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(_rendered(sets, extra)) if doc]
+
+
+def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def one(docs: list[Manifest], kind: str) -> Manifest:
+    found = of_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def container(docs: list[Manifest]) -> Manifest:
+    containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    result: Manifest = containers[0]
+    return result
+
+
+def args(docs: list[Manifest]) -> list[str]:
+    return list(container(docs)["args"])
+
+
+def roles(docs: list[Manifest]) -> list[Manifest]:
+    return of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
+
+
+# --- lint ----------------------------------------------------------------------------------
+
+
+EVERYTHING: Sets = (*HA, "podDisruptionBudget.enabled=true", "ingress.enabled=true",
+                    "ingress.host=hooks.example.com", "serviceMonitor.enabled=true",
+                    "networkPolicy.enabled=true", "priorityAging=1/5m",
+                    "maxRunningPerNamespace=2")
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lint", "strict"])
+@pytest.mark.parametrize("variant", ["default", "namespaced", "ha", "everything"])
+def test_helm_lint_is_clean(variant: str, strict: bool) -> None:
+    sets = EVERYTHING if variant == "everything" else VARIANTS[variant]
+    set_args = [arg for value in sets for arg in ("--set", value)]
+    result = run_helm("lint", *(["--strict"] if strict else []), *set_args)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "0 chart(s) failed" in output, output
+    assert "[WARNING]" not in output and "[ERROR]" not in output, output
+
+
+def test_chart_metadata() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "agenttask-operator"
+    assert chart["version"] == "0.1.0"
+    assert chart["appVersion"] == "0.1.0"
+
+
+# --- RBAC ----------------------------------------------------------------------------------
+
+
+def test_cluster_wide_mode_has_cluster_role_and_binding() -> None:
+    docs = render()
+    assert of_kind(docs, "Role") == [] and of_kind(docs, "RoleBinding") == []
+    cluster_role = one(docs, "ClusterRole")
+    assert cluster_role["metadata"]["name"] == FULLNAME
+    assert cluster_role["rules"] == [*BASE_RULES, NAMESPACES_RULE]
+    binding = one(docs, "ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                  "kind": "ClusterRole", "name": FULLNAME}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME,
+                                    "namespace": NAMESPACE}]
+    assert not any(a.startswith("--namespace") for a in args(docs))
+
+
+def test_namespaced_mode_has_a_role_and_binding_per_namespace() -> None:
+    docs = render(*NAMESPACED)
+    assert of_kind(docs, "ClusterRole") == [] and of_kind(docs, "ClusterRoleBinding") == []
+    role_list = of_kind(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in role_list) == ["a", "b"]
+    for role in role_list:
+        assert role["metadata"]["name"] == FULLNAME
+        assert role["rules"] == BASE_RULES  # no namespaces rule: that one is cluster-wide
+    bindings = of_kind(docs, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["a", "b"]
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                      "kind": "Role", "name": FULLNAME}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME,
+                                        "namespace": NAMESPACE}]
+    assert [a for a in args(docs) if a.startswith("--namespace")] == [
+        "--namespace=a", "--namespace=b"]
+
+
+def test_namespaced_mode_creates_nothing_cluster_scoped_but_the_webhook() -> None:
+    docs = render(*NAMESPACED)
+    cluster_scoped = {d["kind"] for d in docs if "namespace" not in d["metadata"]}
+    assert cluster_scoped == {"ValidatingWebhookConfiguration"}
+    without_webhook = render(*NAMESPACED, "admissionWebhook.enabled=false")
+    assert [d["kind"] for d in without_webhook if "namespace" not in d["metadata"]] == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_no_rbac_rule_has_a_wildcard(variant: str) -> None:
+    docs = render(*VARIANTS[variant], "peering.enabled=true")
+    rules = [rule for role in roles(docs) for rule in role["rules"]]
+    assert rules, "no RBAC rules rendered"
+    for rule in rules:
+        for field in ("verbs", "resources", "apiGroups"):
+            assert rule[field], f"empty {field} in {rule}"
+            assert not any("*" in item for item in rule[field]), f"wildcard in {rule}"
+        assert set(rule) == {"verbs", "resources", "apiGroups"}, rule
+
+
+def test_rbac_only_subset_renders_just_the_service_account_and_rbac() -> None:
+    show = ("--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml")
+    cluster = render(extra=show)
+    assert sorted(d["kind"] for d in cluster) == [
+        "ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
+    namespaced = render(*NAMESPACED, extra=show)
+    assert sorted(d["kind"] for d in namespaced) == [
+        "Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount"]
+
+
+def test_rbac_and_service_account_can_be_left_out() -> None:
+    docs = render("rbac.create=false", "serviceAccount.create=false",
+                  "serviceAccount.name=existing")
+    kinds = {d["kind"] for d in docs}
+    assert kinds.isdisjoint({"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+                             "ServiceAccount"})
+    assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == (
+        "existing")
+
+
+# --- peering / HA --------------------------------------------------------------------------
+
+
+def test_single_replica_is_standalone() -> None:
+    docs = render()
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert not any(a.startswith("--peering") for a in args(docs))
+    assert of_kind(docs, "ClusterKopfPeering") == of_kind(docs, "KopfPeering") == []
+    assert of_kind(docs, "PodDisruptionBudget") == []
+
+
+def test_ha_cluster_wide_uses_a_cluster_kopf_peering() -> None:
+    docs = render(*HA)
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    # A standby is not Ready until it is active: a rolling update would wait for it forever.
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert f"--peering={FULLNAME}" in args(docs)
+    peering = one(docs, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1"
+    assert peering["metadata"]["name"] == FULLNAME
+    assert "namespace" not in peering["metadata"]
+    assert of_kind(docs, "KopfPeering") == []
+    assert one(docs, "ClusterRole")["rules"] == [
+        *BASE_RULES, peering_rule("clusterkopfpeerings"), NAMESPACES_RULE]
+    assert of_kind(docs, "PodDisruptionBudget") == []  # off unless enabled
+
+
+def test_ha_namespaced_uses_a_kopf_peering_per_namespace() -> None:
+    docs = render(*HA, *NAMESPACED)
+    assert f"--peering={FULLNAME}" in args(docs)
+    assert of_kind(docs, "ClusterKopfPeering") == []
+    peerings = of_kind(docs, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["a", "b"]
+    assert {p["metadata"]["name"] for p in peerings} == {FULLNAME}
+    for role in of_kind(docs, "Role"):
+        assert role["rules"] == [*BASE_RULES, peering_rule("kopfpeerings")]
+
+
+def test_peering_can_be_enabled_with_one_replica() -> None:
+    docs = render("peering.enabled=true")
+    assert one(docs, "Deployment")["spec"]["replicas"] == 1
+    assert f"--peering={FULLNAME}" in args(docs)
+    one(docs, "ClusterKopfPeering")
+
+
+def test_pod_disruption_budget_when_enabled() -> None:
+    docs = render(*HA, "podDisruptionBudget.enabled=true")
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"]["minAvailable"] == 1
+    pod_labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_pods_know_their_name_and_namespace() -> None:
+    env = {e["name"]: e for e in container(render())["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+# --- deployment ----------------------------------------------------------------------------
+
+
+def test_default_flags() -> None:
+    docs = render()
+    assert container(docs)["command"] == ["agenttasks", "operator"]
+    assert args(docs) == [
+        "--http-port=8080", "--workers=8", "--max-running=10", "--plan=enterprise",
+        "--admission-port=9443", f"--admission-cert-dir={CERT_DIR}"]
+
+
+def test_every_flag_from_values() -> None:
+    docs = render("watchNamespaces={team-a}", "httpPort=9000", "workers=4", "maxRunning=20",
+                  "maxRunningPerNamespace=5", "priorityAging=1/5m", "plan=growth",
+                  "replicas=3", "admissionWebhook.port=10443")
+    assert args(docs) == [
+        "--namespace=team-a", "--http-port=9000", "--workers=4", "--max-running=20",
+        "--max-running-per-namespace=5", "--priority-aging=1/5m", "--plan=growth",
+        f"--peering={FULLNAME}", "--admission-port=10443", f"--admission-cert-dir={CERT_DIR}"]
+    ports = {p["name"]: p["containerPort"] for p in container(docs)["ports"]}
+    assert ports == {"http": 9000, "admission": 10443}
+
+
+def test_security_context_is_restricted() -> None:
+    docs = render()
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container(docs)["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 65532
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc["readOnlyRootFilesystem"] is True
+    assert "privileged" not in sc or sc["privileged"] is False
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container(docs)["volumeMounts"]}
+    assert volumes[mounts["/tmp"]]["emptyDir"] == {}
+
+
+def test_token_is_mounted_by_the_pod_not_the_service_account() -> None:
+    docs = render()
+    assert one(docs, "ServiceAccount")["automountServiceAccountToken"] is False
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    assert pod["serviceAccountName"] == FULLNAME
+
+
+def test_probes_ports_and_resources() -> None:
+    operator = container(render())
+    assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert {p["name"]: p["containerPort"] for p in operator["ports"]} == {
+        "http": 8080, "admission": 9443}
+    for section in ("requests", "limits"):
+        assert set(operator["resources"][section]) == {"cpu", "memory"}
+
+
+def test_image_defaults_to_app_version() -> None:
+    assert container(render())["image"] == "ghcr.io/agenttasks/agenttask-operator:0.1.0"
+    assert container(render("image.tag=dev"))["image"] == (
+        "ghcr.io/agenttasks/agenttask-operator:dev")
+
+
+def test_standard_labels_on_every_object() -> None:
+    docs = render(*EVERYTHING)
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "agenttask-operator", doc["kind"]
+        assert labels["app.kubernetes.io/instance"] == RELEASE, doc["kind"]
+        assert labels["app.kubernetes.io/version"] == "0.1.0", doc["kind"]
+        assert labels["app.kubernetes.io/managed-by"] == "Helm", doc["kind"]
+        assert labels["helm.sh/chart"] == "agenttask-operator-0.1.0", doc["kind"]
+
+
+# --- service, ingress, monitoring, network policy ------------------------------------------
+
+
+def test_service_ports() -> None:
+    service = one(render(), "Service")
+    assert service["spec"]["type"] == "ClusterIP"
+    ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+    assert ports == {"http": (80, "http"), "webhook": (443, "admission")}
+
+
+def test_optional_objects_are_off_by_default() -> None:
+    kinds = {d["kind"] for d in render()}
+    assert kinds.isdisjoint({"Ingress", "ServiceMonitor", "PodDisruptionBudget",
+                             "NetworkPolicy"})
+
+
+def test_ingress_routes_only_hooks() -> None:
+    docs = render("ingress.enabled=true", "ingress.className=nginx",
+                  "ingress.host=hooks.example.com", "ingress.tls[0].secretName=hooks-tls",
+                  "ingress.tls[0].hosts[0]=hooks.example.com")
+    ingress = one(docs, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "hooks-tls",
+                                       "hosts": ["hooks.example.com"]}]
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "hooks.example.com"
+    assert rule["http"]["paths"] == [{
+        "path": "/hooks/", "pathType": "Prefix",
+        "backend": {"service": {"name": FULLNAME, "port": {"name": "http"}}}}]
+
+
+def test_service_monitor_scrapes_metrics() -> None:
+    docs = render("serviceMonitor.enabled=true", "serviceMonitor.labels.release=prom")
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics",
+                                             "interval": "30s"}]
+
+
+def test_network_policy() -> None:
+    policy = one(render("networkPolicy.enabled=true"), "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]},
+                                 {"ports": [{"port": "admission", "protocol": "TCP"}]}]
+    assert policy["egress"] == [{}]
+    limited = one(render("networkPolicy.enabled=true",
+                         "networkPolicy.from[0].ipBlock.cidr=10.0.0.0/8"), "NetworkPolicy")
+    assert limited["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+    assert "from" not in limited["spec"]["ingress"][1]
+
+
+# --- admission webhook ---------------------------------------------------------------------
+
+
+def test_webhook_is_scoped_to_our_three_kinds() -> None:
+    docs = render()
+    config = one(docs, "ValidatingWebhookConfiguration")
+    assert config["metadata"]["name"] == FULLNAME
+    covered: set[str] = set()
+    for hook in config["webhooks"]:
+        assert hook["failurePolicy"] == "Fail"
+        assert hook["timeoutSeconds"] == 5
+        assert hook["sideEffects"] == "None"
+        assert hook["admissionReviewVersions"] == ["v1"]
+        [rule] = hook["rules"]
+        assert rule["apiGroups"] == ["agenttasks.io"]
+        assert rule["operations"] == ["CREATE", "UPDATE"]
+        assert rule["scope"] == "Namespaced"
+        assert not any("*" in v for v in rule["apiVersions"] + rule["resources"])
+        [plural] = rule["resources"]
+        covered.add(plural)
+        service = hook["clientConfig"]["service"]
+        assert service == {"name": FULLNAME, "namespace": NAMESPACE, "port": 443,
+                           "path": f"/validate-{plural}"}
+        assert "namespaceSelector" not in hook  # cluster-wide: every namespace
+    assert covered == OUR_KINDS
+    assert len(config["webhooks"]) == len(OUR_KINDS)
+
+
+def test_webhook_only_in_watched_namespaces() -> None:
+    config = one(render(*NAMESPACED), "ValidatingWebhookConfiguration")
+    for hook in config["webhooks"]:
+        assert hook["namespaceSelector"] == {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}]}
+
+
+def test_webhook_certificate_is_wired_through() -> None:
+    docs = render()
+    secret = one(docs, "Secret")
+    assert secret["metadata"]["name"] == f"{FULLNAME}-webhook-tls"
+    assert secret["type"] == "kubernetes.io/tls"
+    assert set(secret["data"]) == {"ca.crt", "tls.crt", "tls.key"}
+    config = one(docs, "ValidatingWebhookConfiguration")
+    for hook in config["webhooks"]:
+        assert hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v.get("secret"))
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    mount = next(m for m in container(docs)["volumeMounts"] if m["name"] == volume["name"])
+    assert mount["mountPath"] == CERT_DIR and mount["readOnly"] is True
+    assert {item["path"] for item in volume["secret"]["items"]} == {"tls.crt", "tls.key"}
+
+
+def _handshake(ca: str, cert: str, key: str, hostname: str, folder: Path) -> None:
+    """A TLS handshake in memory: the client trusts only `ca` and checks `hostname`."""
+    (folder / "tls.crt").write_text(cert)
+    (folder / "tls.key").write_text(key)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(folder / "tls.crt", folder / "tls.key")
+    client_ctx = ssl.create_default_context(cadata=ca)
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=hostname)
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(20):
+        for name, side in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    side.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done.values()):
+            return
+    raise AssertionError("TLS handshake did not finish")
+
+
+def test_webhook_certificate_is_valid_for_the_service(tmp_path: Path) -> None:
+    data = one(render(), "Secret")["data"]
+    ca, cert, key = (b64decode(data[k]).decode() for k in ("ca.crt", "tls.crt", "tls.key"))
+    for name in (f"{FULLNAME}.{NAMESPACE}.svc", f"{FULLNAME}.{NAMESPACE}.svc.cluster.local"):
+        _handshake(ca, cert, key, name, tmp_path)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(ca, cert, key, "somewhere.else.svc", tmp_path)
+
+
+def test_webhook_certificate_reuses_the_existing_secret() -> None:
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace $secretName' in helpers
+
+
+def test_webhook_can_be_disabled() -> None:
+    docs = render("admissionWebhook.enabled=false")
+    assert of_kind(docs, "ValidatingWebhookConfiguration") == of_kind(docs, "Secret") == []
+    assert not any(a.startswith("--admission") for a in args(docs))
+    assert [p["name"] for p in container(docs)["ports"]] == ["http"]
+    assert [p["name"] for p in one(docs, "Service")["spec"]["ports"]] == ["http"]
+    assert [m["mountPath"] for m in container(docs)["volumeMounts"]] == ["/tmp"]
+
+
+def test_webhook_can_ignore_failures() -> None:
+    config = one(render("admissionWebhook.failurePolicy=Ignore"),
+                 "ValidatingWebhookConfiguration")
+    assert {h["failurePolicy"] for h in config["webhooks"]} == {"Ignore"}
+
+
+# --- values and schema ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "mention"), [
+    ("replicas=0", "replicas"),
+    ("plan=gold", "plan"),
+    ("nosuchvalue=1", "nosuchvalue"),
+    ("maxRunning=0", "maxRunning"),
+    ("httpPort=70000", "httpPort"),
+    ("workers=65", "workers"),
+    ("priorityAging=soon", "priorityAging"),
+    ("watchNamespaces={Team_A}", "watchNamespaces"),
+    ("admissionWebhook.failurePolicy=Maybe", "failurePolicy"),
+    ("image.tga=1", "tga"),
+])
+def test_wrong_value_fails_with_a_clear_message(value: str, mention: str) -> None:
+    result = template((value,))
+    assert result.returncode != 0, f"{value} was accepted"
+    assert mention in result.stderr, result.stderr
+
+
+def test_schema_is_draft_07_and_closed() -> None:
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema["additionalProperties"] is False
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values) <= set(schema["properties"])
+    assert schema["properties"]["plan"]["enum"] == ["starter", "growth", "enterprise"]
+
+
+def test_every_value_is_commented() -> None:
+    """Each key in values.yaml has a comment on the line above or at the end of its line."""
+    previous = ""
+    undocumented = []
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        is_key = not stripped.startswith(("#", "-")) and ":" in stripped
+        if is_key and not previous.startswith("#") and " # " not in stripped:
+            undocumented.append(stripped)
+        previous = stripped
+    assert undocumented == []
+
+
+# --- CRDs and NOTES ------------------------------------------------------------------------
+
+
+def test_kopf_peering_crds() -> None:
+    docs = [d for d in yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text())
+            if d]
+    by_name = {d["metadata"]["name"]: d for d in docs}
+    assert set(by_name) == {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+    scopes = {"clusterkopfpeerings.kopf.dev": ("Cluster", "ClusterKopfPeering"),
+              "kopfpeerings.kopf.dev": ("Namespaced", "KopfPeering")}
+    for name, crd in by_name.items():
+        assert crd["kind"] == "CustomResourceDefinition"
+        assert crd["spec"]["group"] == "kopf.dev"
+        assert (crd["spec"]["scope"], crd["spec"]["names"]["kind"]) == scopes[name]
+        [version] = crd["spec"]["versions"]
+        assert version["name"] == "v1" and version["served"] and version["storage"]
+        schema = version["schema"]["openAPIV3Schema"]
+        assert schema["type"] == "object"
+        for field in ("spec", "status"):
+            assert schema["properties"][field] == {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    rendered = render(extra=("--include-crds",))
+    names = {d["metadata"]["name"] for d in of_kind(rendered, "CustomResourceDefinition")}
+    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= names
+
+
+def _notes(tmp_path: Path, *sets: str) -> str:
+    """NOTES.txt as `helm install` would print it, rendered through a copy of the chart."""
+    chart = tmp_path / "agenttask-operator"
+    shutil.copytree(CHART, chart)
+    shutil.copy(CHART / "templates" / "NOTES.txt", chart / "notes.txt")
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        'notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n')
+    result = template(sets, "--show-only", "templates/zz-notes.yaml", chart=chart)
+    assert result.returncode == 0, result.stderr
+    notes: str = yaml.safe_load(result.stdout)["notes"]
+    return notes
+
+
+def test_notes_explain_how_to_use_the_operator(tmp_path: Path) -> None:
+    notes = _notes(tmp_path)
+    assert f"rollout status deployment/{FULLNAME}" in notes
+    assert "kind: AgentTask" in notes and "kubectl apply" in notes
+    assert f"port-forward service/{FULLNAME} 8080:80" in notes
+    assert f"http://{FULLNAME}.{NAMESPACE}.svc:80/hooks/<namespace>/<trigger-name>" in notes
+    assert f"https://{FULLNAME}.{NAMESPACE}.svc:443/validate-" in notes
+    assert "/metrics" in notes
+    assert "{{" not in notes
