@@ -34,7 +34,8 @@ def _minute(when: datetime) -> int:
 
 def schedule(name: str, task_duration: str = "1s", **spec: Any) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTaskSchedule",
-            "metadata": {"name": name},
+            # As Argo CD's label tracking marks what it manages: tasks must not inherit it.
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/instance": "gitops"}},
             "spec": {"schedule": "* * * * *", **spec, "taskTemplate": {
                 "metadata": {"labels": {"team": "reports"}},
                 "spec": {"template": pod_template(task_duration)}}}}
@@ -131,6 +132,7 @@ def test_real_fire_creates_an_owned_labelled_task_on_time(api: Api, timeline: Ti
         assert scheduled.second == 0
         assert meta["labels"][LABEL_SCHEDULE] == "every-minute"
         assert meta["labels"]["team"] == "reports"
+        assert "app.kubernetes.io/instance" not in meta["labels"]
         [owner] = meta["ownerReferences"]
         assert (owner["kind"], owner["uid"], owner["controller"]) == \
             ("AgentTaskSchedule", body["metadata"]["uid"], True)
