@@ -50,6 +50,13 @@ class Dispatcher:
             for key in self.view.job_keys():
                 self.observe(key)
 
+    def resync(self, running: set[Key]) -> None:
+        """Running counts from a fresh listing: a replica taking over must not count from
+        indexes that stood still while it was paused."""
+        self._scanned = True
+        self._active = set(running)
+        self.granted.clear()
+
     def seen(self, key: Key) -> None:
         """A reconcile has looked at ``key`` (and offered it, if it is ready)."""
         self._ensure_scanned()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from agenttasks.core.peering import is_active
 from agenttasks.kube.client import ApiError, Kube
@@ -16,8 +17,9 @@ POLL_S = 1.0
 
 
 class Leadership:
-    def __init__(self, kube: Kube, settings: OperatorSettings) -> None:
-        self.kube, self.settings = kube, settings
+    def __init__(self, kube: Kube, settings: OperatorSettings,
+                 on_activate: Callable[[], Awaitable[None]]) -> None:
+        self.kube, self.settings, self.on_activate = kube, settings, on_activate
         self.active = asyncio.Event()
 
     async def run(self) -> None:
@@ -31,6 +33,12 @@ class Leadership:
                 log.warning("peering check failed: %s", exc)
                 active = self.active.is_set()
             if active and not self.active.is_set():
+                try:
+                    await self.on_activate()
+                except ApiError as exc:
+                    log.warning("could not take over yet: %s", exc)
+                    await asyncio.sleep(POLL_S)
+                    continue
                 log.info("active: acting for peering %s (priority %d)",
                          self.settings.peering, self.settings.priority)
                 self.active.set()

@@ -11,13 +11,15 @@ from datetime import timedelta
 
 from agenttasks import metrics
 from agenttasks.api.meta import LABEL_TASK
+from agenttasks.core.facts import JobFacts
 from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
 from agenttasks.kube.client import Kube
+from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.progress import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.timefmt import utcnow
 
-from .dispatcher import Dispatcher
+from .dispatcher import Dispatcher, occupies_slot
 from .events import EventRecorder
 from .leadership import Leadership
 from .overlay import OverlaidIndex
@@ -52,7 +54,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self._nothing_to_index = False
-        self.leadership = Leadership(self.kube, self.settings)
+        self.leadership = Leadership(self.kube, self.settings, self._count_running_jobs)
         metrics.STATE.provider = self.snapshot
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
         self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
@@ -88,6 +90,20 @@ class Runtime:
                 by_phase[phase] = by_phase.get(phase, 0) + 1
         return metrics.StateSnapshot(by_phase, len(self.dispatcher.waiting),
                                      self.dispatcher.running().total)
+
+    async def _count_running_jobs(self) -> None:
+        """Before acting as the active replica: which tasks hold a slot, from the API server."""
+        scopes: list[str | None] = [None] if self.settings.clusterwide or \
+            self.settings.uses_patterns else list(self.settings.namespaces)
+        by_task: dict[Key, list[JobFacts]] = {}
+        for scope in scopes:
+            for body in await self.kube.list_jobs(scope, LABEL_TASK):
+                facts = job_facts(body)
+                namespace = body["metadata"]["namespace"]
+                if facts and self.settings.watches(namespace):
+                    task = body["metadata"]["labels"][LABEL_TASK]
+                    by_task.setdefault((namespace, task), []).append(facts)
+        self.dispatcher.resync({key for key, jobs in by_task.items() if occupies_slot(jobs)})
 
     async def _confirm_nothing_to_index(self) -> None:
         await asyncio.sleep(2)

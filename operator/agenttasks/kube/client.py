@@ -147,6 +147,15 @@ class Kube:
             if not exc.not_found:
                 raise
 
+    async def list_jobs(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
+        if namespace:
+            listing = await self._call(self.batch.list_namespaced_job, namespace,
+                                       label_selector=label_selector)
+        else:
+            listing = await self._call(self.batch.list_job_for_all_namespaces,
+                                       label_selector=label_selector)
+        return list(listing.get("items") or [])
+
     async def exists_any(self, plural: str, namespace: str | None,
                          label_selector: str = "") -> bool:
         """Whether at least one object of ``plural`` exists (in ``namespace``, or anywhere)."""
