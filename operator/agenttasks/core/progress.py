@@ -56,6 +56,9 @@ class Coalescer:
         self._last_write[key] = now
         return self._pending.pop(key)
 
+    def has_pending(self, key: Key) -> bool:
+        return key in self._pending
+
     def offer_delay(self, key: Key, now: float) -> float:
         return max(0.0, self._last_write.get(key, -self.interval_s) + self.interval_s - now)
 

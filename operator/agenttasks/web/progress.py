@@ -47,12 +47,18 @@ class ProgressService:
         return web.json_response({"accepted": True, "attempt": current[0]}, status=202)
 
     async def _flush_later(self, key: Key, delay: float) -> None:
+        """Writes the newest report when due, and again while newer ones keep arriving."""
         try:
-            await asyncio.sleep(delay)
-            progress = self.coalescer.take(key, time.monotonic())
-            if progress is not None:
-                body = progress.model_dump(by_alias=True, exclude_none=True, mode="json")
-                await self.kube.patch_status("agenttasks", key[0], key[1], {"progress": body})
+            while True:
+                await asyncio.sleep(delay)
+                progress = self.coalescer.take(key, time.monotonic())
+                if progress is not None:
+                    body = progress.model_dump(by_alias=True, exclude_none=True, mode="json")
+                    await self.kube.patch_status("agenttasks", key[0], key[1],
+                                                 {"progress": body})
+                if not self.coalescer.has_pending(key):
+                    return
+                delay = self.coalescer.offer_delay(key, time.monotonic())
         except ApiError as exc:
             log.warning("could not write progress of %s/%s: %s", *key, exc)
         finally:
