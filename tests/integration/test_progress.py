@@ -50,6 +50,15 @@ def test_agent_progress_reaches_status(api: Api, ns: str, operator: Operator) ->
         what="progress in status")
     assert progress == {"completed": 3, "total": 10, "percent": 30, "message": "step 3",
                         "attempt": 1}
+    # The dashboard shows it too (read with a token that may list the tasks: the admin's).
+    header = api.client.configuration.get_api_key_with_prefix("authorization") or \
+        api.client.configuration.get_api_key_with_prefix("BearerToken")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{operator.port}/api/dashboard/views/tasks?namespace={ns}",
+        headers={"Authorization": str(header)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = json.loads(response.read())["html"]
+    assert "step 3" in page and 'value="30"' in page
     api.patch_task(ns, "reporter", {"spec": {"cancelled": True}})
 
 
