@@ -36,8 +36,10 @@ def chromium() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread until
+    # it stops, which would break every later test that calls asyncio.run().
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
