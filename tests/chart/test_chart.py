@@ -44,19 +44,33 @@ OUR_KINDS = {"agenttasks", "agenttaskschedules", "agenttasktriggers"}
 BASE_RULES: list[Manifest] = [
     {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],
      "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-    {"apiGroups": ["agenttasks.io"], "resources": ["agenttaskschedules", "agenttasktriggers"],
+    # patch: the dashboard's run-now annotation
+    {"apiGroups": ["agenttasks.io"], "resources": ["agenttaskschedules"],
+     "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["agenttasks.io"], "resources": ["agenttasktriggers"],
      "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["agenttasks.io"],
      "resources": ["agenttasks/status", "agenttaskschedules/status", "agenttasktriggers/status"],
      "verbs": ["patch"]},
     {"apiGroups": ["batch"], "resources": ["jobs"],
      "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    # list: the dashboard's task page
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
 ]
 NAMESPACES_RULE: Manifest = {"apiGroups": [""], "resources": ["namespaces"],
                              "verbs": ["get", "list", "watch"]}
+# The dashboard's TokenReviews and SubjectAccessReviews: cluster-scoped kinds, so in
+# namespaced mode they come in a ClusterRole of their own.
+REVIEW_RULES: list[Manifest] = [
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+     "verbs": ["create"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"],
+     "verbs": ["create"]},
+]
+REVIEWS = f"{FULLNAME}-reviews"
 
 
 def peering_rule(resource: str) -> Manifest:
@@ -132,7 +146,7 @@ def roles(docs: list[Manifest]) -> list[Manifest]:
 EVERYTHING: Sets = (*HA, "podDisruptionBudget.enabled=true", "ingress.enabled=true",
                     "ingress.host=hooks.example.com", "serviceMonitor.enabled=true",
                     "networkPolicy.enabled=true", "priorityAging=1/5m",
-                    "maxRunningPerNamespace=2")
+                    "maxRunningPerNamespace=2", "dashboard.readOnlyWithoutToken=true")
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lint", "strict"])
@@ -163,7 +177,7 @@ def test_cluster_wide_mode_has_cluster_role_and_binding() -> None:
     assert of_kind(docs, "Role") == [] and of_kind(docs, "RoleBinding") == []
     cluster_role = one(docs, "ClusterRole")
     assert cluster_role["metadata"]["name"] == FULLNAME
-    assert cluster_role["rules"] == [*BASE_RULES, NAMESPACES_RULE]
+    assert cluster_role["rules"] == [*BASE_RULES, NAMESPACES_RULE, *REVIEW_RULES]
     binding = one(docs, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
                                   "kind": "ClusterRole", "name": FULLNAME}
@@ -174,7 +188,9 @@ def test_cluster_wide_mode_has_cluster_role_and_binding() -> None:
 
 def test_namespaced_mode_has_a_role_and_binding_per_namespace() -> None:
     docs = render(*NAMESPACED)
-    assert of_kind(docs, "ClusterRole") == [] and of_kind(docs, "ClusterRoleBinding") == []
+    # The only cluster-wide permission: the dashboard's reviews (see the test below).
+    assert [r["metadata"]["name"] for r in of_kind(docs, "ClusterRole")] == [REVIEWS]
+    assert [b["metadata"]["name"] for b in of_kind(docs, "ClusterRoleBinding")] == [REVIEWS]
     role_list = of_kind(docs, "Role")
     assert sorted(r["metadata"]["namespace"] for r in role_list) == ["a", "b"]
     for role in role_list:
@@ -191,12 +207,47 @@ def test_namespaced_mode_has_a_role_and_binding_per_namespace() -> None:
         "--namespace=a", "--namespace=b"]
 
 
-def test_namespaced_mode_creates_nothing_cluster_scoped_but_the_webhook() -> None:
+def test_namespaced_mode_creates_nothing_cluster_scoped_but_the_webhook_and_reviews() -> None:
     docs = render(*NAMESPACED)
-    cluster_scoped = {d["kind"] for d in docs if "namespace" not in d["metadata"]}
-    assert cluster_scoped == {"ValidatingWebhookConfiguration"}
+    cluster_scoped = sorted(d["kind"] for d in docs if "namespace" not in d["metadata"])
+    assert cluster_scoped == ["ClusterRole", "ClusterRoleBinding",
+                              "ValidatingWebhookConfiguration"]
     without_webhook = render(*NAMESPACED, "admissionWebhook.enabled=false")
-    assert [d["kind"] for d in without_webhook if "namespace" not in d["metadata"]] == []
+    assert sorted(d["kind"] for d in without_webhook if "namespace" not in d["metadata"]) == [
+        "ClusterRole", "ClusterRoleBinding"]
+
+
+@pytest.mark.parametrize("variant", ["namespaced", "ha-namespaced"])
+def test_namespaced_mode_reviews_cluster_role_grants_only_reviews(variant: str) -> None:
+    docs = render(*VARIANTS[variant])
+    role = one(docs, "ClusterRole")
+    assert role["metadata"]["name"] == REVIEWS
+    assert role["rules"] == REVIEW_RULES  # create-only: a review asks, it grants nothing
+    binding = one(docs, "ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                  "kind": "ClusterRole", "name": REVIEWS}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME,
+                                    "namespace": NAMESPACE}]
+    for namespaced_role in of_kind(docs, "Role"):  # a Role cannot grant cluster-scoped kinds
+        for rule in namespaced_role["rules"]:
+            assert not set(rule["resources"]) & {"tokenreviews", "subjectaccessreviews"}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_dashboard_permissions_in_every_mode(variant: str) -> None:
+    """Run-now patches schedules, the task page lists Events, and the reviews are granted,
+    whatever the mode; no role may read or write anything the dashboard does not need."""
+    rules = [rule for role in roles(render(*VARIANTS[variant])) for rule in role["rules"]]
+
+    def verbs(group: str, resource: str) -> set[str]:
+        return {v for r in rules if group in r["apiGroups"] and resource in r["resources"]
+                for v in r["verbs"]}
+
+    assert "patch" in verbs("agenttasks.io", "agenttaskschedules")
+    assert verbs("agenttasks.io", "agenttasktriggers") == {"get", "list", "watch"}
+    assert verbs("", "events") == {"create", "list"}
+    assert verbs("authentication.k8s.io", "tokenreviews") == {"create"}
+    assert verbs("authorization.k8s.io", "subjectaccessreviews") == {"create"}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -218,7 +269,8 @@ def test_rbac_only_subset_renders_just_the_service_account_and_rbac() -> None:
         "ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
     namespaced = render(*NAMESPACED, extra=show)
     assert sorted(d["kind"] for d in namespaced) == [
-        "Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount"]
+        "ClusterRole", "ClusterRoleBinding", "Role", "Role", "RoleBinding", "RoleBinding",
+        "ServiceAccount"]
 
 
 def test_rbac_and_service_account_can_be_left_out() -> None:
@@ -257,7 +309,7 @@ def test_ha_cluster_wide_uses_a_cluster_kopf_peering() -> None:
     assert "namespace" not in peering["metadata"]
     assert of_kind(docs, "KopfPeering") == []
     assert one(docs, "ClusterRole")["rules"] == [
-        *BASE_RULES, peering_rule("clusterkopfpeerings"), NAMESPACES_RULE]
+        *BASE_RULES, peering_rule("clusterkopfpeerings"), NAMESPACES_RULE, *REVIEW_RULES]
     assert of_kind(docs, "PodDisruptionBudget") == []  # off unless enabled
 
 
@@ -303,17 +355,22 @@ def test_default_flags() -> None:
     assert container(docs)["command"] == ["agenttasks", "operator"]
     assert args(docs) == [
         "--http-port=8080", "--workers=8", "--max-running=10", "--plan=enterprise",
+        f"--progress-url=http://{FULLNAME}.{NAMESPACE}.svc:80",
         "--admission-port=9443", f"--admission-cert-dir={CERT_DIR}"]
+    assert "--dashboard-read-only" not in args(docs)  # a token is needed unless asked for
 
 
 def test_every_flag_from_values() -> None:
     docs = render("watchNamespaces={team-a}", "httpPort=9000", "workers=4", "maxRunning=20",
                   "maxRunningPerNamespace=5", "priorityAging=1/5m", "plan=growth",
-                  "replicas=3", "admissionWebhook.port=10443")
+                  "replicas=3", "admissionWebhook.port=10443",
+                  "dashboard.readOnlyWithoutToken=true")
     assert args(docs) == [
         "--namespace=team-a", "--http-port=9000", "--workers=4", "--max-running=20",
         "--max-running-per-namespace=5", "--priority-aging=1/5m", "--plan=growth",
-        f"--peering={FULLNAME}", "--admission-port=10443", f"--admission-cert-dir={CERT_DIR}"]
+        f"--progress-url=http://{FULLNAME}.{NAMESPACE}.svc:80", f"--peering={FULLNAME}",
+        "--admission-port=10443", f"--admission-cert-dir={CERT_DIR}",
+        "--dashboard-read-only"]
     ports = {p["name"]: p["containerPort"] for p in container(docs)["ports"]}
     assert ports == {"http": 9000, "admission": 10443}
 
@@ -544,6 +601,8 @@ def test_webhook_can_ignore_failures() -> None:
     ("watchNamespaces={Team_A}", "watchNamespaces"),
     ("admissionWebhook.failurePolicy=Maybe", "failurePolicy"),
     ("image.tga=1", "tga"),
+    ("dashboard.readOnlyWithoutToken=maybe", "readOnlyWithoutToken"),
+    ("dashboard.readOnly=true", "readOnly"),
 ])
 def test_wrong_value_fails_with_a_clear_message(value: str, mention: str) -> None:
     result = template((value,))
@@ -558,6 +617,10 @@ def test_schema_is_draft_07_and_closed() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"])
     assert schema["properties"]["plan"]["enum"] == ["starter", "growth", "enterprise"]
+    assert values["dashboard"] == {"readOnlyWithoutToken": False}  # a token by default
+    dashboard = schema["properties"]["dashboard"]
+    assert dashboard["additionalProperties"] is False
+    assert dashboard["properties"]["readOnlyWithoutToken"]["type"] == "boolean"
 
 
 def test_every_value_is_commented() -> None:
@@ -622,4 +685,12 @@ def test_notes_explain_how_to_use_the_operator(tmp_path: Path) -> None:
     assert f"http://{FULLNAME}.{NAMESPACE}.svc:80/hooks/<namespace>/<trigger-name>" in notes
     assert f"https://{FULLNAME}.{NAMESPACE}.svc:443/validate-" in notes
     assert "/metrics" in notes
+    assert "The dashboard is at http://localhost:8080/" in notes
+    assert "kubectl create token <serviceaccount>" in notes
+    assert "read-only without a token" not in notes
     assert "{{" not in notes
+
+
+def test_notes_warn_about_read_only_dashboard(tmp_path: Path) -> None:
+    notes = _notes(tmp_path, "dashboard.readOnlyWithoutToken=true")
+    assert "read-only without a token is on" in notes

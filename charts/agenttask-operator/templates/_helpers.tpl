@@ -106,13 +106,19 @@ Call with a dict:
   peering:     "true" or ""  - add kopf's peering objects (cluster or namespaced kind)
 */}}
 {{- define "agenttask-operator.rbacRules" -}}
-# The operator's own kinds: it creates AgentTasks for schedules and triggers, patches and
-# deletes them (history limits, cancellation), and only reads schedules and triggers.
+# The operator's own kinds: it creates AgentTasks for schedules, triggers and dashboard
+# reruns, patches and deletes them (history limits, cancellation, dashboard pause/resume/
+# cancel), patches schedules only for the dashboard's run-now (an annotation), and only
+# reads triggers. Dashboard actions are made only after a SubjectAccessReview allowed them
+# to the signed-in user.
 - apiGroups: ["agenttasks.io"]
   resources: ["agenttasks"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["agenttasks.io"]
-  resources: ["agenttaskschedules", "agenttasktriggers"]
+  resources: ["agenttaskschedules"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["agenttasks.io"]
+  resources: ["agenttasktriggers"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["agenttasks.io"]
   resources: ["agenttasks/status", "agenttaskschedules/status", "agenttasktriggers/status"]
@@ -121,16 +127,21 @@ Call with a dict:
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Events on our objects; trigger payloads stored in ConfigMaps; trigger signing secrets.
+# Events on our objects (listed for the dashboard's task page, after a review allowed it);
+# trigger payloads stored in ConfigMaps; trigger signing secrets.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list"]
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get"]
+  verbs: ["get", "create", "patch"]
+# The finished attempt's pod, for its termination message (status.result).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
 {{- if .peering }}
 # kopf peering: which of the operator pods is active.
 - apiGroups: ["kopf.dev"]
@@ -142,7 +153,24 @@ Call with a dict:
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
+{{ include "agenttask-operator.reviewRules" . }}
 {{- end }}
+{{- end }}
+
+{{/*
+The dashboard's reviews: who a bearer token belongs to (TokenReview) and whether that user
+may do a given read or action (SubjectAccessReview). Both kinds are cluster-scoped, so in
+namespaced mode these rules get a small ClusterRole of their own. They let the operator ask
+questions, not act: a review grants nothing.
+*/}}
+{{- define "agenttask-operator.reviewRules" -}}
+# The dashboard: TokenReviews and SubjectAccessReviews for the signed-in user.
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
 {{- end }}
 
 {{/*
@@ -190,11 +218,15 @@ The flags of `agenttasks operator`, one list item each.
 - --priority-aging={{ .Values.priorityAging }}
 {{- end }}
 - --plan={{ .Values.plan }}
+- --progress-url=http://{{ include "agenttask-operator.fullname" . }}.{{ .Release.Namespace }}.svc:{{ int .Values.service.port }}
 {{- if include "agenttask-operator.peering" . }}
 - --peering={{ include "agenttask-operator.fullname" . }}
 {{- end }}
 {{- if .Values.admissionWebhook.enabled }}
 - --admission-port={{ int .Values.admissionWebhook.port }}
 - --admission-cert-dir={{ include "agenttask-operator.webhookCertDir" . }}
+{{- end }}
+{{- if .Values.dashboard.readOnlyWithoutToken }}
+- --dashboard-read-only
 {{- end }}
 {{- end }}

@@ -123,7 +123,11 @@ class Progress(ApiModel):
     completed: int = Field(0, ge=0, description="Units of work done.")
     total: int = Field(0, ge=0, description="Units of work in all.")
     percent: int = Field(0, ge=0, le=100, description="completed / total, as a whole percent.")
-    message: str | None = Field(None, description="What the agent is doing now.")
+    message: str | None = Field(None, max_length=1024,
+                                description="What the agent is doing now.")
+    attempt: int | None = Field(
+        None, description="The attempt whose agent reported this progress itself (POST "
+        "/progress); empty when the operator counts completed pods.")
 
 
 class AttemptRecord(ApiModel):
@@ -136,6 +140,16 @@ class AttemptRecord(ApiModel):
     result: str = Field(description="Succeeded or Failed.")
     reason: str = Field(description="Why it ended, in one CamelCase word.")
     message: str = Field("", description="Details.")
+
+
+class TaskResult(ApiModel):
+    """What the last finished attempt said it produced."""
+
+    attempt: int = Field(description="The attempt whose container said it.")
+    message: str = Field(
+        "", max_length=4096,
+        description="The container's termination message (terminationMessagePath), such as "
+        "a summary or the URL of a report; at most 4 KiB.")
 
 
 class AgentTaskStatus(ApiModel):
@@ -152,6 +166,8 @@ class AgentTaskStatus(ApiModel):
     next_retry_time: datetime | None = Field(
         None, description="When the next attempt may start, while a retry is scheduled.")
     progress: Progress | None = Field(None, description="Progress of the current attempt.")
+    result: TaskResult | None = Field(
+        None, description="The termination message of the last finished attempt.")
     history: list[AttemptRecord] = Field(
         default_factory=list, max_length=HISTORY_LIMIT,
         description=f"Finished attempts, newest last; at most {HISTORY_LIMIT}.")

@@ -58,7 +58,9 @@ def dev(directory: Path, http_port: int) -> None:
         "\nCRDs installed. The operator runs below (Ctrl-C stops it). In another shell:\n"
         f"  export KUBECONFIG={kubeconfig}\n"
         f"  {kubectl} apply -f examples/simple.yaml\n"
-        f"  {kubectl} get agenttasks -w\n"
+        f"  {kubectl} get agenttasks -w      (or: .venv/bin/agenttasks list -w)\n"
+        f"Dashboard: http://127.0.0.1:{http_port}/ (sign in with a bearer token, such as the "
+        "user token in that kubeconfig)\n"
         f"Health: http://127.0.0.1:{http_port}/healthz   "
         f"Cluster logs: {directory}/logs/   Stop the local cluster: agenttasks cluster down\n",
         err=True,

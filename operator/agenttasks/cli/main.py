@@ -9,6 +9,7 @@ from agenttasks.cli.cluster import cluster
 from agenttasks.cli.crds import crds
 from agenttasks.cli.dev import dev
 from agenttasks.cli.operator import operator
+from agenttasks.cli.user import USER_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,8 @@ cli.add_command(cluster)
 cli.add_command(operator)
 cli.add_command(crds)
 cli.add_command(dev)
+for command in USER_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

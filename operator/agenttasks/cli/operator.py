@@ -44,11 +44,19 @@ from agenttasks.core.queue import Aging, Limits
               show_default=True, help="HTTPS port of the validating admission webhook.")
 @click.option("--admission-cert-dir", type=click.Path(exists=True, file_okay=False),
               help="Directory with tls.crt and tls.key; turns the admission webhook on.")
+@click.option("--dashboard-read-only", is_flag=True,
+              help="Let the dashboard show its pages without a token (read-only); actions "
+              "still need a token the user's RBAC allows. Off by default.")
+@click.option("--progress-url", metavar="URL",
+              help="Base URL at which attempts' pods reach this operator to report progress, "
+              "such as http://agenttasks.agenttasks-system.svc; default http://$POD_IP:PORT, "
+              "or 127.0.0.1 outside a cluster.")
 def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              kubeconfig: str | None, max_running: int, max_running_per_namespace: int,
              priority_aging: str | None, plan: str, peering: str | None,
              priority: int | None, peering_lifetime: int, admission_port: int,
-             admission_cert_dir: str | None) -> None:
+             admission_cert_dir: str | None, dashboard_read_only: bool = False,
+             progress_url: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.controller.main import main
 
@@ -63,4 +71,6 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan),
         peering=peering, priority=priority if priority is not None else priority_for(identity),
         identity=identity, peering_lifetime=peering_lifetime, admission_port=admission_port,
-        admission_cert_dir=admission_cert_dir))
+        admission_cert_dir=admission_cert_dir, dashboard_read_only=dashboard_read_only,
+        progress_url=progress_url or
+        f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}"))

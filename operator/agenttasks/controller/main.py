@@ -10,8 +10,11 @@ from pathlib import Path
 import kopf
 
 from agenttasks.kube.client import Kube, load_api_client
+from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.hooks import DeliveryService
+from agenttasks.web.progress import ProgressService
 from agenttasks.web.server import start_http
+from agenttasks.web.views import Sources
 
 from .admission import configure_admission, register_admission
 from .handlers import configure, register, register_triggers
@@ -38,7 +41,11 @@ async def run(settings: OperatorSettings) -> None:
                             Path(settings.admission_cert_dir))
     deliveries = DeliveryService(runtime.kube, runtime.secrets, runtime.trigger_index.get,
                                  settings.watches, runtime.ledger)
-    http = await start_http(settings.http_port, deliveries, runtime.ready)
+    dashboard = Dashboard(runtime.kube, Sources(runtime.view, runtime.schedule_view,
+                                                runtime.trigger_index, settings.watches),
+                          read_only_without_token=settings.dashboard_read_only)
+    progress = ProgressService(runtime.kube, runtime.progress_tokens)
+    http = await start_http(settings.http_port, deliveries, runtime.ready, dashboard, progress)
     background = asyncio.create_task(runtime.run())
     try:
         await kopf.operator(

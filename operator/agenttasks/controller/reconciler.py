@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from agenttasks import metrics
-from agenttasks.api.task import AgentTaskStatus, Reason
+from agenttasks.api.task import AgentTaskStatus, Reason, TaskResult
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
@@ -16,7 +16,8 @@ from agenttasks.core.lifecycle import decide, reject
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.queue import Candidate
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.jobs import build_job, controller_uid, job_facts
+from agenttasks.kube.jobs import build_job, controller_uid, job_facts, termination_message
+from agenttasks.kube.progress import ProgressTokens, progress_env
 from agenttasks.kube.tasks import status_patch
 from agenttasks.kube.timefmt import utcnow
 
@@ -31,10 +32,12 @@ log = logging.getLogger("agenttasks.tasks")
 
 class TaskReconciler:
     def __init__(self, kube: Kube, view: ClusterView, wakeups: WakeUps, dispatcher: Dispatcher,
-                 events: EventRecorder, plan: Plan,
+                 events: EventRecorder, plan: Plan, tokens: ProgressTokens | None = None,
+                 progress_url: str | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
         self.dispatcher, self.events, self.plan = dispatcher, events, plan
+        self.tokens, self.progress_url = tokens, progress_url
 
     async def reconcile(self, key: Key) -> None:
         task = self.view.task(key)
@@ -50,6 +53,7 @@ class TaskReconciler:
         if decision.wants_slot and self.dispatcher.offer(self._candidate(task)):
             decision = decide(task, jobs, now, replace(gates, slot_granted=True))
         decision = await self._apply(task, decision, now)
+        await self._attach_result(task, jobs, decision)
         self._settle_slot(task, decision)
         await self._write_status(task, decision)
         for action in decision.actions:
@@ -118,7 +122,11 @@ class TaskReconciler:
         """Creates the attempt's Job, or adopts it if an earlier run already did.
         Returns why the spec cannot run, when the API server refuses it."""
         assert task.spec is not None
-        body = build_job(task, task.spec, action.attempt, action.name)
+        env = None
+        if self.tokens is not None and self.progress_url:
+            await self.tokens.ensure(task, action.attempt)  # before the Job: pods read it
+            env = progress_env(task, self.progress_url)
+        body = build_job(task, task.spec, action.attempt, action.name, env)
         granted = self.dispatcher.granted.get(task.key)  # read now: the Job's event pops it
         try:
             await self.kube.create_job(body)
@@ -139,6 +147,21 @@ class TaskReconciler:
                 return f"a Job named {action.name} already exists and belongs to something else"
             log.info("adopted existing Job %s/%s", task.namespace, action.name)
         return None
+
+    async def _attach_result(self, task: TaskFacts, jobs: list[JobFacts],
+                             decision: Decision) -> None:
+        """The finished attempt's termination message, read once from its pod."""
+        finished = [j for j in jobs if j.finished]
+        if not finished:
+            return
+        latest = max(finished, key=lambda j: j.attempt)
+        known = decision.status.result
+        if known is not None and known.attempt >= latest.attempt:
+            return
+        message = ""
+        for pod in await self.kube.list_pods(task.namespace, f"job-name={latest.name}"):
+            message = termination_message(pod) or message
+        decision.status.result = TaskResult(attempt=latest.attempt, message=message[:4096])
 
     async def _write_status(self, task: TaskFacts, decision: Decision) -> None:
         patch = status_patch(task.status, decision.status)

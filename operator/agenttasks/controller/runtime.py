@@ -15,6 +15,7 @@ from agenttasks.core.facts import JobFacts
 from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
 from agenttasks.kube.client import Kube
 from agenttasks.kube.jobs import job_facts
+from agenttasks.kube.progress import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.timefmt import utcnow
 
@@ -59,8 +60,10 @@ class Runtime:
         self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
                                      lambda key: self.queue.add(key, urgent=True))
         self.events = EventRecorder(self.kube)
+        self.progress_tokens = ProgressTokens(self.kube)
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.dispatcher,
-                                    self.events, self.settings.plan)
+                                    self.events, self.settings.plan, self.progress_tokens,
+                                    self.settings.progress_url)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(
             lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]

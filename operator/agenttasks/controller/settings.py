@@ -27,6 +27,10 @@ class OperatorSettings:
     admission_port: int = 9443
     admission_cert_dir: str | None = None
     """tls.crt and tls.key for the admission webhook server; None: no webhook server."""
+    dashboard_read_only: bool = False
+    progress_url: str | None = None
+    """Base URL of this operator as attempts' pods reach it; None: no progress env."""
+    """The dashboard shows its pages to anyone without a token (actions still need one)."""
 
     @property
     def clusterwide(self) -> bool:

@@ -109,7 +109,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
             outcome.actions.append(DeleteJob(current.name))
         return outcome
     if running and current:
-        return _running(spec, current, attempts, gates)
+        return _running(spec, current, attempts, gates, task.status.progress)
     if attempts > 0 and last is None:
         # The current attempt's Job is gone but never finished: count it as failed.
         last = AttemptRecord(attempt=attempts, job_name=job_name(task.name, attempts),
@@ -124,9 +124,12 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
     return _start_or_wait(task, spec, attempts, now, gates)
 
 
-def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates) -> _Outcome:
+def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates,
+             reported: Progress | None = None) -> _Outcome:
     progress = Progress(completed=job.succeeded, total=spec.completions,
                         percent=job.succeeded * 100 // spec.completions)
+    if reported is not None and reported.attempt == attempts:
+        progress = reported  # the agent's own report for this attempt wins over pod counts
     if spec.paused:
         outcome = _Outcome(Phase.PAUSED, Reason.PAUSED,
                            f"Job {job.name} is suspended; set spec.paused to false to resume",
@@ -250,6 +253,7 @@ def _finish(task: TaskFacts, outcome: _Outcome, attempts: int, history: list[Att
         completion_time=outcome.completion_time,
         next_retry_time=outcome.next_retry_time,
         progress=outcome.progress or before.progress,
+        result=before.result,
         history=history,
         conditions=derive_conditions(outcome.phase, outcome.reason, outcome.message,
                                      task.generation, before.conditions, now),

@@ -69,6 +69,8 @@ class Kube:
         self.batch = client.BatchV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.authn = client.AuthenticationV1Api(api_client)
+        self.authz = client.AuthorizationV1Api(api_client)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube")
         self.instance = socket.gethostname()
 
@@ -193,11 +195,41 @@ class Kube:
                 return None
             raise
 
+    async def create_secret(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self.core.create_namespaced_secret,
+                                body["metadata"]["namespace"], body)
+
+    async def patch_secret(self, namespace: str, name: str,
+                           patch: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self.core.patch_namespaced_secret, name, namespace, patch)
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        listing = await self._call(self.core.list_namespaced_pod, namespace,
+                                   label_selector=label_selector)
+        return list(listing.get("items") or [])
+
     async def create_config_map(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._call(self.core.create_namespaced_config_map,
                                 body["metadata"]["namespace"], body)
 
+    # --- reviews (the dashboard asks the API server who a user is and what they may do) ------
+    async def review_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates a TokenReview and returns it with its status."""
+        return await self._call(self.authn.create_token_review, body)
+
+    async def review_access(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates a SubjectAccessReview and returns it with its status."""
+        return await self._call(self.authz.create_subject_access_review, body)
+
     # --- Events ---------------------------------------------------------------------------------
+    async def list_events(self, namespace: str, kind: str, name: str,
+                          limit: int = 200) -> list[dict[str, Any]]:
+        """The Events whose involvedObject is ``kind`` ``name`` in ``namespace``."""
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        listing = await self._call(self.core.list_namespaced_event, namespace,
+                                   field_selector=selector, limit=limit)
+        return [dict(item) for item in listing.get("items") or []]
+
     async def emit(self, involved: dict[str, Any], type_: str, reason: str,
                    message: str) -> None:
         now = format_time(utcnow())

@@ -22,14 +22,21 @@ def owner_reference(task: TaskFacts) -> dict[str, Any]:
             "controller": True, "blockOwnerDeletion": True}
 
 
-def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str) -> dict[str, Any]:
-    """The Job for one attempt. Retries belong to the operator, hence backoffLimit 0."""
+def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
+              env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The Job for one attempt. Retries belong to the operator, hence backoffLimit 0.
+    ``env`` is added to every container (the progress URL and token)."""
     labels = {LABEL_TASK: task.name, LABEL_ATTEMPT: str(attempt), LABEL_MANAGED_BY: MANAGER_NAME}
     template = copy.deepcopy(spec.template)
     template.setdefault("metadata", {})
     template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
     template.setdefault("spec", {})
     template["spec"].setdefault("restartPolicy", "Never")
+    names = {e["name"] for e in env or []}
+    for group in ("initContainers", "containers"):
+        for container in template["spec"].get(group) or []:
+            container["env"] = [e for e in container.get("env") or []
+                                if e.get("name") not in names] + list(env or [])
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "parallelism": spec.parallelism,
@@ -95,3 +102,12 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         finished_at=finished,
         deleting=bool(meta.get("deletionTimestamp")),
     )
+
+
+def termination_message(pod: dict[str, Any]) -> str:
+    """The first non-empty termination message among the pod's containers."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        message = ((status.get("state") or {}).get("terminated") or {}).get("message")
+        if message:
+            return str(message)
+    return ""

@@ -9,11 +9,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agenttasks import metrics
 from agenttasks.api.trigger import MAX_PAYLOAD_BYTES
+from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.hooks import DeliveryService
+from agenttasks.web.progress import ProgressService
 
 
 def build_app(deliveries: DeliveryService | None = None,
-              ready: Callable[[], bool] = lambda: True) -> web.Application:
+              ready: Callable[[], bool] = lambda: True,
+              dashboard: Dashboard | None = None,
+              progress: ProgressService | None = None) -> web.Application:
     # Bodies are read by the hook handler itself, chunk by chunk up to each trigger's limit.
     app = web.Application(client_max_size=MAX_PAYLOAD_BYTES + 1)
 
@@ -35,12 +39,21 @@ def build_app(deliveries: DeliveryService | None = None,
     app.router.add_get("/metrics", metrics_page)
     if deliveries is not None:
         app.router.add_post("/hooks/{namespace}/{name}", deliveries.handle)
+    if progress is not None:
+        app.router.add_post("/progress/{namespace}/{task}", progress.handle)
+    if dashboard is not None:
+        dashboard.add_routes(app)
     return app
 
 
 async def start_http(port: int, deliveries: DeliveryService | None = None,
-                     ready: Callable[[], bool] = lambda: True) -> web.AppRunner:
-    runner = web.AppRunner(build_app(deliveries, ready), access_log=None)
+                     ready: Callable[[], bool] = lambda: True,
+                     dashboard: Dashboard | None = None,
+                     progress: ProgressService | None = None) -> web.AppRunner:
+    # No access log: it would hold dashboard URLs, and the dashboard's own log says who did
+    # what (never with a token).
+    runner = web.AppRunner(build_app(deliveries, ready, dashboard, progress), access_log=None,
+                           shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=port)
     await site.start()

@@ -1,0 +1,231 @@
+"""``agenttasks describe TASK`` and ``agenttasks tree TASK``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+import yaml
+from kubernetes.client.exceptions import ApiException
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from agenttasks.cli import format as fmt
+from agenttasks.cli.errors import CliError
+from agenttasks.cli.kubeapi import JSON, TASKS, Session, kube_command, object_name
+from agenttasks.cli.output import (
+    CONDITION_STYLES,
+    cells,
+    emit_objects,
+    make_console,
+    output_option,
+    phase_text,
+    show,
+    table,
+    unicode_ok,
+)
+from agenttasks.kube.timefmt import utcnow
+
+RECENT_EVENTS = 15
+
+
+def _fields(rows: Sequence[tuple[str, Any]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        if value is None:
+            continue
+        grid.add_row(*cells(f"{label}:", value))
+    return grid
+
+
+def _section(title: str, body: RenderableType) -> Group:
+    return Group(Text(f"{title}:", style="bold"), Padding(body, (0, 0, 0, 2)))
+
+
+def _when(timestamp: str | None, now: datetime) -> str | None:
+    return f"{timestamp} ({fmt.relative(timestamp, now)})" if timestamp else None
+
+
+def _spec_rows(spec: JSON, now: datetime) -> list[tuple[str, Any]]:
+    retries = spec.get("retries") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        ("Image", ", ".join(str(c.get("image")) for c in containers) or None),
+        ("Priority", spec.get("priority", 0)),
+        ("Retries", f"limit {retries.get('limit', 0)}, delay {retries.get('delay', '10s')}, "
+                    f"backoff x{retries.get('backoffFactor', 2)}, "
+                    f"max delay {retries.get('maxDelay', '10m')}"),
+        ("Timeout", spec.get("timeout")),
+        ("Deadline", _when(spec.get("deadline"), now)),
+        ("Start after", _when(spec.get("startAfter"), now)),
+        ("Depends on", ", ".join(spec.get("dependsOn") or []) or None),
+        ("Paused", str(bool(spec.get("paused"))).lower()),
+        ("Cancelled", str(bool(spec.get("cancelled"))).lower()),
+        ("Parallelism", f"{spec.get('parallelism', 1)} (completions {spec.get('completions', 1)})"),
+    ]
+
+
+def _status_rows(task: JSON, queue: str | None, now: datetime,
+                 ascii_only: bool) -> list[tuple[str, Any]]:
+    status = task.get("status") or {}
+    progress = status.get("progress") or {}
+    bar = fmt.progress_bar(fmt.task_progress(task), ascii_only=ascii_only)
+    if progress.get("message"):
+        bar += f"  {progress['message']}"
+    rows: list[tuple[str, Any]] = [
+        ("Phase", phase_text(status.get("phase"), status.get("reason"))),
+        ("Message", status.get("message")),
+        ("Attempts", fmt.attempts_text(task)),
+        ("Job", status.get("jobName")),
+        ("Started", _when(status.get("startTime"), now)),
+        ("Finished", _when(status.get("completionTime"), now)),
+        ("Next retry", _when(status.get("nextRetryTime"), now)),
+        ("Progress", bar if progress else None),
+    ]
+    if queue:
+        rows.append(("Queue position", queue))
+    return rows
+
+
+def _conditions(status: JSON, now: datetime) -> Table:
+    grid = table("TYPE", "STATUS", "REASON", "AGE", "MESSAGE")
+    for c in status.get("conditions") or []:
+        grid.add_row(*cells(c.get("type"), Text(str(c.get("status")),
+                                                style=CONDITION_STYLES.get(c.get("status"), "")),
+                            c.get("reason"), fmt.age(c.get("lastTransitionTime"), now),
+                            c.get("message")))
+    return grid
+
+
+def _history(status: JSON, now: datetime) -> Table:
+    grid = table("ATTEMPT", "JOB", "RESULT", "REASON", "STARTED", "DURATION", "MESSAGE")
+    for h in status.get("history") or []:
+        start, end = h.get("startTime"), h.get("completionTime")
+        result = Text(str(h.get("result")),
+                      style="green" if h.get("result") == "Succeeded" else "red")
+        grid.add_row(*cells(h.get("attempt"), h.get("jobName"), result, h.get("reason"),
+                            fmt.relative(start, now), fmt.took(start, end), h.get("message")))
+    return grid
+
+
+def _events(events: list[JSON] | None, now: datetime) -> RenderableType:
+    if events is None:
+        return Text("(not allowed to list Events here)", style="dim")
+    grid = table("TYPE", "REASON", "AGE", "MESSAGE")
+    for e in fmt.sort_events(events)[-RECENT_EVENTS:]:
+        when = e.get("lastTimestamp") or e.get("eventTime")
+        grid.add_row(*cells(Text(str(e.get("type")),
+                                 style="yellow" if e.get("type") == "Warning" else ""),
+                            e.get("reason"), fmt.age(when, now), e.get("message")))
+    return grid
+
+
+def tree_view(node: fmt.TreeNode) -> Text:
+    text = Text()
+    for prefix, item in fmt.tree_lines(node):
+        text.append(prefix, style="dim")
+        text.append(item.name, style="bold" if not prefix else "")
+        text.append("  ")
+        text.append_text(phase_text(item.phase) if item.phase else Text("-", style="dim"))
+        if item.note:
+            text.append(f"  ({item.note})", style="dim")
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+def _allowed(read: Callable[[], list[JSON]]) -> list[JSON] | None:
+    """What ``read`` returns, or None when the user may not read it (403)."""
+    try:
+        return read()
+    except ApiException as exc:
+        if exc.status != 403:
+            raise
+        return None
+
+
+def _queue(session: Session, task: JSON, siblings: list[JSON]) -> str | None:
+    """Rank among Queued tasks of every namespace, or of the task's own when the user may not
+    list every namespace."""
+    if fmt.queue_position(task, [task]) is None:
+        return None
+    scope = "all namespaces"
+    try:
+        tasks = list(session.list_objects(TASKS, None).get("items") or [])
+    except ApiException as exc:
+        if exc.status != 403:
+            raise
+        tasks, scope = siblings, f"namespace {task['metadata']['namespace']}"
+    rank, total = fmt.queue_position(task, tasks) or (0, 0)
+    return f"{rank} of {total} Queued ({scope}; by priority, then age)"
+
+
+def render_describe(task: JSON, siblings: list[JSON], queue: str | None,
+                    events: list[JSON] | None, now: datetime, ascii_only: bool) -> Group:
+    meta, spec, status = task["metadata"], task.get("spec") or {}, task.get("status") or {}
+    labels = ", ".join(f"{k}={v}" for k, v in (meta.get("labels") or {}).items())
+    parts: list[RenderableType] = [_fields([
+        ("Name", meta["name"]), ("Namespace", meta.get("namespace")),
+        ("Display name", spec.get("displayName")), ("Description", spec.get("description")),
+        ("Labels", labels or None), ("Created", _when(meta.get("creationTimestamp"), now))])]
+    parts.append(_section("Spec", _fields(_spec_rows(spec, now))))
+    parts.append(_section("Status", _fields(_status_rows(task, queue, now, ascii_only))))
+    if status.get("conditions"):
+        parts.append(_section("Conditions", _conditions(status, now)))
+    if status.get("history"):
+        parts.append(_section("Attempts", _history(status, now)))
+    graph = fmt.Graph.of(siblings)
+    if spec.get("dependsOn"):
+        parts.append(_section("Dependencies", tree_view(fmt.dependency_tree(graph,
+                                                                            meta["name"]))))
+    if graph.dependents.get(meta["name"]):
+        parts.append(_section("Dependents", tree_view(
+            fmt.dependency_tree(graph, meta["name"], upstream=False))))
+    if "result" in status:
+        result = status["result"]
+        body = (yaml.safe_dump(result, sort_keys=False).rstrip()
+                if isinstance(result, dict | list) else str(result))
+        parts.append(_section("Result", Text(body)))
+    parts.append(_section("Events", _events(events, now)))
+    return Group(*parts)
+
+
+@click.command("describe")
+@click.argument("task")
+@output_option()
+@kube_command
+def describe_task(session: Session, task: str, output: str | None) -> None:
+    """Show a task: spec, status, conditions, attempts, dependencies, queue position, result
+    and recent Events."""
+    name = object_name(task, TASKS)
+    obj = session.get(TASKS, session.namespace, name)
+    if output:
+        emit_objects([obj], output, TASKS, single=True)
+        return
+    siblings = _allowed(lambda: list(session.list_objects(TASKS, session.namespace)
+                                     .get("items") or [])) or [obj]
+    events = _allowed(lambda: session.events(session.namespace, "AgentTask", name))
+    console = make_console()
+    show(console, render_describe(obj, siblings, _queue(session, obj, siblings), events,
+                                  utcnow(), not unicode_ok(console)))
+
+
+@click.command()
+@click.argument("task")
+@kube_command
+def tree(session: Session, task: str) -> None:
+    """Show the dependency DAG around a task: what it depends on, and what depends on it."""
+    name = object_name(task, TASKS)
+    graph = fmt.Graph.of(session.list_objects(TASKS, session.namespace).get("items") or [])
+    if name not in graph.phases:
+        raise CliError(f'agenttask "{name}" not found in namespace "{session.namespace}"')
+    console = make_console()
+    show(console, Group(
+        _section("Depends on", tree_view(fmt.dependency_tree(graph, name))),
+        _section("Needed by", tree_view(fmt.dependency_tree(graph, name, upstream=False)))))

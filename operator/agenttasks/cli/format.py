@@ -1,0 +1,222 @@
+"""Pure helpers of the user commands: durations, progress bars, queue position, the DAG.
+
+Everything here works on plain values and task dicts as the API returns them, with an
+explicit ``now``; nothing talks to a cluster or a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agenttasks.api.task import is_terminal
+from agenttasks.core.naming import job_name
+from agenttasks.kube.timefmt import parse_time
+
+Obj = Mapping[str, Any]
+
+
+def human_duration(seconds: float) -> str:
+    """A short duration as kubectl prints ages: ``45s``, ``3m20s``, ``25m``, ``4h5m``, ``3d``."""
+    s = max(int(seconds), 0)
+    minutes, hours, days = s // 60, s // 3600, s // 86400
+    if s < 120:
+        return f"{s}s"
+    if minutes < 10:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if days < 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    if days < 730:
+        return f"{days}d"
+    return f"{days // 365}y"
+
+
+def age(timestamp: str | None, now: datetime) -> str:
+    """How long ago ``timestamp`` was, or ``-``."""
+    when = parse_time(timestamp)
+    return human_duration((now - when).total_seconds()) if when else "-"
+
+
+def relative(timestamp: str | None, now: datetime) -> str:
+    """``in 5m`` for a future time, ``5m ago`` for a past one, ``-`` for none."""
+    when = parse_time(timestamp)
+    if when is None:
+        return "-"
+    delta = (when - now).total_seconds()
+    return f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(-delta)} ago"
+
+
+def took(start: str | None, end: str | None) -> str | None:
+    """How long from ``start`` to ``end``, or None when either is missing."""
+    first, last = parse_time(start), parse_time(end)
+    return human_duration((last - first).total_seconds()) if first and last else None
+
+
+def deadline_countdown(task: Obj, now: datetime) -> str:
+    """Time left before ``spec.deadline`` (``overdue …`` once passed); ``-`` when the task has
+    no deadline or is already terminal."""
+    deadline = parse_time((task.get("spec") or {}).get("deadline"))
+    status = task.get("status") or {}
+    if deadline is None or is_terminal(status.get("phase"), status.get("reason")):
+        return "-"
+    left = (deadline - now).total_seconds()
+    return human_duration(left) if left >= 0 else f"overdue {human_duration(-left)}"
+
+
+def progress_bar(percent: int | float | None, width: int = 10, ascii_only: bool = False) -> str:
+    """``██████░░░░  60%``; ``-`` when the task reports no progress."""
+    if percent is None:
+        return "-"
+    value = min(max(float(percent), 0.0), 100.0)
+    filled = round(value * width / 100)
+    full, empty = ("#", "-") if ascii_only else ("█", "░")
+    return f"{full * filled}{empty * (width - filled)} {int(value):>3}%"
+
+
+def task_progress(task: Obj) -> int | None:
+    progress = (task.get("status") or {}).get("progress")
+    if not progress:
+        return None
+    return int(progress.get("percent") or 0)
+
+
+def attempts_text(task: Obj) -> str:
+    """``attempts/most attempts``, such as ``2/4`` with ``retries.limit: 3``."""
+    limit = int(((task.get("spec") or {}).get("retries") or {}).get("limit") or 0)
+    return f"{int((task.get('status') or {}).get('attempts') or 0)}/{limit + 1}"
+
+
+def job_for_attempt(task: Obj, attempt: int) -> str:
+    """The Job name of an attempt: from the history or status when recorded there, else the
+    operator's deterministic name."""
+    status = task.get("status") or {}
+    for record in status.get("history") or []:
+        if record.get("attempt") == attempt and record.get("jobName"):
+            return str(record["jobName"])
+    if attempt == status.get("attempts") and status.get("jobName"):
+        return str(status["jobName"])
+    return job_name(task["metadata"]["name"], attempt)
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+
+def _queued(task: Obj) -> bool:
+    status = task.get("status") or {}
+    return status.get("phase") == "Pending" and status.get("reason") == "Queued"
+
+
+def _queue_key(task: Obj) -> tuple[int, str, str, str]:
+    meta = task["metadata"]
+    created = parse_time(meta.get("creationTimestamp"))
+    return (-int((task.get("spec") or {}).get("priority") or 0),
+            created.isoformat() if created else "", meta.get("name", ""),
+            meta.get("namespace", ""))
+
+
+def queue_position(task: Obj, tasks: Iterable[Obj]) -> tuple[int, int] | None:
+    """(rank from 1, number queued) of a Pending/Queued task among the Queued tasks, by
+    priority (highest first), then creation, then name; None when it is not queued."""
+    if not _queued(task):
+        return None
+
+    def ident(t: Obj) -> tuple[str, str]:
+        return (t["metadata"].get("namespace", ""), t["metadata"]["name"])
+
+    me = ident(task)
+    queued = sorted([t for t in tasks if _queued(t) and ident(t) != me] + [task], key=_queue_key)
+    return [ident(t) for t in queued].index(me) + 1, len(queued)
+
+
+# --- the dependency DAG ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One node of a dependency tree drawn from a DAG. ``phase`` is None for a task that does
+    not exist; ``note`` says why a node is not expanded (``not found``, ``cycle``,
+    ``see above``)."""
+
+    name: str
+    phase: str | None
+    reason: str | None = None
+    children: tuple[TreeNode, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The tasks of one namespace: phase, reason and dependsOn by name."""
+
+    phases: Mapping[str, tuple[str | None, str | None]]
+    depends_on: Mapping[str, Sequence[str]]
+    dependents: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tasks: Iterable[Obj]) -> Graph:
+        phases: dict[str, tuple[str | None, str | None]] = {}
+        depends_on: dict[str, list[str]] = {}
+        dependents: dict[str, list[str]] = {}
+        for task in tasks:
+            name = task["metadata"]["name"]
+            status = task.get("status") or {}
+            phases[name] = (status.get("phase"), status.get("reason"))
+            depends_on[name] = list((task.get("spec") or {}).get("dependsOn") or [])
+            for dep in depends_on[name]:
+                dependents.setdefault(dep, []).append(name)
+        return cls(phases, depends_on, {k: sorted(v) for k, v in dependents.items()})
+
+
+def dependency_tree(graph: Graph, root: str, upstream: bool = True) -> TreeNode:
+    """The tree of what ``root`` depends on (``upstream``), or of what depends on it. A node
+    reached twice is expanded once (later ``see above``); a cycle stops at ``cycle``."""
+    edges = graph.depends_on if upstream else graph.dependents
+    expanded: set[str] = set()
+
+    def build(name: str, path: tuple[str, ...]) -> TreeNode:
+        phase, reason = graph.phases.get(name, (None, None))
+        if name not in graph.phases:
+            return TreeNode(name, None, note="not found")
+        if name in path:
+            return TreeNode(name, phase, reason, note="cycle")
+        children = list(edges.get(name) or ())
+        if name in expanded and children:
+            return TreeNode(name, phase, reason, note="see above")
+        expanded.add(name)
+        return TreeNode(name, phase, reason,
+                        tuple(build(child, (*path, name)) for child in children))
+
+    return build(root, ())
+
+
+def tree_lines(node: TreeNode) -> list[tuple[str, TreeNode]]:
+    """The tree as (prefix, node) lines, with ``├──``/``└──`` guides as ``tree(1)`` draws."""
+    lines = [("", node)]
+
+    def walk(parent: TreeNode, indent: str) -> None:
+        for index, child in enumerate(parent.children):
+            last = index == len(parent.children) - 1
+            lines.append((indent + ("└── " if last else "├── "), child))
+            walk(child, indent + ("    " if last else "│   "))
+
+    walk(node, "")
+    return lines
+
+
+def sort_events(events: Iterable[Obj]) -> list[Obj]:
+    """Events oldest first, by their last occurrence."""
+    def when(event: Obj) -> str:
+        value = (event.get("lastTimestamp") or event.get("eventTime")
+                 or event.get("metadata", {}).get("creationTimestamp") or "")
+        parsed = parse_time(value) if value else None
+        return parsed.isoformat() if parsed else ""
+
+    return sorted(events, key=when)

@@ -1,0 +1,180 @@
+"""``agenttasks list | pause | resume | cancel | rerun``."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from kubernetes.client.exceptions import ApiException
+from rich.table import Table
+
+from agenttasks.api.meta import GROUP
+from agenttasks.api.task import Phase, is_terminal
+from agenttasks.cli import format as fmt
+from agenttasks.cli.errors import CliError, describe
+from agenttasks.cli.kubeapi import JSON, TASKS, Session, kube_command, object_name, resource_name
+from agenttasks.cli.output import (
+    cells,
+    emit_objects,
+    make_console,
+    output_option,
+    phase_text,
+    show,
+    table,
+    unicode_ok,
+)
+from agenttasks.cli.watching import watch_objects
+from agenttasks.kube.timefmt import utcnow
+
+LABEL_RERUN_OF = f"{GROUP}/rerun-of"
+MAX_LABEL_VALUE = 63
+MAX_NAME = 253
+
+
+def task_table(tasks: Sequence[JSON], header: bool = True, namespaces: bool = False,
+               ascii_only: bool = False) -> Table:
+    columns = ["NAME", "PHASE", "PRIORITY", "ATTEMPTS", "PROGRESS", "REASON", "DEADLINE", "AGE"]
+    grid = table(*(["NAMESPACE", *columns] if namespaces else columns))
+    grid.show_header = header
+    now = utcnow()
+    for task in tasks:
+        meta, spec, status = task["metadata"], task.get("spec") or {}, task.get("status") or {}
+        row = cells(meta["name"], phase_text(status.get("phase")), spec.get("priority", 0),
+                    fmt.attempts_text(task),
+                    fmt.progress_bar(fmt.task_progress(task), ascii_only=ascii_only),
+                    status.get("reason"), fmt.deadline_countdown(task, now),
+                    fmt.age(meta.get("creationTimestamp"), now))
+        grid.add_row(*(cells(meta.get("namespace")) + row if namespaces else row))
+    return grid
+
+
+@click.command("list")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Tasks of every namespace.")
+@click.option("--phase", "phases", multiple=True, metavar="PHASE",
+              type=click.Choice([p.value for p in Phase], case_sensitive=False),
+              help="Only tasks in this phase; repeatable.")
+@click.option("-l", "--selector", default="", help="Label selector, such as team=reports.")
+@click.option("-w", "--watch", is_flag=True, help="Keep the list up to date (Ctrl-C stops).")
+@output_option()
+@kube_command
+def list_tasks(session: Session, all_namespaces: bool, phases: tuple[str, ...], selector: str,
+               watch: bool, output: str | None) -> None:
+    """List tasks: phase, priority, attempts, progress, reason, deadline and age."""
+    namespace = None if all_namespaces else session.namespace
+    listing = session.list_objects(TASKS, namespace, selector)
+    wanted = set(phases)
+
+    def keep(task: JSON) -> bool:
+        return not wanted or (task.get("status") or {}).get("phase") in wanted
+
+    console = make_console()
+    ascii_only = not unicode_ok(console)
+
+    def render(tasks: list[JSON], header: bool) -> Table:
+        return task_table(tasks, header, all_namespaces, ascii_only)
+
+    if watch:
+        watch_objects(console, session, TASKS, namespace, selector, listing, output, render,
+                      keep)
+        return
+    tasks = sorted((t for t in listing["items"] if keep(t)),
+                   key=lambda t: (t["metadata"].get("namespace", ""), t["metadata"]["name"]))
+    if output:
+        emit_objects(tasks, output, TASKS)
+    elif not tasks:
+        where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
+        click.echo(f"No agenttasks found in {where}.", err=True)
+    else:
+        show(console, render(tasks, True))
+
+
+def _patch_each(session: Session, names: Sequence[str], spec: JSON, verb: str) -> None:
+    """Patches every task; one line per task, and exit code 1 if any failed."""
+    failed = False
+    for arg in names:
+        name = object_name(arg, TASKS)
+        try:
+            task = session.patch(TASKS, session.namespace, name, {"spec": spec})
+        except (CliError, ApiException) as exc:
+            click.echo(f"error: {describe(exc)}", err=True)
+            failed = True
+            continue
+        status = task.get("status") or {}
+        note = ""
+        if is_terminal(status.get("phase"), status.get("reason")):
+            note = f" (already {status.get('phase')}: no effect)"
+        click.echo(f"{resource_name(TASKS)}/{name} {verb}{note}")
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("tasks", nargs=-1, required=True)
+@kube_command
+def pause(session: Session, tasks: tuple[str, ...]) -> None:
+    """Pause tasks (spec.paused=true): a Pending task waits, a running Job is suspended."""
+    _patch_each(session, tasks, {"paused": True}, "paused")
+
+
+@click.command()
+@click.argument("tasks", nargs=-1, required=True)
+@kube_command
+def resume(session: Session, tasks: tuple[str, ...]) -> None:
+    """Resume paused tasks (spec.paused=false)."""
+    _patch_each(session, tasks, {"paused": False}, "resumed")
+
+
+@click.command()
+@click.argument("tasks", nargs=-1, required=True)
+@kube_command
+def cancel(session: Session, tasks: tuple[str, ...]) -> None:
+    """Cancel tasks (spec.cancelled=true): they end Cancelled, a running Job is deleted."""
+    _patch_each(session, tasks, {"cancelled": True}, "cancelled")
+
+
+def rerun_name(old: str, suffix: str | None = None) -> str:
+    """``<old>-rerun-<5 random characters>``, cut to fit an object name."""
+    suffix = suffix or "".join(secrets.choice(string.ascii_lowercase + string.digits)
+                               for _ in range(5))
+    tail = f"-rerun-{suffix}"
+    return old[:MAX_NAME - len(tail)].rstrip("-.") + tail
+
+
+def rerun_body(old: JSON, name: str) -> JSON:
+    """The new task: the old one's spec (without ``cancelled``) and its own labels (not the
+    operator's ``agenttasks.io/*`` ones), plus ``agenttasks.io/rerun-of``."""
+    meta = old["metadata"]
+    labels = {k: v for k, v in (meta.get("labels") or {}).items()
+              if not k.startswith(f"{GROUP}/")}
+    annotations = {LABEL_RERUN_OF: meta["name"]}
+    if len(meta["name"]) <= MAX_LABEL_VALUE:
+        labels[LABEL_RERUN_OF] = meta["name"]
+    spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "cancelled"}
+    return {"apiVersion": old["apiVersion"], "kind": old["kind"],
+            "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
+                         "annotations": annotations},
+            "spec": spec}
+
+
+@click.command()
+@click.argument("task")
+@click.option("--name", "new_name", help="Name of the new task; default <task>-rerun-<random>.")
+@output_option()
+@kube_command
+def rerun(session: Session, task: str, new_name: str | None, output: str | None) -> None:
+    """Create a new task with the spec of TASK (which may be finished)."""
+    old = session.get(TASKS, session.namespace, object_name(task, TASKS))
+    created = session.create(TASKS, rerun_body(old, new_name or rerun_name(old["metadata"]
+                                                                          ["name"])))
+    print_created(created, output)
+
+
+def print_created(obj: JSON, output: str | None) -> Any:
+    if output:
+        return emit_objects([obj], output, TASKS, single=True)
+    click.echo(f"{resource_name(TASKS)}/{obj['metadata']['name']} created")
+    return None

@@ -1,0 +1,255 @@
+"""The live dashboard on the operator's HTTP port: pages at /, /tasks/<ns>/<name>,
+/schedules and /triggers; JSON, streams and actions under /api/dashboard/.
+
+Every API call carries the user's token (``Authorization: Bearer``). A TokenReview says who
+the user is; a SubjectAccessReview for that user allows each read and each action before the
+operator performs it with its own client. Streams are fetch() requests with the same header
+whose body is a text/event-stream: they re-check the token and the review whenever they send
+something new, and at least every REAUTH_S seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from agenttasks.api.task import is_terminal
+from agenttasks.kube.client import ApiError
+
+from .access import TASK_ACTIONS, UserInfo, run_now_access, task_action_access
+from .auth import DashboardError, Gate
+from .edits import new_run_now_token, rerun_manifest, run_now_patch, task_patch
+from .fragments import task_path
+from .pages import SECURITY_HEADERS, page
+from .script import SCRIPT
+from .style import STYLE
+from .views import DashboardKube, Sources, Views, check_name, check_namespace, view_params
+
+log = logging.getLogger("agenttasks.dashboard")
+TICK_S = 1.0  # how often a stream looks for changes in the in-memory view
+REAUTH_S = 15.0  # a quiet stream re-checks the token and access at least this often
+MAX_STREAMS = 200
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+DONE = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(exc: DashboardError) -> web.Response:
+    headers = dict(API_HEADERS)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="agenttasks-dashboard"'
+    return web.json_response({"error": exc.message}, status=exc.status, headers=headers)
+
+
+def _api_failure(exc: ApiError, what: str) -> DashboardError:
+    status = exc.status if exc.status in (404, 409, 422) else 502
+    return DashboardError(status, f"{what} failed: {exc.message}")
+
+
+def _json_errors(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except DashboardError as exc:
+            return _error(exc)
+
+    return wrapped
+
+
+class Dashboard:
+    def __init__(self, kube: DashboardKube, sources: Sources,
+                 read_only_without_token: bool = False) -> None:
+        self.kube, self.sources = kube, sources
+        self.read_only = read_only_without_token
+        self.gate = Gate(kube, read_only_without_token)
+        self.views = Views(kube, sources, self.gate)
+        self._closing = asyncio.Event()
+        self._streams = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/", self._page("tasks", "Tasks"))
+        r.add_get("/schedules", self._page("schedules", "Schedules"))
+        r.add_get("/triggers", self._page("triggers", "Triggers"))
+        r.add_get("/tasks/{namespace}/{name}", self.task_page)
+        r.add_get("/dashboard/assets/dashboard.js", self._asset(SCRIPT, "text/javascript"))
+        r.add_get("/dashboard/assets/dashboard.css", self._asset(STYLE, "text/css"))
+        r.add_get("/api/dashboard/whoami", _json_errors(self.whoami))
+        r.add_get("/api/dashboard/views/{view}", _json_errors(self.view))
+        r.add_get("/api/dashboard/stream/{view}", _json_errors(self.stream))
+        r.add_post("/api/dashboard/tasks/{namespace}/{name}/{action}",
+                   _json_errors(self.task_action))
+        r.add_post("/api/dashboard/schedules/{namespace}/{name}/run-now",
+                   _json_errors(self.run_now))
+        app.on_shutdown.append(self._shutdown)
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        self._closing.set()
+
+    # --- pages and assets -------------------------------------------------------------------
+    def _page(self, view: str, title: str) -> Handler:
+        html = page(view, title, self.read_only)
+
+        async def handler(_request: web.Request) -> web.StreamResponse:
+            return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
+
+        return handler
+
+    async def task_page(self, request: web.Request) -> web.StreamResponse:
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        try:
+            check_namespace(namespace, required=True)
+            check_name(name)
+        except DashboardError as exc:
+            raise web.HTTPNotFound(text=exc.message) from None
+        html = page("task", name, self.read_only, namespace, name)
+        return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
+
+    @staticmethod
+    def _asset(text: str, content_type: str) -> Handler:
+        async def handler(_request: web.Request) -> web.StreamResponse:
+            return web.Response(text=text, content_type=content_type,
+                                headers={"Cache-Control": "no-cache",
+                                         "X-Content-Type-Options": "nosniff"})
+
+        return handler
+
+    # --- reads ------------------------------------------------------------------------------
+    async def _user(self, request: web.Request, action: bool = False) -> UserInfo | None:
+        return await self.gate.identify(request.headers.get("Authorization"), action)
+
+    async def whoami(self, request: web.Request) -> web.StreamResponse:
+        user = await self._user(request)
+        body = {"user": user.username if user else "", "groups": list(user.groups if user
+                                                                       else ()),
+                "anonymous": user is None, "readOnlyWithoutToken": self.read_only}
+        return web.json_response(body, headers=API_HEADERS)
+
+    async def view(self, request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["view"]
+        params = view_params(kind, request.query)
+        user = await self._user(request)
+        payload = await self.views.render(kind, user, params, _base_url(request))
+        return web.json_response(payload, headers=API_HEADERS)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["view"]
+        params = view_params(kind, request.query)
+        user = await self._user(request)
+        base = _base_url(request)
+        payload = await self.views.render(kind, user, params, base)  # 401/403 before streaming
+        if self._streams >= MAX_STREAMS:
+            raise DashboardError(503, "too many open dashboards; try again later")
+        response = web.StreamResponse(headers={
+            **API_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        self._streams += 1
+        try:
+            await self._follow(request, response, kind, params, base, payload)
+        except ConnectionError:
+            pass  # the browser went away
+        finally:
+            self._streams -= 1
+        return response
+
+    async def _follow(self, request: web.Request, response: web.StreamResponse, kind: str,
+                      params: dict[str, str], base: str, payload: dict[str, Any]) -> None:
+        await _send(response, "view", payload)
+        seen = self.views.fingerprint(kind, params)
+        checked = time.monotonic()
+        while not self._closing.is_set():
+            try:
+                await asyncio.wait_for(self._closing.wait(), TICK_S)
+                break
+            except TimeoutError:
+                pass
+            if request.transport is None or request.transport.is_closing():
+                break
+            current = self.views.fingerprint(kind, params)
+            due = time.monotonic() - checked >= REAUTH_S
+            if current == seen and not due:
+                continue
+            try:  # every send is a read: authenticate and authorize again
+                user = await self._user(request)
+                fresh = await self.views.render(kind, user, params, base)
+            except DashboardError as exc:
+                await _send(response, "failure", {"status": exc.status, "error": exc.message})
+                break
+            seen, checked = current, time.monotonic()
+            if fresh != payload:
+                payload = fresh
+                await _send(response, "view", payload)
+            else:
+                await response.write(b": still here\n\n")
+
+    # --- actions ----------------------------------------------------------------------------
+    async def task_action(self, request: web.Request) -> web.StreamResponse:
+        user = await self._user(request, action=True)
+        assert user is not None
+        action = request.match_info["action"]
+        if action not in TASK_ACTIONS:
+            raise DashboardError(404, f"no action {action!r}")
+        namespace = check_namespace(request.match_info["namespace"], required=True)
+        name = check_name(request.match_info["name"])
+        await self.gate.require(user, *task_action_access(action, namespace, name))
+        if not self.sources.watches(namespace):
+            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
+        try:
+            task = await self.kube.get_object("agenttasks", namespace, name)
+            if task is None:
+                raise DashboardError(404, f"no AgentTask {namespace}/{name}")
+            if action == "rerun":
+                created = await self.kube.create_object(
+                    "agenttasks", rerun_manifest(task, user.username))
+                new = str(created["metadata"]["name"])
+                log.info("dashboard: %s reran %s/%s as %s", user.username, namespace, name, new)
+                return web.json_response(
+                    {"message": f"Created {namespace}/{new}, a rerun of {name}.", "name": new,
+                     "url": task_path(namespace, new)}, status=201, headers=API_HEADERS)
+            status = task.get("status") or {}
+            if is_terminal(status.get("phase"), status.get("reason")):
+                raise DashboardError(409, f"{namespace}/{name} is already "
+                                     f"{status.get('phase')}; rerun it instead")
+            await self.kube.patch_object("agenttasks", namespace, name, task_patch(action))
+        except ApiError as exc:
+            raise _api_failure(exc, f"{action} {namespace}/{name}") from None
+        log.info("dashboard: %s %s %s/%s", user.username, DONE[action].lower(), namespace, name)
+        return web.json_response({"message": f"{DONE[action]} {namespace}/{name}."},
+                                 headers=API_HEADERS)
+
+    async def run_now(self, request: web.Request) -> web.StreamResponse:
+        user = await self._user(request, action=True)
+        assert user is not None
+        namespace = check_namespace(request.match_info["namespace"], required=True)
+        name = check_name(request.match_info["name"])
+        await self.gate.require(user, run_now_access(namespace, name))
+        if not self.sources.watches(namespace):
+            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
+        token = new_run_now_token()
+        try:
+            if await self.kube.get_object("agenttaskschedules", namespace, name) is None:
+                raise DashboardError(404, f"no AgentTaskSchedule {namespace}/{name}")
+            await self.kube.patch_object("agenttaskschedules", namespace, name,
+                                         run_now_patch(token))
+        except ApiError as exc:
+            raise _api_failure(exc, f"run {namespace}/{name} now") from None
+        log.info("dashboard: %s ran schedule %s/%s now", user.username, namespace, name)
+        return web.json_response(
+            {"message": f"Asked {namespace}/{name} to run now.", "token": token},
+            headers=API_HEADERS)
+
+
+def _base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
+    line = json.dumps(data, separators=(",", ":"))  # one line: JSON escapes newlines
+    await response.write(f"event: {event}\ndata: {line}\n\n".encode())

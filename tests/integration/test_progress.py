@@ -1,0 +1,85 @@
+"""Progress reported from inside an attempt, with its per-attempt token, and the attempt's
+termination message as status.result."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from .harness import Api, Operator, pod_template, wait_for
+
+
+def post(port: int, ns: str, task: str, token: str, body: dict[str, Any]) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/progress/{ns}/{task}", data=json.dumps(body).encode(),
+        method="POST", headers={"Authorization": f"Bearer {token}",
+                                "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def pod_token(api: Api, ns: str, task: str) -> tuple[int, str]:
+    """The token as the attempt's pod gets it: from the Secret its env refers to."""
+    secret = api.core.read_namespaced_secret(f"{task}-progress", ns)
+    attempt = int(secret.metadata.annotations["agenttasks.io/attempt"])
+    return attempt, base64.b64decode(secret.data["token"]).decode()
+
+
+def test_agent_progress_reaches_status(api: Api, ns: str, operator: Operator) -> None:
+    api.create_task(ns, {"metadata": {"name": "reporter"},
+                         "spec": {"template": pod_template("1h")}})
+    api.wait_phase(ns, "reporter", "InProgress", 30)
+    [job] = api.jobs(ns, "reporter")
+    env = {e.name: e for e in job.spec.template.spec.containers[0].env}
+    assert env["AGENTTASK_PROGRESS_URL"].value.endswith(f"/progress/{ns}/reporter")
+    assert env["AGENTTASK_PROGRESS_TOKEN"].value_from.secret_key_ref.name == "reporter-progress"
+    attempt, token = pod_token(api, ns, "reporter")
+    assert attempt == 1
+    assert post(operator.port, ns, "reporter", "not-the-token", {"completed": 1}) == 401
+    for done in range(1, 4):  # a burst: coalesced, the newest wins
+        assert post(operator.port, ns, "reporter", token,
+                    {"completed": done, "total": 10, "message": f"step {done}"}) == 202
+    progress = wait_for(lambda: (api.status(ns, "reporter").get("progress") or {}).get(
+        "message") == "step 3" and api.status(ns, "reporter")["progress"], 15,
+        what="progress in status")
+    assert progress == {"completed": 3, "total": 10, "percent": 30, "message": "step 3",
+                        "attempt": 1}
+    # The dashboard shows it too (read with a token that may list the tasks: the admin's).
+    header = api.client.configuration.get_api_key_with_prefix("authorization") or \
+        api.client.configuration.get_api_key_with_prefix("BearerToken")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{operator.port}/api/dashboard/views/tasks?namespace={ns}",
+        headers={"Authorization": str(header)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = json.loads(response.read())["html"]
+    assert "step 3" in page and 'value="30"' in page
+    api.patch_task(ns, "reporter", {"spec": {"cancelled": True}})
+
+
+def test_a_token_of_another_attempt_is_refused(api: Api, ns: str, operator: Operator) -> None:
+    api.create_task(ns, {"metadata": {"name": "retried"}, "spec": {
+        "retries": {"limit": 1, "delay": 1}, "template": pod_template("4s", "Failed")}})
+    first = wait_for(lambda: api.status(ns, "retried").get("attempts") == 1 and
+                     pod_token(api, ns, "retried"), 30, what="attempt 1's token")
+    second = wait_for(lambda: api.status(ns, "retried").get("attempts") == 2 and
+                      pod_token(api, ns, "retried"), 60, what="attempt 2's token")
+    assert (first[0], second[0]) == (1, 2) and first[1] != second[1]
+    assert post(operator.port, ns, "retried", first[1], {"completed": 1, "total": 2}) == 401
+    assert post(operator.port, ns, "retried", second[1], {"completed": 1, "total": 2}) == 202
+
+
+def test_termination_message_becomes_the_result(api: Api, ns: str) -> None:
+    template = pod_template("1s")
+    template["metadata"]["annotations"]["sim.agenttasks.io/message"] = \
+        "report: s3://reports/2026-11-25/sales-us.pdf"
+    api.create_task(ns, {"metadata": {"name": "reporting"}, "spec": {"template": template}})
+    status = api.wait_phase(ns, "reporting", "Completed", 60)
+    result = status.get("result") or wait_for(
+        lambda: api.status(ns, "reporting").get("result"), 10, what="result")
+    assert result == {"attempt": 1, "message": "report: s3://reports/2026-11-25/sales-us.pdf"}

@@ -1,0 +1,216 @@
+"""The dashboard's rows and filters, fragments and edits (pure functions)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStatus
+from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, Progress
+from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
+from agenttasks.core.facts import TaskFacts
+from agenttasks.core.schedule import ChildFacts, ScheduleFacts
+from agenttasks.core.triggers import TriggerFacts
+from agenttasks.web.edits import (
+    LABEL_RERUN_OF,
+    label_value,
+    rerun_manifest,
+    run_now_patch,
+    task_patch,
+)
+from agenttasks.web.fragments import (
+    progress_bar,
+    task_actions,
+    task_detail_fragment,
+    tasks_fragment,
+)
+from agenttasks.web.tables import (
+    filter_tasks,
+    in_scope,
+    schedule_row,
+    task_row,
+    trigger_row,
+)
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+TEMPLATE = {"spec": {"containers": [{"name": "a", "image": "busybox"}]}}
+
+
+def facts(ns: str, name: str, phase: Phase | None = None, minutes: int = 0,
+          **spec: Any) -> TaskFacts:
+    return TaskFacts(namespace=ns, name=name, uid=f"uid-{name}", generation=1,
+                     created=T0 + timedelta(minutes=minutes),
+                     spec=AgentTaskSpec(template=TEMPLATE, **spec),
+                     status=AgentTaskStatus(phase=phase), resource_version="1")
+
+
+# --- rows and filters -----------------------------------------------------------------------
+
+
+def test_task_row() -> None:
+    f = facts("a", "t", Phase.IN_PROGRESS, display_name="Report", paused=False)
+    f.status.progress = Progress(completed=3, total=4, percent=75, message="rows")
+    row = task_row(f)
+    assert (row.phase, row.percent, row.progress_message, row.display_name) == (
+        "InProgress", 75, "rows", "Report")
+    assert not row.terminal and not row.paused
+    assert task_row(facts("a", "new")).phase == "Pending"
+    assert task_row(facts("a", "new")).percent is None
+    assert task_row(facts("a", "done", Phase.COMPLETED)).terminal
+
+
+def test_filter_by_scope_namespace_and_phase_newest_first() -> None:
+    rows = [task_row(f) for f in (
+        facts("a", "old", Phase.COMPLETED, 0), facts("a", "new", Phase.PENDING, 5),
+        facts("b", "mid", Phase.COMPLETED, 3), facts("c", "secret", Phase.PENDING, 9))]
+    names = [r.name for r in filter_tasks(rows, None)]
+    assert names == ["secret", "new", "mid", "old"]
+    assert [r.name for r in filter_tasks(rows, frozenset({"a", "b"}))] == ["new", "mid", "old"]
+    assert [r.name for r in filter_tasks(rows, None, phase="Completed")] == ["mid", "old"]
+    assert [r.name for r in filter_tasks(rows, None, namespace="a")] == ["new", "old"]
+    # a namespace filter never widens the scope
+    assert filter_tasks(rows, frozenset({"a"}), namespace="c") == []
+
+
+def test_schedule_row_has_next_fire_and_last_runs() -> None:
+    spec = AgentTaskScheduleSpec.model_validate({
+        "schedule": "0 * * * *", "timeZone": "Europe/Paris",
+        "taskTemplate": {"spec": {"template": TEMPLATE}}})
+    status = AgentTaskScheduleStatus(next_schedule_time=T0, last_schedule_time=T0,
+                                     active=["s-1"])
+    sched = ScheduleFacts(namespace="a", name="s", uid="u", generation=1, created=T0,
+                          spec=spec, status=status)
+    children = [ChildFacts(name=f"s-{i}", owner_uid="u", created=T0 + timedelta(hours=i),
+                           phase="Completed" if i < 6 else None, terminal=i < 6)
+                for i in range(7)]
+    row = schedule_row(sched, children)
+    assert (row.schedule, row.time_zone, row.next_fire, row.active) == (
+        "0 * * * *", "Europe/Paris", T0, 1)
+    assert [r.name for r in row.runs] == ["s-6", "s-5", "s-4", "s-3", "s-2"]
+    assert row.runs[0].phase == "Pending"
+
+
+def test_trigger_row_and_scope() -> None:
+    spec = AgentTaskTriggerSpec.model_validate({
+        "secretRef": {"name": "s", "key": "k"}, "taskTemplate": {"spec": {"template": TEMPLATE}}})
+    status = AgentTaskTriggerStatus.model_validate(
+        {"deliveries": {"accepted": 5, "duplicate": 1, "rejected": 2}})
+    trig = TriggerFacts(namespace="b", name="gh", uid="u", generation=1, spec=spec,
+                        status=status)
+    row = trigger_row(trig)
+    assert (row.url, row.accepted, row.duplicate, row.rejected) == ("/hooks/b/gh", 5, 1, 2)
+    assert in_scope([row], frozenset({"a"})) == []
+    assert in_scope([row], None, "b") == [row]
+
+
+# --- fragments ------------------------------------------------------------------------------
+
+EVIL = '<img src=x onerror="alert(1)">'
+
+
+def test_tasks_fragment_escapes_everything() -> None:
+    f = facts("a", "t", Phase.FAILED, display_name=EVIL, description=EVIL)
+    f.status.message = EVIL
+    html = tasks_fragment([task_row(f)], 1, ["a"])
+    assert "<img" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert 'data-phase="Failed"' in html and 'href="/tasks/a/t"' in html
+    assert '<datalist id="namespace-list"><option value="a"></option></datalist>' in html
+
+
+def test_tasks_fragment_empty_and_truncated() -> None:
+    assert "No tasks match." in tasks_fragment([], 0, [])
+    rows = [task_row(facts("a", f"t{i}")) for i in range(3)]
+    assert "2 of 3 tasks" in tasks_fragment(rows[:2], 3, ["a"])
+
+
+@pytest.mark.parametrize(("paused", "terminal", "actions"), [
+    (False, False, ["pause", "cancel", "rerun"]),
+    (True, False, ["resume", "cancel", "rerun"]),
+    (False, True, ["rerun"]),
+])
+def test_task_actions(paused: bool, terminal: bool, actions: list[str]) -> None:
+    html = task_actions("a", "t", paused, terminal)
+    assert re.findall(r'data-action="([a-z-]+)"', html) == actions
+
+
+def test_progress_bar_uses_the_progress_element() -> None:
+    assert progress_bar(None) == '<span class="muted">-</span>'
+    html = progress_bar(140, "<b>")
+    assert '<progress max="100" value="100"' in html and "&lt;b&gt;" in html
+    assert "style=" not in html  # the CSP allows no inline style
+
+
+def test_task_detail_fragment() -> None:
+    body = {
+        "metadata": {"namespace": "a", "name": "t", "creationTimestamp": "2026-01-01T12:00:00Z"},
+        "spec": {"deadline": "2026-01-02T00:00:00Z", "paused": True, "dependsOn": ["x"]},
+        "status": {
+            "phase": "Paused", "reason": "Paused", "attempts": 2, "jobName": "t-2",
+            "progress": {"completed": 1, "total": 2, "percent": 50},
+            "history": [{"attempt": 1, "jobName": "t-1", "result": "Failed",
+                         "reason": "JobFailed", "message": EVIL}],
+            "conditions": [{"type": "Reconciling", "status": "True", "reason": "Paused",
+                            "lastTransitionTime": "2026-01-01T12:01:00Z"}],
+            "result": {"summary": EVIL, "rows": 3}},
+    }
+    events = [{"type": "Normal", "reason": "Started", "message": "attempt 1",
+               "lastTimestamp": "2026-01-01T12:00:01Z", "count": 1}]
+    html = task_detail_fragment(body, events, "", "<svg></svg>", "")
+    assert "<img" not in html
+    for text in ("2026-01-02T00:00:00Z", "JobFailed", "Reconciling", "attempt 1", "t-2",
+                 'value="50"', "&quot;rows&quot;: 3", "Result", "<svg></svg>"):
+        assert text in html, text
+    assert re.findall(r'data-action="([a-z-]+)"', html) == ["resume", "cancel", "rerun"]
+    assert "(current)" in html  # attempt 2 has no history entry yet
+    body["status"]["result"] = {"attempt": 2, "message": f"report at {EVIL}"}
+    html = task_detail_fragment(body, events, "", "", "")
+    assert "From attempt 2." in html and "report at &lt;img" in html
+    denied = task_detail_fragment(body, None, "You may not list events.", "", "")
+    assert "You may not list events." in denied and "No events." not in denied
+
+
+# --- edits ----------------------------------------------------------------------------------
+
+
+def test_patches() -> None:
+    assert task_patch("pause") == {"spec": {"paused": True}}
+    assert task_patch("resume") == {"spec": {"paused": False}}
+    assert task_patch("cancel") == {"spec": {"cancelled": True}}
+    assert run_now_patch("tok") == {"metadata": {"annotations": {
+        "agenttasks.io/run-now": "tok"}}}
+
+
+def test_rerun_copies_the_spec_only() -> None:
+    old = {"apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
+           "metadata": {"name": "daily-42", "namespace": "a", "uid": "u",
+                        "labels": {"agenttasks.io/schedule": "daily", "team": "x"},
+                        "ownerReferences": [{"uid": "s"}], "resourceVersion": "9"},
+           "spec": {"template": TEMPLATE, "paused": True, "cancelled": True, "priority": 3},
+           "status": {"phase": "Cancelled"}}
+    new = rerun_manifest(old, "alice")
+    assert new == {
+        "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
+        "metadata": {"generateName": "daily-42-rerun-", "namespace": "a",
+                     "labels": {LABEL_RERUN_OF: "daily-42"},
+                     "annotations": {"agenttasks.io/rerun-of": "daily-42",
+                                     "agenttasks.io/requested-by": "alice"}},
+        "spec": {"template": TEMPLATE, "priority": 3}}
+    assert old["spec"] == {"template": TEMPLATE, "paused": True, "cancelled": True,
+                           "priority": 3}  # the old object is not changed
+
+
+def test_rerun_of_a_long_name() -> None:
+    name = "x" * 100 + ".y"
+    new = rerun_manifest({"metadata": {"name": name, "namespace": "a"}, "spec": {}})
+    value = new["metadata"]["labels"][LABEL_RERUN_OF]
+    assert len(value) <= 63 and re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", value)
+    assert new["metadata"]["annotations"]["agenttasks.io/rerun-of"] == name
+    assert len(new["metadata"]["generateName"]) <= 60
+
+
+def test_label_value() -> None:
+    assert label_value("task-1") == "task-1"
+    assert label_value("a" * 70) != label_value("a" * 71)
