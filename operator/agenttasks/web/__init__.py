@@ -1,1 +1,2 @@
-"""The operator's HTTP port: health now; hooks, dashboard and metrics later."""
+"""The operator's HTTP port: health, metrics, webhook deliveries, agent progress and the
+dashboard."""

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agenttasks.api.meta import NAME_PATTERN
-from agenttasks.controller.overlay import OverlaidIndex
-from agenttasks.controller.schedule_view import ScheduleView
-from agenttasks.controller.view import ClusterView
 from agenttasks.core.facts import TaskFacts
+from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
 
 from .access import (
@@ -63,13 +61,33 @@ class DashboardKube(Reviews, Protocol):
                           limit: int = 200) -> list[dict[str, Any]]: ...
 
 
+Key = tuple[str, str]
+
+
+class TaskSource(Protocol):
+    def task_keys(self) -> list[Key]: ...
+    def task(self, key: Key) -> TaskFacts | None: ...
+
+
+class ScheduleSource(Protocol):
+    def keys(self) -> list[Key]: ...
+    def schedule(self, key: Key) -> ScheduleFacts | None: ...
+    def children(self, key: Key) -> list[ChildFacts]: ...
+
+
+class TriggerSource(Protocol):
+    def keys(self) -> list[Key]: ...
+    def get(self, key: Key) -> TriggerFacts | None: ...
+
+
 @dataclass
 class Sources:
-    """The operator's in-memory state (runtime.view, schedule_view, trigger_index)."""
+    """The operator's in-memory state (runtime.view, schedule_view, trigger_index), seen
+    through small protocols so that web/ does not depend on controller/."""
 
-    tasks: ClusterView
-    schedules: ScheduleView
-    triggers: OverlaidIndex[TriggerFacts]
+    tasks: TaskSource
+    schedules: ScheduleSource
+    triggers: TriggerSource
     watches: Callable[[str], bool]
 
     def task_facts(self) -> list[TaskFacts]:
