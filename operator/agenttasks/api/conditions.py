@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -20,3 +20,9 @@ class Condition(ApiModel):
     last_transition_time: datetime = Field(description="When status last changed.")
     observed_generation: int | None = Field(
         None, description="The metadata.generation this condition was computed from.")
+
+
+def conditions_field(description: str) -> Any:
+    """status.conditions: a list keyed by type, so server-side apply merges by condition."""
+    return Field(default_factory=list, description=description, json_schema_extra={
+        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agenttasks.api.conditions import Condition
+from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
 from agenttasks.api.meta import ApiModel
 from agenttasks.api.template import TaskTemplate
@@ -86,10 +86,8 @@ class AgentTaskScheduleStatus(ApiModel):
         None, description="When the operator saw the schedule resumed; earlier fires are skipped.")
     active: list[str] = Field(
         default_factory=list, description="Names of this schedule's tasks that are not terminal.")
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-        description="Ready (False with InvalidSchedule or PlanRestricted when it cannot fire), "
+    conditions: list[Condition] = conditions_field(
+        "Ready (False with InvalidSchedule or PlanRestricted when it cannot fire), "
         "and Stalled (True in those cases) for kstatus-aware tools such as Flux.")
     observed_generation: int | None = Field(
         None, description="The metadata.generation the status was computed from.")

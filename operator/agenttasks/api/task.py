@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from agenttasks.api.conditions import Condition
+from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
 from agenttasks.api.meta import NAME_PATTERN, ApiModel
 
@@ -171,10 +171,8 @@ class AgentTaskStatus(ApiModel):
     history: list[AttemptRecord] = Field(
         default_factory=list, max_length=HISTORY_LIMIT,
         description=f"Finished attempts, newest last; at most {HISTORY_LIMIT}.")
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-        description="Complete and Failed as on Jobs, plus Ready, Reconciling and Stalled for "
+    conditions: list[Condition] = conditions_field(
+        "Complete and Failed as on Jobs, plus Ready, Reconciling and Stalled for "
         "kstatus-aware tools such as Flux.")
     observed_generation: int | None = Field(
         None, description="The metadata.generation the status was computed from.")

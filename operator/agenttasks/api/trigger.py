@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agenttasks.api.conditions import Condition
+from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
 from agenttasks.api.meta import ApiModel
 from agenttasks.api.template import TaskTemplate
@@ -100,10 +100,8 @@ class AgentTaskTriggerStatus(ApiModel):
     deliveries: DeliveryCounts = Field(
         default_factory=DeliveryCounts, description="Delivery counters, flushed every few "
         "seconds.")
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-        description="Ready: False with SecretNotFound, SecretKeyNotFound, MalformedSecret, "
+    conditions: list[Condition] = conditions_field(
+        "Ready: False with SecretNotFound, SecretKeyNotFound, MalformedSecret, "
         "InvalidFilter or InvalidParams when deliveries cannot be accepted; Stalled is True "
         "then, for kstatus-aware tools such as Flux.")
     observed_generation: int | None = Field(

@@ -92,3 +92,14 @@ def emit_objects(objects: Sequence[Mapping[str, Any]], output: str, plural: str,
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+def present(items: Sequence[Mapping[str, Any]], output: str | None, plural: str, where: str,
+            render: Callable[[], RenderableType], console: Console | None = None) -> None:
+    """A listing as -o asks, or a table, or a line on stderr when there is nothing."""
+    if output:
+        emit_objects(items, output, plural)
+    elif not items:
+        click.echo(f"No {plural} found in {where}.", err=True)
+    else:
+        show(console or make_console(), render())

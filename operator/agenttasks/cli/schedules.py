@@ -26,10 +26,8 @@ from agenttasks.cli.kubeapi import (
 from agenttasks.cli.output import (
     CONDITION_STYLES,
     cells,
-    emit_objects,
-    make_console,
     output_option,
-    show,
+    present,
     table,
 )
 from agenttasks.cli.tasks import print_created
@@ -84,14 +82,9 @@ def _list(session: Session, plural: str, all_namespaces: bool, selector: str,
     namespace = None if all_namespaces else session.namespace
     items = sorted(session.list_objects(plural, namespace, selector).get("items") or [],
                    key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-    if output:
-        emit_objects(items, output, plural)
-    elif not items:
-        where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
-        click.echo(f"No {plural} found in {where}.", err=True)
-    else:
-        render = schedule_table if plural == SCHEDULES else trigger_table
-        show(make_console(), render(items, all_namespaces))
+    where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
+    render = schedule_table if plural == SCHEDULES else trigger_table
+    present(items, output, plural, where, lambda: render(items, all_namespaces))
 
 
 ALL_NAMESPACES = click.option("-A", "--all-namespaces", is_flag=True,

@@ -23,7 +23,7 @@ from agenttasks.cli.output import (
     make_console,
     output_option,
     phase_text,
-    show,
+    present,
     table,
     unicode_ok,
 )
@@ -83,13 +83,8 @@ def list_tasks(session: Session, all_namespaces: bool, phases: tuple[str, ...], 
         return
     tasks = sorted((t for t in listing["items"] if keep(t)),
                    key=lambda t: (t["metadata"].get("namespace", ""), t["metadata"]["name"]))
-    if output:
-        emit_objects(tasks, output, TASKS)
-    elif not tasks:
-        where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
-        click.echo(f"No agenttasks found in {where}.", err=True)
-    else:
-        show(console, render(tasks, True))
+    where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
+    present(tasks, output, TASKS, where, lambda: render(tasks, True), console)
 
 
 def _patch_each(session: Session, names: Sequence[str], spec: JSON, verb: str) -> None:

@@ -7,7 +7,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar
 
-from .view import Key, revision
+Key = tuple[str, str]
+
+
+def revision(resource_version: str) -> int:
+    # Opaque by contract, but etcd revisions in practice; unparsable ones compare as oldest.
+    try:
+        return int(resource_version)
+    except ValueError:
+        return -1
 
 
 class _Facts(Protocol):

@@ -22,6 +22,19 @@ def owner_reference(task: TaskFacts) -> dict[str, Any]:
             "controller": True, "blockOwnerDeletion": True}
 
 
+def add_to_containers(pod_spec: dict[str, Any], env: list[dict[str, Any]],
+                      mounts: list[dict[str, Any]] | None = None) -> None:
+    """Adds ``env`` (replacing variables of the same names) and ``mounts`` to every container
+    and init container of ``pod_spec``."""
+    names = {e["name"] for e in env}
+    for group in ("initContainers", "containers"):
+        for container in pod_spec.get(group) or []:
+            container["env"] = [e for e in container.get("env") or []
+                                if e.get("name") not in names] + list(env)
+            if mounts:
+                container.setdefault("volumeMounts", []).extend(mounts)
+
+
 def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
               env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The Job for one attempt. Retries belong to the operator, hence backoffLimit 0.
@@ -32,11 +45,7 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
     template.setdefault("spec", {})
     template["spec"].setdefault("restartPolicy", "Never")
-    names = {e["name"] for e in env or []}
-    for group in ("initContainers", "containers"):
-        for container in template["spec"].get(group) or []:
-            container["env"] = [e for e in container.get("env") or []
-                                if e.get("name") not in names] + list(env or [])
+    add_to_containers(template["spec"], env or [])
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "parallelism": spec.parallelism,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import ValidationError
-
 from agenttasks.api.meta import (
     ANNOTATION_RUN_NOW,
     ANNOTATION_RUN_NOW_TOKEN,
@@ -20,21 +18,14 @@ from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStat
 from agenttasks.api.task import is_terminal
 from agenttasks.core.schedule import ChildFacts, CreateTask, ScheduleFacts
 from agenttasks.kube.jobs import controller_uid
-from agenttasks.kube.tasks import describe_validation_error
+from agenttasks.kube.tasks import parse_spec_status
 from agenttasks.kube.timefmt import format_time, parse_time
 
 
 def schedule_facts(body: dict[str, Any]) -> ScheduleFacts:
     meta = body.get("metadata", {})
-    spec: AgentTaskScheduleSpec | None
-    try:
-        spec, error = AgentTaskScheduleSpec.model_validate(body.get("spec") or {}), None
-    except ValidationError as exc:
-        spec, error = None, describe_validation_error(exc)
-    try:
-        status = AgentTaskScheduleStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        status = AgentTaskScheduleStatus()
+    spec, error, status = parse_spec_status(body, AgentTaskScheduleSpec,
+                                            AgentTaskScheduleStatus)
     created = parse_time(meta.get("creationTimestamp"))
     assert created is not None
     token = (meta.get("annotations") or {}).get(ANNOTATION_RUN_NOW) or None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,18 +19,29 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def task_facts(body: dict[str, Any]) -> TaskFacts:
-    meta = body.get("metadata", {})
-    spec: AgentTaskSpec | None
+S = TypeVar("S", bound=BaseModel)
+T = TypeVar("T", bound=BaseModel)
+
+
+def parse_spec_status(body: dict[str, Any], spec_model: type[S], status_model: type[T]
+                      ) -> tuple[S | None, str | None, T]:
+    """The object's spec (None, with the reason, when it does not validate) and its status
+    (empty when unreadable: the operator rewrites it)."""
+    spec: S | None
     try:
-        spec = AgentTaskSpec.model_validate(body.get("spec") or {})
-        error = None
+        spec, error = spec_model.model_validate(body.get("spec") or {}), None
     except ValidationError as exc:
         spec, error = None, describe_validation_error(exc)
     try:
-        status = AgentTaskStatus.model_validate(body.get("status") or {})
+        status = status_model.model_validate(body.get("status") or {})
     except ValidationError:
-        status = AgentTaskStatus()
+        status = status_model()
+    return spec, error, status
+
+
+def task_facts(body: dict[str, Any]) -> TaskFacts:
+    meta = body.get("metadata", {})
+    spec, error, status = parse_spec_status(body, AgentTaskSpec, AgentTaskStatus)
     created = parse_time(meta.get("creationTimestamp"))
     assert created is not None
     return TaskFacts(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import ValidationError
-
 from agenttasks.api.meta import (
     ANNOTATION_DELIVERY_ID,
     API_VERSION,
@@ -16,7 +14,8 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
 from agenttasks.core.triggers import TriggerFacts
-from agenttasks.kube.tasks import describe_validation_error
+from agenttasks.kube.jobs import add_to_containers
+from agenttasks.kube.tasks import parse_spec_status
 
 PAYLOAD_DIR = "/var/run/agenttasks"
 PAYLOAD_FILE = "payload.json"
@@ -26,15 +25,7 @@ PAYLOAD_VOLUME = "agenttask-payload"
 
 def trigger_facts(body: dict[str, Any]) -> TriggerFacts:
     meta = body.get("metadata", {})
-    spec: AgentTaskTriggerSpec | None
-    try:
-        spec, error = AgentTaskTriggerSpec.model_validate(body.get("spec") or {}), None
-    except ValidationError as exc:
-        spec, error = None, describe_validation_error(exc)
-    try:
-        status = AgentTaskTriggerStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        status = AgentTaskTriggerStatus()
+    spec, error, status = parse_spec_status(body, AgentTaskTriggerSpec, AgentTaskTriggerStatus)
     return TriggerFacts(
         namespace=meta["namespace"], name=meta["name"], uid=meta.get("uid", ""),
         generation=int(meta.get("generation") or 0), spec=spec, status=status,
@@ -56,12 +47,8 @@ def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
     pod_spec = spec.setdefault("template", {}).setdefault("spec", {})
     variables = [{"name": PAYLOAD_ENV, "value": f"{PAYLOAD_DIR}/{PAYLOAD_FILE}"}] + [
         {"name": key, "value": value} for key, value in sorted(env.items())]
-    for group in ("initContainers", "containers"):
-        for container in pod_spec.get(group) or []:
-            container["env"] = [e for e in container.get("env") or []
-                                if e.get("name") not in {v["name"] for v in variables}] + variables
-            container.setdefault("volumeMounts", []).append(
-                {"name": PAYLOAD_VOLUME, "mountPath": PAYLOAD_DIR, "readOnly": True})
+    add_to_containers(pod_spec, variables,
+                      [{"name": PAYLOAD_VOLUME, "mountPath": PAYLOAD_DIR, "readOnly": True}])
     pod_spec.setdefault("volumes", []).append(
         {"name": PAYLOAD_VOLUME, "configMap": {"name": payload_config_map_name(name)}})
     labels = {**(template_meta.get("labels") or {}), LABEL_TRIGGER: trigger.name,
