@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install run test lint unit integration bench crds cluster-up cluster-down clean
+.PHONY: install run test lint unit integration bench chaos crds cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +14,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
 
 ## run: a cluster (KUBECONFIG's if it answers, else a local one), the CRDs, the operator.
 run: install
@@ -38,7 +43,7 @@ integration: install
 ## bench: AgentTasks against bare Jobs on a fresh local cluster, then schedule fire lag;
 ## prints ratios, writes bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000),
 ## BENCH_SCHEDULES (500; 0 skips).
-bench: install
+bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench_queue
 
