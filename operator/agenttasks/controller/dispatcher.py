@@ -1,6 +1,6 @@
 """The one dispatcher: holds the ready tasks waiting for a slot and grants slots with
-core.queue.admit. Running counts come from the Jobs that exist (kopf's index, complete
-before any handler runs), plus slots granted whose Job is not visible yet."""
+core.queue.admit. Running counts come from the Jobs that exist (the informers' index,
+complete before any reconcile runs), plus slots granted whose Job is not visible yet."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Dispatcher:
     def _ensure_scanned(self) -> None:
         # Once, after the indexes are complete: every running Job counts from the start,
         # so a restart never over-admits.
-        if not self._scanned and self.view.attached:
+        if not self._scanned and self.view.complete:
             self._scanned = True
             self._unseen = set(self.view.task_keys())
             for key in self.view.job_keys():

@@ -1,7 +1,12 @@
-"""Kopf registrations. Handlers are thin: indexes hold facts, events enqueue work."""
+"""What the operator watches: informers feed the indexes, and each event enqueues work.
+
+Handlers are thin: an index holds facts, an event names the keys to reconcile. Kopf is kept
+for what it does well here (login, peering, the admission webhook server), not for watching.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -15,8 +20,119 @@ from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.schedules import child_facts, schedule_facts
 from agenttasks.kube.tasks import task_facts
 from agenttasks.kube.triggers import trigger_facts
+from agenttasks.kube.watching import Informer, Resource
 
+from .index import Body, Index, Key
 from .runtime import Runtime
+
+TASKS = Resource(GROUP, VERSION, "agenttasks")
+SCHEDULES = Resource(GROUP, VERSION, "agenttaskschedules")
+TRIGGERS = Resource(GROUP, VERSION, "agenttasktriggers")
+JOBS = Resource("batch", "v1", "jobs")
+
+
+def _key(body: Body) -> Key:
+    return str(body["metadata"]["namespace"]), str(body["metadata"]["name"])
+
+
+def _labels(body: Body) -> Mapping[str, str]:
+    return body["metadata"].get("labels") or {}
+
+
+def _task(body: Body) -> dict[Key, TaskFacts]:
+    facts = task_facts(body)
+    return {facts.key: facts}
+
+
+def _job(body: Body) -> dict[Key, JobFacts]:
+    facts = job_facts(body)
+    task = _labels(body).get(LABEL_TASK)
+    return {(_key(body)[0], task): facts} if facts and task else {}
+
+
+def _dependents(body: Body) -> dict[Key, str]:
+    namespace, name = _key(body)
+    names = (body.get("spec") or {}).get("dependsOn") or []
+    return {(namespace, str(dep)): name for dep in names} if isinstance(names, list) else {}
+
+
+def _schedule(body: Body) -> dict[Key, ScheduleFacts]:
+    facts = schedule_facts(body)
+    return {facts.key: facts}
+
+
+def _schedule_child(body: Body) -> dict[Key, ChildFacts]:
+    parent = _labels(body).get(LABEL_SCHEDULE)
+    return {(_key(body)[0], parent): child_facts(body)} if parent else {}
+
+
+def _trigger(body: Body) -> dict[Key, TriggerFacts]:
+    facts = trigger_facts(body)
+    return {facts.key: facts}
+
+
+class Watches:
+    """The indexes, the informers that fill them, and the keys each event enqueues."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.tasks: Index[TaskFacts] = Index(_task)
+        self.jobs: Index[JobFacts] = Index(_job)
+        self.dependents: Index[str] = Index(_dependents)
+        self.schedules: Index[ScheduleFacts] = Index(_schedule)
+        self.children: Index[ChildFacts] = Index(_schedule_child)
+        self.triggers: Index[TriggerFacts] = Index(_trigger)
+        runtime.view.attach(self.tasks, self.jobs, self.dependents)
+        runtime.schedule_view.attach(self.schedules, self.children)
+        runtime.trigger_index.attach(self.triggers)
+        settings = runtime.settings
+        scopes: list[str | None] = [None] if settings.clusterwide or settings.uses_patterns \
+            else list(settings.namespaces)
+        self.informers = [
+            informer for scope in scopes for informer in (
+                Informer(settings.kubeconfig, TASKS, scope, self._filtered(self.on_task)),
+                Informer(settings.kubeconfig, JOBS, scope, self._filtered(self.on_job),
+                         label_selector=LABEL_TASK),
+                Informer(settings.kubeconfig, SCHEDULES, scope,
+                         self._filtered(self.on_schedule)),
+                Informer(settings.kubeconfig, TRIGGERS, scope, self._filtered(self.on_trigger)),
+            )]
+
+    def _filtered(self, handler: Any) -> Any:
+        watches = self.runtime.settings.watches
+
+        def on_event(kind: str, body: Body) -> None:
+            if watches(str(body["metadata"].get("namespace", ""))):
+                handler(kind, body)
+        return on_event
+
+    def on_task(self, kind: str, body: Body) -> None:
+        for index in (self.tasks, self.dependents, self.children):
+            index.apply(kind, body)
+        key = _key(body)
+        queue = self.runtime.queue
+        queue.add(key)
+        for dependent in self.runtime.view.dependents(key):
+            queue.add((key[0], dependent))
+        parent = _labels(body).get(LABEL_SCHEDULE)
+        if parent:
+            self.runtime.schedule_queue.add((key[0], parent))
+
+    def on_job(self, kind: str, body: Body) -> None:
+        self.jobs.apply(kind, body)
+        task = _labels(body).get(LABEL_TASK)
+        if task:
+            key = (_key(body)[0], task)
+            self.runtime.dispatcher.observe(key)
+            self.runtime.queue.add(key)
+
+    def on_schedule(self, kind: str, body: Body) -> None:
+        self.schedules.apply(kind, body)
+        self.runtime.schedule_queue.add(_key(body))
+
+    def on_trigger(self, kind: str, body: Body) -> None:
+        self.triggers.apply(kind, body)
+        self.runtime.trigger_queue.add(_key(body))
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -32,75 +148,6 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
             scheme=scheme or None, token=token or None, certificate_path=config.cert_file,
             private_key_path=config.key_file)
-
-    @kopf.index(GROUP, VERSION, "agenttasks", id="task_index", registry=registry)
-    async def task_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], TaskFacts]:
-        facts = task_facts(dict(body))
-        return {facts.key: facts}
-
-    @kopf.index("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, id="job_index",
-                registry=registry)
-    async def job_index(body: kopf.Body, labels: kopf.Labels,
-                        **_: Any) -> dict[tuple[str, str], JobFacts]:
-        facts = job_facts(dict(body))
-        return {(str(body.metadata.namespace), labels[LABEL_TASK]): facts} if facts else {}
-
-    @kopf.index(GROUP, VERSION, "agenttasks", id="dependents_index", registry=registry)
-    async def dependents_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
-        namespace, name = str(body.metadata.namespace), str(body.metadata.name)
-        names = (body.get("spec") or {}).get("dependsOn") or []
-        return {(namespace, str(dep)): name for dep in names}
-
-    @kopf.index(GROUP, VERSION, "agenttaskschedules", id="schedule_index", registry=registry)
-    async def schedule_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], ScheduleFacts]:
-        facts = schedule_facts(dict(body))
-        return {facts.key: facts}
-
-    @kopf.index(GROUP, VERSION, "agenttasks", labels={LABEL_SCHEDULE: kopf.PRESENT},
-                id="schedule_children_index", registry=registry)
-    async def schedule_children_index(body: kopf.Body, labels: kopf.Labels,
-                                      **_: Any) -> dict[tuple[str, str], ChildFacts]:
-        return {(str(body.metadata.namespace), labels[LABEL_SCHEDULE]): child_facts(dict(body))}
-
-    @kopf.index(GROUP, VERSION, "agenttasktriggers", id="trigger_index", registry=registry)
-    async def trigger_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], TriggerFacts]:
-        facts = trigger_facts(dict(body))
-        return {facts.key: facts}
-
-    def attach(kwargs: dict[str, Any]) -> None:
-        runtime.view.attach(kwargs["task_index"], kwargs["job_index"],
-                            kwargs["dependents_index"])
-        runtime.schedule_view.attach(kwargs["schedule_index"], kwargs["schedule_children_index"])
-        runtime.trigger_index.attach(kwargs["trigger_index"])
-
-    @kopf.on.event(GROUP, VERSION, "agenttasks", registry=registry)
-    async def task_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:
-        attach(kwargs)
-        key = (str(body.metadata.namespace), str(body.metadata.name))
-        runtime.queue.add(key)
-        for dependent in runtime.view.dependents(key):
-            runtime.queue.add((key[0], dependent))
-        if LABEL_SCHEDULE in labels:
-            runtime.schedule_queue.add((key[0], labels[LABEL_SCHEDULE]))
-
-    @kopf.on.event(GROUP, VERSION, "agenttaskschedules", registry=registry)
-    async def schedule_event(body: kopf.Body, **kwargs: Any) -> None:
-        attach(kwargs)
-        runtime.schedule_queue.add((str(body.metadata.namespace), str(body.metadata.name)))
-
-    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TASK: kopf.PRESENT}, registry=registry)
-    async def job_event(body: kopf.Body, labels: kopf.Labels, **kwargs: Any) -> None:
-        attach(kwargs)
-        key = (str(body.metadata.namespace), labels[LABEL_TASK])
-        runtime.dispatcher.observe(key)
-        runtime.queue.add(key)
-
-
-def register_triggers(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
-    @kopf.on.event(GROUP, VERSION, "agenttasktriggers", registry=registry)
-    async def trigger_event(body: kopf.Body, **kwargs: Any) -> None:
-        runtime.trigger_index.attach(kwargs["trigger_index"])
-        runtime.trigger_queue.add((str(body.metadata.namespace), str(body.metadata.name)))
 
 
 def configure(settings: kopf.OperatorSettings, lifetime: int = 30) -> None:

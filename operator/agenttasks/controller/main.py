@@ -17,7 +17,7 @@ from agenttasks.web.server import start_http
 from agenttasks.web.views import Sources
 
 from .admission import configure_admission, register_admission
-from .handlers import configure, register, register_triggers
+from .handlers import Watches, configure, register
 from .runtime import Runtime
 from .settings import OperatorSettings
 
@@ -29,7 +29,7 @@ async def run(settings: OperatorSettings) -> None:
     runtime = Runtime(settings=settings, kube=kube)
     registry = kopf.OperatorRegistry()
     register(registry, runtime)
-    register_triggers(registry, runtime)
+    watches = Watches(runtime)
     kopf_settings = kopf.OperatorSettings()
     configure(kopf_settings, settings.peering_lifetime)
     # kopf rescans namespaces and CRDs only to resolve namespace globs; without globs that
@@ -46,7 +46,7 @@ async def run(settings: OperatorSettings) -> None:
                           read_only_without_token=settings.dashboard_read_only)
     progress = ProgressService(runtime.kube, runtime.progress_tokens)
     http = await start_http(settings.http_port, deliveries, runtime.ready, dashboard, progress)
-    background = asyncio.create_task(runtime.run())
+    background = asyncio.create_task(runtime.run(watches.informers))
     try:
         await kopf.operator(
             registry=registry,

@@ -40,8 +40,15 @@ class TaskReconciler:
         self.tokens, self.progress_url = tokens, progress_url
 
     async def reconcile(self, key: Key) -> None:
+        try:
+            await self._reconcile(key)
+        finally:
+            # After the offer: the start-up pass must include this task when it is the last
+            # one the dispatcher waits to see (a listing's last name is not its lowest priority).
+            self.dispatcher.seen(key)
+
+    async def _reconcile(self, key: Key) -> None:
         task = self.view.task(key)
-        self.dispatcher.seen(key)
         if task is None:
             self.wakeups.forget(key)
             self.dispatcher.withdraw(key)

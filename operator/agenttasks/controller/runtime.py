@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +18,7 @@ from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.progress import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.timefmt import utcnow
+from agenttasks.kube.watching import Informer
 
 from .dispatcher import Dispatcher, occupies_slot
 from .events import EventRecorder
@@ -53,7 +54,8 @@ class Runtime:
     ledger: DeliveryLedger = field(default_factory=DeliveryLedger)
 
     def __post_init__(self) -> None:
-        self._nothing_to_index = False
+        # Set once every informer has listed: no reconcile runs on a partial view.
+        self.synced = asyncio.Event()
         self.leadership = Leadership(self.kube, self.settings, self._count_running_jobs)
         metrics.STATE.provider = self.snapshot
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
@@ -77,9 +79,7 @@ class Runtime:
                                           self.trigger_wakeups, self.events, self.ledger)
 
     def ready(self) -> bool:
-        """Kopf runs no handler before every index is populated, so the first handler call
-        means ready; with nothing to index there is no call, which a listing confirms."""
-        return self.view.attached or self._nothing_to_index
+        return self.synced.is_set()
 
     def snapshot(self) -> metrics.StateSnapshot:
         by_phase: dict[tuple[str, str], int] = {}
@@ -105,46 +105,30 @@ class Runtime:
                     by_task.setdefault((namespace, task), []).append(facts)
         self.dispatcher.resync({key for key, jobs in by_task.items() if occupies_slot(jobs)})
 
-    async def _confirm_nothing_to_index(self) -> None:
-        await asyncio.sleep(2)
-        while not self.view.attached:
-            try:
-                if not await self._anything_to_index():
-                    self._nothing_to_index = True
-                    return
-            except Exception as exc:  # not ready yet; say why and try again
-                log.warning("readiness check failed: %s", exc)
-            await asyncio.sleep(5)
+    async def _sync(self, informers: Sequence[Informer]) -> None:
+        await asyncio.gather(*(informer.synced.wait() for informer in informers))
+        self.view.complete = True
+        self.synced.set()
+        log.info("initial listings complete: %d tasks, %d schedules, %d triggers",
+                 len(self.view.task_keys()), len(self.schedule_view.keys()),
+                 len(self.trigger_index.keys()))
 
-    async def _anything_to_index(self) -> bool:
-        scopes: list[str | None] = [None]
-        if not self.settings.clusterwide:
-            if self.settings.uses_patterns:
-                return True  # patterns: wait for a handler instead of listing everywhere
-            scopes = list(self.settings.namespaces)
-        for scope in scopes:
-            for plural in ("agenttasks", "agenttaskschedules", "agenttasktriggers"):
-                if await self.kube.exists_any(plural, scope):
-                    return True
-            if await self.kube.exists_any("jobs", scope, LABEL_TASK):
-                return True
-        return False
-
-    async def run(self) -> None:
+    async def run(self, informers: Sequence[Informer]) -> None:
         lanes = [
             _Lane("AgentTask", self.queue, self.tasks.reconcile, self.wakeups,
-                  self.leadership.active),
+                  self.leadership.active, self.synced),
             _Lane("AgentTaskSchedule", self.schedule_queue, self.schedules.reconcile,
-                  self.schedule_wakeups, self.leadership.active),
+                  self.schedule_wakeups, self.leadership.active, self.synced),
             _Lane("AgentTaskTrigger", self.trigger_queue, self.triggers.reconcile,
-                  self.trigger_wakeups, self.leadership.active),
+                  self.trigger_wakeups, self.leadership.active, self.synced),
         ]
         counts = (self.settings.workers, self.settings.workers * SCHEDULE_WORKERS_FACTOR,
                   self.settings.workers)
         workers = [asyncio.create_task(lane.work())
                    for lane, count in zip(lanes, counts, strict=True) for _ in range(count)]
         try:
-            await asyncio.gather(self.events.run(), self._confirm_nothing_to_index(),
+            await asyncio.gather(self.events.run(), self._sync(informers),
+                                 *(informer.run() for informer in informers),
                                  self.leadership.run(),
                                  *(lane.wakeups.run() for lane in lanes), *workers)
         finally:
@@ -161,9 +145,11 @@ class _Lane:
     reconcile: Callable[[Key], Awaitable[None]]
     wakeups: WakeUps
     active: asyncio.Event
+    synced: asyncio.Event
     failures: dict[Key, int] = field(default_factory=dict)
 
     async def work(self) -> None:
+        await self.synced.wait()
         while True:
             await self.active.wait()  # a paused replica keeps its queue and acts later
             key = await self.queue.get()

@@ -1,5 +1,5 @@
-"""The operator's in-memory view of tasks and their Jobs: kopf's indexes, plus the statuses
-we have just written and whose watch events have not arrived yet."""
+"""The operator's in-memory view of tasks and their Jobs: the informers' indexes, plus the
+statuses we have just written and whose watch events have not arrived yet."""
 
 from __future__ import annotations
 
@@ -19,16 +19,13 @@ class ClusterView:
         self._tasks: OverlaidIndex[TaskFacts] = OverlaidIndex()
         self._jobs: Mapping[Key, Iterable[JobFacts]] | None = None
         self._dependents: Mapping[Key, Iterable[str]] | None = None
+        self.complete = False
+        """Whether the indexes hold every object of the initial listings."""
 
     def attach(self, tasks: Mapping[Key, Any], jobs: Mapping[Key, Any],
                dependents: Mapping[Key, Any]) -> None:
-        """Kopf hands its indexes to handlers only; the first handler call passes them here."""
         self._tasks.attach(tasks)
         self._jobs, self._dependents = jobs, dependents
-
-    @property
-    def attached(self) -> bool:
-        return self._jobs is not None
 
     def task(self, key: Key) -> TaskFacts | None:
         return self._tasks.get(key)

@@ -156,21 +156,6 @@ class Kube:
                                        label_selector=label_selector)
         return list(listing.get("items") or [])
 
-    async def exists_any(self, plural: str, namespace: str | None,
-                         label_selector: str = "") -> bool:
-        """Whether at least one object of ``plural`` exists (in ``namespace``, or anywhere)."""
-        fn: Callable[..., Any]
-        if plural == "jobs":
-            fn = (self.batch.list_namespaced_job if namespace else
-                  self.batch.list_job_for_all_namespaces)
-            args: tuple[Any, ...] = (namespace,) if namespace else ()
-        else:
-            fn = (self.custom.list_namespaced_custom_object if namespace else
-                  self.custom.list_cluster_custom_object)
-            args = (GROUP, VERSION, namespace, plural) if namespace else (GROUP, VERSION, plural)
-        listing = await self._call(fn, *args, limit=1, label_selector=label_selector)
-        return bool(listing.get("items"))
-
     async def peering_status(self, name: str, namespace: str | None) -> dict[str, Any] | None:
         """The keep-alives in kopf's (Cluster)KopfPeering object, or None if it is missing."""
         try:

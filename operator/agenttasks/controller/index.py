@@ -1,0 +1,44 @@
+"""In-memory indexes fed by informers: each object contributes ``{key: value}`` to an index,
+and a later event of the same object replaces its contribution (as kopf's indexes did)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+Key = tuple[str, str]
+V = TypeVar("V")
+Body = dict[str, Any]
+
+
+class Index(Mapping[Key, Collection[V]], Generic[V]):
+    def __init__(self, contribution: Callable[[Body], Mapping[Key, V]]) -> None:
+        self._contribution = contribution
+        self._by_key: dict[Key, dict[str, V]] = {}
+        self._keys_of: dict[str, tuple[Key, ...]] = {}
+
+    def apply(self, kind: str, body: Body) -> None:
+        """Takes one watch event (ADDED, MODIFIED or DELETED) into the index."""
+        uid = str(body["metadata"]["uid"])
+        for key in self._keys_of.pop(uid, ()):
+            values = self._by_key.get(key)
+            if values is not None:
+                values.pop(uid, None)
+                if not values:
+                    del self._by_key[key]
+        if kind == "DELETED":
+            return
+        contributed = self._contribution(body)
+        for key, value in contributed.items():
+            self._by_key.setdefault(key, {})[uid] = value
+        if contributed:
+            self._keys_of[uid] = tuple(contributed)
+
+    def __getitem__(self, key: Key) -> Collection[V]:
+        return self._by_key[key].values()
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
