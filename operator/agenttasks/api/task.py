@@ -103,6 +103,21 @@ class AgentTaskSpec(ApiModel):
         description="A human title, such as 'Daily Sales Report - US Region'.")
     description: str | None = Field(None, max_length=4096, description="What the task is for.")
 
+    @field_validator("template")
+    @classmethod
+    def _pod_template_shape(cls, template: dict[str, Any]) -> dict[str, Any]:
+        # The schema keeps the pod template opaque; the operator merges labels into it, so
+        # these parts must at least be objects (the API server checks the rest on the Job).
+        metadata, spec = template.get("metadata", {}), template.get("spec", {})
+        if not isinstance(metadata, dict) or not isinstance(spec, dict):
+            raise ValueError("template.metadata and template.spec must be objects")
+        for field in ("labels", "annotations"):
+            value = metadata.get(field) or {}
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                raise ValueError(f"template.metadata.{field} must map strings to strings")
+        return template
+
     @field_validator("depends_on")
     @classmethod
     def _names_only(cls, names: list[str]) -> list[str]:
