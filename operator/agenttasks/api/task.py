@@ -14,6 +14,7 @@ from agenttasks.api.meta import NAME_PATTERN, ApiModel
 
 MAX_DEPENDENCIES = 64
 HISTORY_LIMIT = 20
+MAX_TASK_NAME = 63  # The task's name is a label value on its Jobs and pods.
 
 
 class Phase(StrEnum):
@@ -127,6 +128,12 @@ class AgentTaskSpec(ApiModel):
             if len(name) > 253 or not re.fullmatch(NAME_PATTERN, name):
                 raise ValueError(f"{name!r} is not an AgentTask name in this namespace")
         return names
+
+
+def task_name_rule() -> dict[str, Any]:
+    return {"rule": f"self.metadata.name.size() <= {MAX_TASK_NAME}",
+            "message": f"metadata.name must be at most {MAX_TASK_NAME} characters: it labels "
+            "the task's Jobs and pods, and label values allow no more"}
 
 
 DEPENDS_ON_ITEM_SCHEMA = {"type": "string", "maxLength": 253, "pattern": NAME_PATTERN}
