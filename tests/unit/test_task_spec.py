@@ -12,7 +12,8 @@ from agenttasks.api.task import AgentTaskSpec
 
 @pytest.mark.parametrize("template", [
     {"metadata": "x"}, {"spec": "x"}, {"spec": []}, {"metadata": {"labels": ["a"]}},
-    {"metadata": {"annotations": {"a": 1}}}])
+    {"metadata": {"annotations": {"a": 1}}}, {"spec": {"containers": "x"}},
+    {"spec": {"initContainers": ["x"]}}])
 def test_pod_template_parts_must_be_objects(template: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="template"):
         AgentTaskSpec.model_validate({"template": template})

@@ -117,6 +117,11 @@ class AgentTaskSpec(ApiModel):
             if not isinstance(value, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
                 raise ValueError(f"template.metadata.{field} must map strings to strings")
+        for group in ("initContainers", "containers"):  # the operator adds env to each
+            containers = spec.get(group) or []
+            if not isinstance(containers, list) or not all(
+                    isinstance(c, dict) for c in containers):
+                raise ValueError(f"template.spec.{group} must be a list of objects")
         return template
 
     @field_validator("depends_on")
