@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.cases import Case
 
+
 def draw_cases(strategy: st.SearchStrategy[Case], count: int, first_index: int) -> list[Case]:
     """``count`` cases, named f<first_index>, f<first_index + 1>..."""
     drawn: list[Case] = []

@@ -4,7 +4,8 @@ An operator error is a log record at ERROR or CRITICAL level (kopf logs every ha
 raised at ERROR, asyncio logs unretrieved task exceptions at ERROR), or a traceback that is
 not part of such a record (printed bare, or attached to a lower-level record). Expected,
 handled refusals (an API 422 on a Job, a 4xx to a webhook sender) are logged below ERROR and
-do not count.
+do not count; nor does kopf's ERROR record of an admission refusal ("Webhook '...' failed
+permanently: <why>"), which is the webhook doing its job.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 _RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<level>[A-Z]+) ")
 _SERIOUS = {"ERROR", "CRITICAL"}
+_ADMISSION_REFUSAL = re.compile(r" kopf\.objects: Webhook '[\w-]+' failed permanently: ")
 
 
 class OperatorLog:
@@ -40,8 +42,10 @@ class OperatorLog:
             record = _RECORD.match(line)
             if record:
                 level = record["level"]
-                if level in _SERIOUS:
+                if level in _SERIOUS and not _ADMISSION_REFUSAL.search(line):
                     found.append(line[:300])
+                elif level in _SERIOUS:
+                    level = "REFUSAL"
             elif line.startswith("Traceback") and level not in _SERIOUS:
                 found.append(line)
                 level = "ERROR"  # the rest of this traceback belongs to the same error

@@ -109,5 +109,6 @@ class Tally:
         lines = ["", "fuzzed manifests:"]
         lines += [f"  {label:<20} {count:>5}" for label, count in rows]
         lines.append("  by kind / generator's intent / verdict:")
-        lines += [f"    {k:<18} {e:<8} {vd:<20} {n:>4}" for (k, e, vd), n in sorted(by_kind.items())]
+        lines += [f"    {k:<18} {e:<8} {vd:<20} {n:>4}"
+                  for (k, e, vd), n in sorted(by_kind.items())]
         return "\n".join(lines)

@@ -126,7 +126,7 @@ def invalid_case(draw: st.DrawFn, pick: int) -> Case:
          if task_mutant.spec is not MISSING else {**spec, "taskTemplate": {}}, 0),
     ]
     why, chosen, length = choices[pick % len(choices)]
-    if task_mutant.why in tasks.ONLY_ON_ITS_OWN and why.startswith("taskTemplate"):
+    if task_mutant.why in tasks.ONLY_ON_ITS_OWN and why == f"taskTemplate: {task_mutant.why}":
         return Case(Kind.SCHEDULE, chosen, Expect.VALID, why, length)
     return Case(Kind.SCHEDULE, chosen, Expect.INVALID, why, length)
 
