@@ -127,3 +127,9 @@ def test_invalid_schedules_name_the_field(expression: str, zone: str, field: str
         parse(expression, zone)
     assert info.value.field == field
     assert text in str(info.value) and str(info.value).startswith(field)
+
+
+def test_a_tzdata_folder_is_not_a_time_zone() -> None:
+    for folder in ("Europe", "America"):
+        with pytest.raises(ScheduleError, match=r"spec\.timeZone"):
+            parse("0 2 * * *", folder)

@@ -1,8 +1,10 @@
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from agenttasks.api.duration import format_duration, parse_duration
+from agenttasks.api.task import AgentTaskSpec
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -27,3 +29,9 @@ def test_rejects(bad: object) -> None:
 def test_formats(seconds: int, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_durations_beyond_timedelta_are_validation_errors() -> None:
+    for huge in (10**15, "100000000000d", "99999999999999999999s"):
+        with pytest.raises(ValidationError, match="too long"):
+            AgentTaskSpec.model_validate({"template": {}, "timeout": huge})

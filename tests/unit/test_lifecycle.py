@@ -8,7 +8,7 @@ from typing import Any
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase
 from agenttasks.core.actions import CreateJob, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.facts import JobFacts, TaskFacts
-from agenttasks.core.lifecycle import decide, reject
+from agenttasks.core.lifecycle import ceil_seconds, decide, reject
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 TEMPLATE = {"spec": {"containers": [{"name": "a", "image": "busybox"}]}}
@@ -235,3 +235,8 @@ def test_resume_needs_a_slot() -> None:
     d = decide(task(), [job(1, suspended=True)], T0, Gates(slot_granted=False))
     assert d.wants_slot and d.status.reason == "Queued"
     assert not [a for a in d.actions if isinstance(a, SetJobSuspended)]
+
+
+def test_due_times_in_the_last_second_of_year_9999_do_not_overflow() -> None:
+    last = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    assert ceil_seconds(last) == last

@@ -15,7 +15,12 @@ from agenttasks.api.schedule import (
     schedule_name_rule,
 )
 from agenttasks.api.schema import structural_schema
-from agenttasks.api.task import DEPENDS_ON_ITEM_SCHEMA, AgentTaskSpec, AgentTaskStatus
+from agenttasks.api.task import (
+    DEPENDS_ON_ITEM_SCHEMA,
+    AgentTaskSpec,
+    AgentTaskStatus,
+    task_name_rule,
+)
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus, trigger_name_rule
 
 # kopf keeps any bookkeeping it needs here instead of in annotations; the API server would
@@ -106,6 +111,7 @@ def agenttask_crd() -> dict[str, Any]:
             _column("Display Name", ".spec.displayName", priority=1),
             _column("Job", ".status.jobName", priority=1),
         ],
+        rules=[task_name_rule()],
     )
 
 

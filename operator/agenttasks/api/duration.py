@@ -23,15 +23,24 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration must not be negative")
-        return timedelta(seconds=value)
+        return _seconds(value)
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
-            return timedelta(seconds=int(text))
+            return _seconds(int(text))
         if not re.fullmatch(DURATION_PATTERN, text):
             raise ValueError(f"{value!r} is not a duration such as '30s', '10m' or '1h30m'")
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
+        return _seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
     raise ValueError("a duration is integer seconds or a string such as '30s'")
+
+
+def _seconds(seconds: float) -> timedelta:
+    # The CRD admits any int64 or digit string; timedelta stops at 999999999 days and raises
+    # OverflowError, which is not a validation error and would escape model_validate.
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{seconds:g} seconds is too long a duration") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -14,6 +14,7 @@ from agenttasks.api.meta import NAME_PATTERN, ApiModel
 
 MAX_DEPENDENCIES = 64
 HISTORY_LIMIT = 20
+MAX_TASK_NAME = 63  # The task's name is a label value on its Jobs and pods.
 
 
 class Phase(StrEnum):
@@ -103,6 +104,26 @@ class AgentTaskSpec(ApiModel):
         description="A human title, such as 'Daily Sales Report - US Region'.")
     description: str | None = Field(None, max_length=4096, description="What the task is for.")
 
+    @field_validator("template")
+    @classmethod
+    def _pod_template_shape(cls, template: dict[str, Any]) -> dict[str, Any]:
+        # The schema keeps the pod template opaque; the operator merges labels into it, so
+        # these parts must at least be objects (the API server checks the rest on the Job).
+        metadata, spec = template.get("metadata", {}), template.get("spec", {})
+        if not isinstance(metadata, dict) or not isinstance(spec, dict):
+            raise ValueError("template.metadata and template.spec must be objects")
+        for field in ("labels", "annotations"):
+            value = metadata.get(field) or {}
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                raise ValueError(f"template.metadata.{field} must map strings to strings")
+        for group in ("initContainers", "containers"):  # the operator adds env to each
+            containers = spec.get(group) or []
+            if not isinstance(containers, list) or not all(
+                    isinstance(c, dict) for c in containers):
+                raise ValueError(f"template.spec.{group} must be a list of objects")
+        return template
+
     @field_validator("depends_on")
     @classmethod
     def _names_only(cls, names: list[str]) -> list[str]:
@@ -112,6 +133,12 @@ class AgentTaskSpec(ApiModel):
             if len(name) > 253 or not re.fullmatch(NAME_PATTERN, name):
                 raise ValueError(f"{name!r} is not an AgentTask name in this namespace")
         return names
+
+
+def task_name_rule() -> dict[str, Any]:
+    return {"rule": f"self.metadata.name.size() <= {MAX_TASK_NAME}",
+            "message": f"metadata.name must be at most {MAX_TASK_NAME} characters: it labels "
+            "the task's Jobs and pods, and label values allow no more"}
 
 
 DEPENDS_ON_ITEM_SCHEMA = {"type": "string", "maxLength": 253, "pattern": NAME_PATTERN}

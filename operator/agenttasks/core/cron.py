@@ -113,7 +113,7 @@ def parse(expression: str, time_zone: str) -> Cron:
     """Validates a schedule; raises ScheduleError naming the field at fault."""
     try:
         zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder ("Europe")
         raise ScheduleError("spec.timeZone",
                             f"unknown time zone {time_zone!r}; use an IANA name such as "
                             "'America/New_York'") from None

@@ -280,7 +280,12 @@ def whole_seconds(moment: datetime) -> datetime:
 def ceil_seconds(moment: datetime) -> datetime:
     """Due times are rounded up, so a wake-up at one never finds it not yet due."""
     rounded = whole_seconds(moment)
-    return rounded if rounded == moment else rounded + timedelta(seconds=1)
+    if rounded == moment:
+        return rounded
+    try:
+        return rounded + timedelta(seconds=1)
+    except OverflowError:  # within the last second of year 9999: no later moment exists
+        return moment
 
 
 def _record(job: JobFacts) -> AttemptRecord:

@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
 from agenttasks.kube.timefmt import format_time, utcnow
@@ -84,6 +85,11 @@ class Kube:
                 response = fn(*args, _request_timeout=30, _preload_content=False, **kwargs)
             except ApiException as exc:
                 raise _api_error(exc) from None
+            except ValidationError as exc:
+                # The client checks bodies against its models before sending them: a pod
+                # template without containers, or with an unknown field, never reaches the
+                # server. It is the same refusal as the server's 422, and must be treated so.
+                raise ApiError(422, "Invalid", f"refused by the client: {exc}") from None
             data = response.data
             return dict(json.loads(data)) if data else {}
 

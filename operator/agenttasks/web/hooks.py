@@ -94,9 +94,11 @@ class DeliveryService:
                 return _answer(503, {"error": f"trigger not ready: {verdict.message}"})
             return _answer(401, {"error": verdict.message, "reason": verdict.reason})
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return _answer(400, {"error": "the body is not JSON"})
+            # UTF-8 only: json.loads would also take UTF-16/32 bytes, which the payload
+            # ConfigMap (UTF-8 text) cannot hold. Deep nesting exhausts the recursion limit.
+            payload = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            return _answer(400, {"error": "the body is not UTF-8 JSON"})
         if spec.filter:
             try:
                 matched = compile_filter(spec.filter).matches(payload)
