@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -136,7 +137,8 @@ def restart_apiserver(root: Path, extra_flags: Sequence[str] = ()) -> float:
     if not ports:
         raise ClusterError(f"no local cluster in {cluster.root}")
     started = time.monotonic()
-    processes.stop(cluster.root, "kube-apiserver")
+    # A short grace: its graceful shutdown waits out long requests, and a crash is as good.
+    processes.stop(cluster.root, "kube-apiserver", grace=2.0)
     _start_apiserver(cluster, ports, extra_flags)
     _wait(lambda: _ready(cluster), 90, cluster, "kube-apiserver")
     return time.monotonic() - started
@@ -288,18 +290,28 @@ def _default_service_account(cluster: LocalCluster) -> bool:
 
 
 def _ready(cluster: LocalCluster) -> bool:
-    ports = cluster.ports()
-    if "apiserver" not in ports or not cluster.kubeconfig.exists():
+    if "apiserver" not in cluster.ports() or not cluster.kubeconfig.exists():
         return False
-    token = (cluster.pki / "tokens.csv").read_text().split(",", 1)[0]
-    context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
-    request = urllib.request.Request(f"https://127.0.0.1:{ports['apiserver']}/readyz",
-                                     headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+        with _apiserver_get(cluster, "/readyz", timeout=5) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def apiserver_metrics(root: Path) -> str:
+    """The kube-apiserver's /metrics text (counters start again at each restart)."""
+    with _apiserver_get(LocalCluster(root.resolve()), "/metrics", timeout=30) as response:
+        return str(response.read().decode())
+
+
+def _apiserver_get(cluster: LocalCluster, path: str, timeout: float) -> Any:
+    """GET as the admin; the caller closes the response."""
+    token = (cluster.pki / "tokens.csv").read_text().split(",", 1)[0]
+    context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
+    request = urllib.request.Request(f"https://127.0.0.1:{cluster.ports()['apiserver']}{path}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    return urllib.request.urlopen(request, context=context, timeout=timeout)
 
 
 def _http_ok(url: str) -> bool:
