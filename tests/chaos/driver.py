@@ -91,10 +91,11 @@ class TaskTracker:
 
 class ChaosRun:
     def __init__(self, api: Api, operator_kubeconfig: str, namespace: str, config: ChaosConfig,
-                 say: Say = print) -> None:
+                 say: Say | None = None) -> None:
         self.api, self.namespace, self.config = api, namespace, config
         self._began = time.monotonic()
-        self.say = lambda m: say(f"[{time.monotonic() - self._began:5.0f}s] {m}")
+        out = say or (lambda m: print(m, flush=True))
+        self.say = lambda m: out(f"[{time.monotonic() - self._began:5.0f}s] {m}")
         self.rng = random.Random(config.seed)
         self.plans = build(config.tasks, self.rng)
         cut = len(self.plans) - max(1, int(len(self.plans) * SECOND_WAVE))
