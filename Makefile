@@ -47,6 +47,14 @@ bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench_queue
 
+## chaos: 500 AgentTasks under faults on a fresh local cluster: 20 SIGKILLs of the operator, an
+## API server restart, a watch expiry (etcd compaction), throttling (429); prints a table and
+## fails on a lost task or a duplicate Job. Sizes: CHAOS_TASKS (500), CHAOS_KILLS (20),
+## CHAOS_MAX_RUNNING (15); CHAOS_SEED repeats a run.
+chaos: install
+	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
+	$(BIN)/python -m tests.chaos.run
+
 ## crds: regenerate crds/ and the chart's crds/ from the pydantic models.
 crds: install
 	$(BIN)/agenttasks crds --write crds
@@ -60,4 +68,4 @@ cluster-down: install
 
 clean:
 	-$(BIN)/agenttasks cluster down 2>/dev/null
-	rm -rf $(VENV) .cluster .cluster-test .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .cluster .cluster-test .cluster-chaos .cluster-chaos-test .mypy_cache .ruff_cache .pytest_cache

@@ -11,9 +11,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -125,6 +126,52 @@ def status(root: Path) -> dict[str, object]:
     }
 
 
+# --- faults, for the chaos tests ----------------------------------------------------------------
+
+def restart_apiserver(root: Path, extra_flags: Sequence[str] = ()) -> float:
+    """Stops the kube-apiserver and starts it again on the same port, with ``extra_flags``
+    (such as low in-flight limits), or with the normal flags when none are given. Returns
+    the seconds it took until /readyz answered."""
+    cluster = LocalCluster(root.resolve())
+    ports = cluster.ports()
+    if not ports:
+        raise ClusterError(f"no local cluster in {cluster.root}")
+    started = time.monotonic()
+    # A short grace: its graceful shutdown waits out long requests, and a crash is as good.
+    processes.stop(cluster.root, "kube-apiserver", grace=2.0)
+    _start_apiserver(cluster, ports, extra_flags)
+    _wait(lambda: _ready(cluster), 90, cluster, "kube-apiserver")
+    return time.monotonic() - started
+
+
+def _etcd_call(cluster: LocalCluster, path: str, body: dict[str, object]) -> dict[str, object]:
+    """One call to etcd's gRPC gateway (JSON over HTTP on the client URL)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{cluster.ports()['etcd']}{path}", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
+
+
+def etcd_revision(root: Path) -> int:
+    """etcd's current revision (the API server's resourceVersions are etcd revisions)."""
+    cluster = LocalCluster(root.resolve())
+    answer = _etcd_call(cluster, "/v3/kv/range", {"key": base64.b64encode(b"\0").decode()})
+    header = answer["header"]
+    assert isinstance(header, dict)
+    return int(header["revision"])
+
+
+def compact_etcd(root: Path) -> int:
+    """Compacts etcd at its current revision, so that every older resourceVersion is gone:
+    a watch resumed from one gets 410 Gone once the API server's watch cache cannot serve
+    it either. Returns the revision."""
+    cluster = LocalCluster(root.resolve())
+    revision = etcd_revision(cluster.root)
+    _etcd_call(cluster, "/v3/kv/compaction", {"revision": str(revision), "physical": True})
+    return revision
+
+
 # --- components -------------------------------------------------------------------------------
 
 def _start_etcd(cluster: LocalCluster, ports: dict[str, int]) -> None:
@@ -138,7 +185,8 @@ def _start_etcd(cluster: LocalCluster, ports: dict[str, int]) -> None:
     ], cluster.root)
 
 
-def _start_apiserver(cluster: LocalCluster, ports: dict[str, int]) -> None:
+def _start_apiserver(cluster: LocalCluster, ports: dict[str, int],
+                     extra_flags: Sequence[str] = ()) -> None:
     pki = cluster.pki
     processes.start("kube-apiserver", [
         str(binary("kube-apiserver")),
@@ -155,6 +203,7 @@ def _start_apiserver(cluster: LocalCluster, ports: dict[str, int]) -> None:
         # Without a node lifecycle controller nothing would lift the not-ready taint.
         "--disable-admission-plugins=TaintNodesByCondition",
         "--allow-privileged=true", "--profiling=false",
+        *extra_flags,
     ], cluster.root)
 
 
@@ -241,18 +290,28 @@ def _default_service_account(cluster: LocalCluster) -> bool:
 
 
 def _ready(cluster: LocalCluster) -> bool:
-    ports = cluster.ports()
-    if "apiserver" not in ports or not cluster.kubeconfig.exists():
+    if "apiserver" not in cluster.ports() or not cluster.kubeconfig.exists():
         return False
-    token = (cluster.pki / "tokens.csv").read_text().split(",", 1)[0]
-    context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
-    request = urllib.request.Request(f"https://127.0.0.1:{ports['apiserver']}/readyz",
-                                     headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+        with _apiserver_get(cluster, "/readyz", timeout=5) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def apiserver_metrics(root: Path) -> str:
+    """The kube-apiserver's /metrics text (counters start again at each restart)."""
+    with _apiserver_get(LocalCluster(root.resolve()), "/metrics", timeout=30) as response:
+        return str(response.read().decode())
+
+
+def _apiserver_get(cluster: LocalCluster, path: str, timeout: float) -> Any:
+    """GET as the admin; the caller closes the response."""
+    token = (cluster.pki / "tokens.csv").read_text().split(",", 1)[0]
+    context = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
+    request = urllib.request.Request(f"https://127.0.0.1:{cluster.ports()['apiserver']}{path}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    return urllib.request.urlopen(request, context=context, timeout=timeout)
 
 
 def _http_ok(url: str) -> bool:
