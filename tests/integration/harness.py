@@ -123,6 +123,14 @@ class Operator:
         except OSError:
             return False
 
+    def ready(self) -> bool:
+        """/readyz answers 200: every informer has listed."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
     def exited(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None
 

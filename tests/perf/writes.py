@@ -1,0 +1,43 @@
+"""API writes counted by the kube-apiserver itself (`apiserver_request_total`), so that the
+figure includes every writer: the operator, the Job controller, the scheduler and kwok."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from tests.integration.harness import Api
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"}
+_SAMPLE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def write_counts(api: Api) -> Counter[str]:
+    """Writes so far, by resource (with its subresource), from the API server's /metrics."""
+    response = api.client.call_api("/metrics", "GET", auth_settings=["BearerToken"],
+                                   _preload_content=False, _return_http_data_only=True)
+    counts: Counter[str] = Counter()
+    for line in response.data.decode().splitlines():
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match["labels"]))
+        if labels.get("verb") in WRITE_VERBS:
+            resource = labels.get("resource", "")
+            if labels.get("subresource"):
+                resource += "/" + labels["subresource"]
+            counts[resource] += int(float(match["value"]))
+    return counts
+
+
+def writes_per_task(baseline: Counter[str], tasks: Counter[str], count: int) -> dict[str, float]:
+    """Writes per AgentTask lifecycle against one bare Job's create: everything the bare-Job
+    run wrote beyond its own Job creates (the Job controller's, kwok's) happens in both runs,
+    so it is subtracted; what is left is the user's create plus the operator's writes."""
+    extra = {resource: (tasks[resource] - baseline[resource]) / count
+             for resource in set(tasks) | set(baseline)}
+    total = 1 + sum(extra.values())
+    return {"writes_per_task": round(total, 2),
+            **{f"writes_per_task_extra_{resource.replace('/', '_')}": round(value, 2)
+               for resource, value in sorted(extra.items()) if abs(value) >= 0.05}}
