@@ -24,6 +24,7 @@ import aiohttp
 from agenttasks.api.crd import all_crds
 from agenttasks.api.meta import GROUP, VERSION
 from agenttasks.kube.crds import apply_crds
+from agenttasks.kube.watching import Connection
 from tests.integration.harness import Api, Operator, pod_template, provide_cluster, wait_for
 
 RATE = float(os.environ.get("BENCH_WEBHOOK_RATE", "200"))
@@ -75,7 +76,66 @@ async def _send_all(port: int, ns: str) -> tuple[Counter[int], list[float]]:
     return statuses, latencies
 
 
+async def _direct_writes(kubeconfig: str, ns: str) -> tuple[Counter[int], list[float]]:
+    """The baseline: the same two writes per delivery (the task and its payload ConfigMap)
+    sent straight to the API server at the same rate, with no operator in between."""
+    statuses: Counter[int] = Counter()
+    latencies: list[float] = []
+    total = int(RATE * SECONDS)
+    connection = Connection(kubeconfig)
+    session = await connection.session()
+    base = f"{connection.host}/apis/{GROUP}/{VERSION}/namespaces/{ns}/agenttasks"
+    maps = f"{connection.host}/api/v1/namespaces/{ns}/configmaps"
+
+    async def one(i: int) -> None:
+        body, _headers = _signed(i)
+        task = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask",
+                "metadata": {"name": f"direct-{i}"},
+                "spec": {"paused": True, "template": pod_template()}}
+        payload = {"metadata": {"name": f"direct-{i}-payload"},
+                   "data": {"payload.json": body.decode()}}
+        started = time.monotonic()
+        try:
+            async with session.post(base, json=task) as response:
+                await response.read()
+                status = response.status
+            if status == 201:
+                async with session.post(maps, json=payload) as response:
+                    await response.read()
+                    status = response.status
+            statuses[202 if status == 201 else status] += 1
+        except aiohttp.ClientError:
+            statuses[0] += 1
+        latencies.append(time.monotonic() - started)
+
+    try:
+        start = time.monotonic()
+        pending = []
+        for i in range(total):
+            await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
+            pending.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*pending)
+    finally:
+        await connection.close()
+    return statuses, latencies
+
+
+def run_direct_baseline(api: Api) -> dict[str, Any]:
+    ns = api.create_namespace("bench-direct")
+    try:
+        statuses, latencies = asyncio.run(_direct_writes(api.kubeconfig, ns))
+    finally:
+        api.delete_namespace(ns)
+    return {
+        "webhook_baseline_direct_writes_p50_s": round(_percentile(latencies, 50), 3),
+        "webhook_baseline_direct_writes_p99_s": round(_percentile(latencies, 99), 3),
+        "webhook_baseline_direct_writes_errors": sum(v for k, v in statuses.items()
+                                                     if k != 202),
+    }
+
+
 def run_webhook_load(api: Api) -> dict[str, Any]:
+    baseline = run_direct_baseline(api)
     ns = api.create_namespace("bench-hooks")
     api.core.create_namespaced_secret(ns, {"metadata": {"name": "hook"}, "stringData": {
         "key": "whsec_" + base64.b64encode(KEY).decode()}})
@@ -107,6 +167,9 @@ def run_webhook_load(api: Api) -> dict[str, Any]:
         "webhook_p99_s": round(_percentile(latencies, 99), 3),
         "webhook_tasks_created": tasks,
         "webhook_tasks_equal_accepted": tasks == accepted,
+        **baseline,
+        "webhook_p99_vs_direct_writes_ratio": round(
+            _percentile(latencies, 99) / baseline["webhook_baseline_direct_writes_p99_s"], 2),
     }
 
 

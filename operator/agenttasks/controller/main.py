@@ -9,7 +9,7 @@ from pathlib import Path
 
 import kopf
 
-from agenttasks.kube.client import Kube, load_api_client
+from agenttasks.kube.client import Kube
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.hooks import DeliveryService
 from agenttasks.web.progress import ProgressService
@@ -25,7 +25,7 @@ from .settings import OperatorSettings
 async def run(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    kube = Kube(load_api_client(settings.kubeconfig), workers=settings.workers * 6)
+    kube = Kube(settings.kubeconfig, connections=settings.workers * 6)
     runtime = Runtime(settings=settings, kube=kube)
     registry = kopf.OperatorRegistry()
     register(registry, runtime)
@@ -61,7 +61,7 @@ async def run(settings: OperatorSettings) -> None:
     finally:
         background.cancel()
         await http.cleanup()
-        kube.close()
+        await kube.close()
 
 
 def main(settings: OperatorSettings) -> None:

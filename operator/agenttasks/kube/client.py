@@ -1,24 +1,24 @@
-"""The calls the operator makes to the API server, as coroutines over the kubernetes client.
+"""The calls the operator makes to the API server, as coroutines over one aiohttp session.
 
-The synchronous client runs in a private thread pool, so slow calls never block the loop.
+Plain JSON in and out: the kubernetes client's model (de)serialisation and its thread pool
+cost more CPU than everything else the operator does per call.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import socket
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
+from urllib.parse import quote, urlencode
 
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
+from agenttasks.kube.connection import Connection, load_api_client
 from agenttasks.kube.timefmt import format_time, utcnow
+
+__all__ = ["ApiError", "Kube", "load_api_client"]
+JSON = dict[str, Any]
+MERGE_PATCH = "application/merge-patch+json"
+REQUEST_TIMEOUT_S = 30
 
 
 class ApiError(Exception):
@@ -38,187 +38,139 @@ class ApiError(Exception):
 
     @property
     def invalid(self) -> bool:
-        return self.status == 422
-
-
-def _api_error(exc: ApiException) -> ApiError:
-    message, reason = str(exc.reason), str(exc.reason)
-    try:
-        body = json.loads(exc.body or "{}")
-        message, reason = body.get("message", message), body.get("reason", reason)
-    except ValueError:
-        pass
-    return ApiError(int(exc.status or 0), reason, message)
-
-
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    configuration = client.Configuration()
-    if kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get(
-            "KUBERNETES_SERVICE_HOST"):
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        config.load_incluster_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = 64
-    return client.ApiClient(configuration)
+        """The server refuses this body: 422, or 400 for one it cannot decode (e.g. an
+        unknown field under fieldValidation=Strict)."""
+        return self.status in (400, 422)
 
 
 class Kube:
     """Every write the operator makes, in one place."""
 
-    def __init__(self, api_client: client.ApiClient, workers: int = 16) -> None:
-        self.api_client = api_client
-        self.batch = client.BatchV1Api(api_client)
-        self.core = client.CoreV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
-        self.authn = client.AuthenticationV1Api(api_client)
-        self.authz = client.AuthorizationV1Api(api_client)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube")
+    def __init__(self, kubeconfig: str | None, connections: int = 64) -> None:
+        self.connection = Connection(kubeconfig, limit=connections, timeout=REQUEST_TIMEOUT_S)
         self.instance = socket.gethostname()
 
-    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Calls the client and returns the response as plain JSON. The client's own model
-        deserialisation is skipped: it costs more CPU than everything else we do per call."""
-        loop = asyncio.get_running_loop()
+    async def _call(self, method: str, path: str, body: Any = None,
+                    query: dict[str, str] | None = None,
+                    content_type: str = "application/json") -> JSON:
+        """One request; an error answer raises ApiError with the server's reason and message.
+        A 401 re-reads the credentials once (a rotated service-account token)."""
+        url_query = f"?{urlencode(query)}" if query else ""
+        data = None if body is None else json.dumps(body)
+        for attempt in (1, 2):
+            session = await self.connection.session()
+            async with session.request(method, f"{self.connection.host}{path}{url_query}",
+                                       data=data, headers={"Content-Type": content_type}
+                                       ) as response:
+                raw = await response.read()
+                if response.status == 401 and attempt == 1:
+                    await self.connection.reset()
+                    continue
+                if response.status >= 400:
+                    raise _api_error(response.status, response.reason or "", raw)
+                return dict(json.loads(raw)) if raw else {}
+        raise AssertionError("unreachable")
 
-        def run() -> dict[str, Any]:
-            try:
-                response = fn(*args, _request_timeout=30, _preload_content=False, **kwargs)
-            except ApiException as exc:
-                raise _api_error(exc) from None
-            except ValidationError as exc:
-                # The client checks bodies against its models before sending them: a pod
-                # template without containers, or with an unknown field, never reaches the
-                # server. It is the same refusal as the server's 422, and must be treated so.
-                raise ApiError(422, "Invalid", f"refused by the client: {exc}") from None
-            data = response.data
-            return dict(json.loads(data)) if data else {}
-
-        return await loop.run_in_executor(self._pool, run)
-
-    # --- Jobs ---------------------------------------------------------------------------------
-    async def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
-        ns = body["metadata"]["namespace"]
-        return await self._call(self.batch.create_namespaced_job, ns, body)
-
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def _get_or_none(self, path: str) -> JSON | None:
         try:
-            return await self._call(self.batch.read_namespaced_job, name, namespace)
+            return await self._call("GET", path)
         except ApiError as exc:
             if exc.not_found:
                 return None
             raise
 
-    async def delete_job(self, namespace: str, name: str) -> None:
+    async def _delete(self, path: str) -> None:
         try:
-            await self._call(self.batch.delete_namespaced_job, name, namespace,
-                             propagation_policy="Background")
+            await self._call("DELETE", path, {"propagationPolicy": "Background"})
         except ApiError as exc:
             if not exc.not_found:
                 raise
 
+    # --- Jobs ---------------------------------------------------------------------------------
+    async def create_job(self, body: JSON) -> JSON:
+        # Strict: an unknown field in the user's pod template is refused (422), not dropped.
+        return await self._call("POST", _path("batch/v1", "jobs", body["metadata"]["namespace"]),
+                                body, query={"fieldValidation": "Strict"})
+
+    async def get_job(self, namespace: str, name: str) -> JSON | None:
+        return await self._get_or_none(_path("batch/v1", "jobs", namespace, name))
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        await self._delete(_path("batch/v1", "jobs", namespace, name))
+
     async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
-        await self._call(self.batch.patch_namespaced_job, name, namespace,
-                         {"spec": {"suspend": suspend}})
+        await self._call("PATCH", _path("batch/v1", "jobs", namespace, name),
+                         {"spec": {"suspend": suspend}}, content_type=MERGE_PATCH)
+
+    async def list_jobs(self, namespace: str | None, label_selector: str) -> list[JSON]:
+        listing = await self._call("GET", _path("batch/v1", "jobs", namespace),
+                                   query={"labelSelector": label_selector})
+        return list(listing.get("items") or [])
 
     # --- our kinds ------------------------------------------------------------------------------
     async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(
-            self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-            plural, name, {"status": status})
+                           status: JSON) -> JSON:
+        return await self._call("PATCH", _ours(plural, namespace, name) + "/status",
+                                {"status": status}, content_type=MERGE_PATCH)
 
-    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
-                                    namespace, plural, name)
-        except ApiError as exc:
-            if exc.not_found:
-                return None
-            raise
+    async def get_object(self, plural: str, namespace: str, name: str) -> JSON | None:
+        return await self._get_or_none(_ours(plural, namespace, name))
 
-    async def create_object(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                                body["metadata"]["namespace"], plural, body)
+    async def create_object(self, plural: str, body: JSON) -> JSON:
+        return await self._call("POST", _ours(plural, body["metadata"]["namespace"]), body)
 
-    async def patch_object(self, plural: str, namespace: str, name: str,
-                           patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                                namespace, plural, name, patch)
+    async def patch_object(self, plural: str, namespace: str, name: str, patch: JSON) -> JSON:
+        return await self._call("PATCH", _ours(plural, namespace, name), patch,
+                                content_type=MERGE_PATCH)
 
     async def delete_object(self, plural: str, namespace: str, name: str) -> None:
-        try:
-            await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION,
-                             namespace, plural, name, propagation_policy="Background")
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
+        await self._delete(_ours(plural, namespace, name))
 
-    async def list_jobs(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
-        if namespace:
-            listing = await self._call(self.batch.list_namespaced_job, namespace,
-                                       label_selector=label_selector)
-        else:
-            listing = await self._call(self.batch.list_job_for_all_namespaces,
-                                       label_selector=label_selector)
-        return list(listing.get("items") or [])
-
-    async def peering_status(self, name: str, namespace: str | None) -> dict[str, Any] | None:
+    async def peering_status(self, name: str, namespace: str | None) -> JSON | None:
         """The keep-alives in kopf's (Cluster)KopfPeering object, or None if it is missing."""
-        try:
-            if namespace:
-                body = await self._call(self.custom.get_namespaced_custom_object, "kopf.dev",
-                                        "v1", namespace, "kopfpeerings", name)
-            else:
-                body = await self._call(self.custom.get_cluster_custom_object, "kopf.dev",
-                                        "v1", "clusterkopfpeerings", name)
-        except ApiError as exc:
-            if exc.not_found:
-                return None
-            raise
-        return dict(body.get("status") or {})
+        plural = "kopfpeerings" if namespace else "clusterkopfpeerings"
+        body = await self._get_or_none(_path("kopf.dev/v1", plural, namespace, name))
+        return None if body is None else dict(body.get("status") or {})
 
     # --- core objects -------------------------------------------------------------------------
-    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._call(self.core.read_namespaced_secret, name, namespace)
-        except ApiError as exc:
-            if exc.not_found:
-                return None
-            raise
+    async def read_secret(self, namespace: str, name: str) -> JSON | None:
+        return await self._get_or_none(_path("v1", "secrets", namespace, name))
 
-    async def create_secret(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(self.core.create_namespaced_secret,
-                                body["metadata"]["namespace"], body)
+    async def create_secret(self, body: JSON) -> JSON:
+        return await self._call("POST", _path("v1", "secrets", body["metadata"]["namespace"]),
+                                body)
 
-    async def patch_secret(self, namespace: str, name: str,
-                           patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(self.core.patch_namespaced_secret, name, namespace, patch)
+    async def patch_secret(self, namespace: str, name: str, patch: JSON) -> JSON:
+        return await self._call("PATCH", _path("v1", "secrets", namespace, name), patch,
+                                content_type=MERGE_PATCH)
 
-    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        listing = await self._call(self.core.list_namespaced_pod, namespace,
-                                   label_selector=label_selector)
+    async def list_pods(self, namespace: str, label_selector: str) -> list[JSON]:
+        listing = await self._call("GET", _path("v1", "pods", namespace),
+                                   query={"labelSelector": label_selector})
         return list(listing.get("items") or [])
 
-    async def create_config_map(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(self.core.create_namespaced_config_map,
-                                body["metadata"]["namespace"], body)
+    async def create_config_map(self, body: JSON) -> JSON:
+        return await self._call(
+            "POST", _path("v1", "configmaps", body["metadata"]["namespace"]), body)
 
     # --- reviews (the dashboard asks the API server who a user is and what they may do) ------
-    async def review_token(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def review_token(self, body: JSON) -> JSON:
         """Creates a TokenReview and returns it with its status."""
-        return await self._call(self.authn.create_token_review, body)
+        return await self._call("POST", _path("authentication.k8s.io/v1", "tokenreviews"),
+                                body)
 
-    async def review_access(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def review_access(self, body: JSON) -> JSON:
         """Creates a SubjectAccessReview and returns it with its status."""
-        return await self._call(self.authz.create_subject_access_review, body)
+        return await self._call(
+            "POST", _path("authorization.k8s.io/v1", "subjectaccessreviews"), body)
 
     # --- Events ---------------------------------------------------------------------------------
     async def list_events(self, namespace: str, kind: str, name: str,
-                          limit: int = 200) -> list[dict[str, Any]]:
+                          limit: int = 200) -> list[JSON]:
         """The Events whose involvedObject is ``kind`` ``name`` in ``namespace``."""
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
-        listing = await self._call(self.core.list_namespaced_event, namespace,
-                                   field_selector=selector, limit=limit)
+        listing = await self._call("GET", _path("v1", "events", namespace),
+                                   query={"fieldSelector": selector, "limit": str(limit)})
         return [dict(item) for item in listing.get("items") or []]
 
     async def emit(self, involved: dict[str, Any], type_: str, reason: str,
@@ -240,8 +192,30 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        await self._call(self.core.create_namespaced_event, meta["namespace"], event)
+        await self._call("POST", _path("v1", "events", meta["namespace"]), event)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self.api_client.close()
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+def _path(group_version: str, plural: str, namespace: str | None = None,
+          name: str | None = None) -> str:
+    base = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
+    if namespace:
+        base += f"/namespaces/{quote(namespace, safe='')}"
+    base += f"/{plural}"
+    return base + (f"/{quote(name, safe='')}" if name else "")
+
+
+def _ours(plural: str, namespace: str, name: str | None = None) -> str:
+    return _path(f"{GROUP}/{VERSION}", plural, namespace, name)
+
+
+def _api_error(status: int, http_reason: str, raw: bytes) -> ApiError:
+    message, reason = http_reason, http_reason
+    try:
+        body = json.loads(raw or b"{}")
+        message, reason = body.get("message", message), body.get("reason", reason)
+    except (ValueError, AttributeError):
+        message = raw[:300].decode(errors="replace") or message
+    return ApiError(status, str(reason), str(message))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from .client import load_api_client
+from .connection import Connection
 
 log = logging.getLogger("agenttasks.watching")
 
@@ -46,44 +45,6 @@ class Resource:
 
 class Gone(Exception):
     """410: the resourceVersion we watch from was compacted away; re-list."""
-
-
-class Connection:
-    """An aiohttp session from our kubeconfig choice, rebuilt after failures so that a
-    rotated service-account token or certificate is picked up."""
-
-    def __init__(self, kubeconfig: str | None) -> None:
-        self.kubeconfig = kubeconfig
-        self._session: aiohttp.ClientSession | None = None
-        self.host = ""
-
-    async def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            configuration = load_api_client(self.kubeconfig).configuration
-            self.host = str(configuration.host).rstrip("/")
-            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-            if configuration.cert_file:
-                context.load_cert_chain(configuration.cert_file, configuration.key_file)
-            if not configuration.verify_ssl:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            headers = {"Accept": "application/json"}
-            token = configuration.get_api_key_with_prefix("BearerToken") or \
-                configuration.get_api_key_with_prefix("authorization")
-            if token:
-                headers["Authorization"] = str(token)
-            self._session = aiohttp.ClientSession(
-                headers=headers, connector=aiohttp.TCPConnector(ssl=context),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
-        return self._session
-
-    async def reset(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def close(self) -> None:
-        await self.reset()
 
 
 class Informer:
