@@ -3,9 +3,11 @@ figure includes every writer: the operator, the Job controller, the scheduler an
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 
+from agenttasks.kube.connection import Connection
 from tests.integration.harness import Api
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"}
@@ -13,12 +15,21 @@ _SAMPLE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
+async def _metrics(kubeconfig: str) -> str:
+    connection = Connection(kubeconfig)
+    try:
+        session = await connection.session()
+        async with session.get(f"{connection.host}/metrics") as response:
+            response.raise_for_status()
+            return await response.text()
+    finally:
+        await connection.close()
+
+
 def write_counts(api: Api) -> Counter[str]:
     """Writes so far, by resource (with its subresource), from the API server's /metrics."""
-    response = api.client.call_api("/metrics", "GET", auth_settings=["BearerToken"],
-                                   _preload_content=False, _return_http_data_only=True)
     counts: Counter[str] = Counter()
-    for line in response.data.decode().splitlines():
+    for line in asyncio.run(_metrics(api.kubeconfig)).splitlines():
         match = _SAMPLE.match(line)
         if not match:
             continue
