@@ -27,12 +27,12 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz import schedules, tasks, triggers
-from tests.fuzz.admission import registered, serving_certificates
 from tests.fuzz.cases import Case, Expect, Kind
 from tests.fuzz.drawing import draw_batches
 from tests.fuzz.oplog import OperatorLog
 from tests.fuzz.outcomes import Outcome, Tally, Verdict
 from tests.fuzz.submit import await_verdicts, submit
+from tests.integration.admission_webhook import registered, serving_certificates
 
 from .harness import Api, Operator, free_port, pod_template
 

@@ -1,10 +1,11 @@
-"""The operator's admission webhook registered for some namespaces, as in
-tests/integration/test_admission.py, so that fuzzed manifests also go through it."""
+"""The operator's admission webhook, registered with the real kube-apiserver for some
+namespaces and served on 127.0.0.1 (test_admission, and the fuzz run's manifests)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,12 +15,21 @@ from kubernetes import client
 
 from agenttasks.api.meta import GROUP, VERSION
 from tests.integration.harness import Api
-from tests.integration.test_admission import _certificates
 
 
 def serving_certificates(folder: Path) -> bytes:
-    """tls.crt and tls.key for 127.0.0.1 in ``folder``; returns the CA bundle."""
-    return _certificates(folder)
+    """A CA, and tls.crt and tls.key for 127.0.0.1, in ``folder``; returns the CA bundle."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", "ca.key",
+            "-out", "ca.crt", "-subj", "/CN=admission-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr",
+            "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "tls.crt")
+    return (folder / "ca.crt").read_bytes()
 
 
 @contextlib.contextmanager
