@@ -1,2 +1,2 @@
-"""The imperative shell: kopf handlers and indexes gather facts, `core` decides, and the
+"""The imperative shell: informers and indexes gather facts, `core` decides, and the
 reconcilers apply what it decided through `kube`."""

@@ -1,4 +1,4 @@
-"""One kind's kopf index, overlaid with the statuses we have written and whose watch events
+"""One kind's index, overlaid with the statuses we have written and whose watch events
 have not arrived yet, so a reconcile never acts on a status older than our own write."""
 
 from __future__ import annotations

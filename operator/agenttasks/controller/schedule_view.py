@@ -1,4 +1,4 @@
-"""The operator's view of schedules and their tasks: kopf's indexes, plus what we have just
+"""The operator's view of schedules and their tasks: the informers' indexes, plus what we have just
 written or created and whose watch events have not arrived yet."""
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class OperatorSettings:
 
     @property
     def uses_patterns(self) -> bool:
-        """Whether some --namespace is a glob, which kopf resolves by watching namespaces."""
+        """Whether some --namespace is a glob: we then watch every namespace and filter."""
         return any(set(ns) & set("*?[") for ns in self.namespaces)
 
     def watches(self, namespace: str) -> bool:
