@@ -9,7 +9,7 @@ from typing import Any
 
 from agenttasks.api.meta import GROUP, LABEL_MANAGED_BY, LABEL_TASK, MANAGER_NAME
 from agenttasks.core.facts import TaskFacts
-from agenttasks.kube.client import Kube
+from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.jobs import owner_reference
 from agenttasks.progress import TOKEN_ENV, URL_ENV
 
@@ -68,16 +68,19 @@ class ProgressTokens:
 
     async def ensure(self, task: TaskFacts, attempt: int) -> None:
         """A token for ``attempt``: kept if the Secret already has it (a restart between
-        the Secret and the Job), else a new one, so a stale attempt's token stops working."""
-        name = progress_secret_name(task.name)
-        body = await self.kube.read_secret(task.namespace, name)
-        if body is not None and secret_attempt(body) == attempt:
-            token = base64.b64decode((body.get("data") or {}).get(TOKEN_KEY, "")).decode()
-        else:
-            token = new_token()
-            secret = build_progress_secret(task, attempt, token)
-            if body is None:
-                await self.kube.create_secret(secret)
+        the Secret and the Job), else a new one, so a stale attempt's token stops working.
+        Create first: the first attempt, by far the most common, then costs one round trip."""
+        token = new_token()
+        secret = build_progress_secret(task, attempt, token)
+        try:
+            await self.kube.create_secret(secret)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+            name = progress_secret_name(task.name)
+            body = await self.kube.read_secret(task.namespace, name)
+            if body is not None and secret_attempt(body) == attempt:
+                token = base64.b64decode((body.get("data") or {}).get(TOKEN_KEY, "")).decode()
             else:
                 await self.kube.patch_secret(task.namespace, name, {
                     "metadata": {"annotations": secret["metadata"]["annotations"]},
