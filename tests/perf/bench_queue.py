@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes import watch
 
 from agenttasks.api.crd import all_crds
-from agenttasks.api.meta import GROUP, VERSION
+from agenttasks.api.meta import ANNOTATION_ADMITTED_AT, GROUP, VERSION
 from agenttasks.kube.crds import apply_crds
 from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
 from tests.perf.bench_schedules import SCHEDULES, schedule_figures
@@ -41,6 +42,7 @@ class JobWatch:
 
     def __init__(self, api: Api, namespace: str) -> None:
         self.created: dict[str, float] = {}
+        self.admitted_at: dict[str, float] = {}  # wall-clock grant time, from the annotation
         self.finished: dict[str, float] = {}
         self.running_peak = 0
         self.samples: list[tuple[float, int, int]] = []  # (t, finished, running)
@@ -68,6 +70,9 @@ class JobWatch:
         now = time.monotonic()
         name = job.metadata.name
         self.created.setdefault(name, now)
+        granted = (job.metadata.annotations or {}).get(ANNOTATION_ADMITTED_AT)
+        if granted:
+            self.admitted_at.setdefault(name, datetime.fromisoformat(granted).timestamp())
         done = any(c.type in ("Complete", "Failed") and c.status == "True"
                    for c in job.status.conditions or [])
         if done:
@@ -85,6 +90,7 @@ class QueuedWatch:
 
     def __init__(self, api: Api, namespace: str) -> None:
         self.queued: dict[str, float] = {}
+        self.queued_wall: dict[str, float] = {}
         self._stop = threading.Event()
         threading.Thread(target=self._run, args=(api, namespace), daemon=True).start()
 
@@ -101,6 +107,7 @@ class QueuedWatch:
                     status = task.get("status") or {}
                     if status.get("reason") == "Queued":
                         self.queued.setdefault(task["metadata"]["name"], time.monotonic())
+                        self.queued_wall.setdefault(task["metadata"]["name"], time.time())
                     if self._stop.is_set():
                         return
             except Exception:
@@ -201,7 +208,13 @@ def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
     return {"wall_s": wall, "submit_s": submit_s, "rss_mib": rss, "cpu_s": cpu,
             "latencies": slot_latencies(jobs, parallelism),
             "latencies_after_submit": slot_latencies(jobs, parallelism, after=submit_end),
-            "inversions": count_inversions(jobs.created, task_of, priorities, queued.queued),
+            # Grant time (the Job's annotation) against when a higher task was seen Queued:
+            # the dispatcher's own decisions. Job creation time lags the grant under load.
+            "inversions": count_inversions(jobs.admitted_at, task_of, priorities,
+                                           queued.queued_wall, tolerance=0.05),
+            "inversions_by_job_creation": count_inversions(jobs.created, task_of, priorities,
+                                                           queued.queued),
+            "granted_jobs": len(jobs.admitted_at),
             "submission_inversions": count_inversions(jobs.created, task_of, priorities,
                                                       submitted),
             "operator": operator, "namespace": ns, "peak_running": jobs.running_peak,
@@ -347,6 +360,8 @@ def main() -> int:
             "slot_to_job_p99_after_submit_s": round(
                 percentile(tasks["latencies_after_submit"], 99), 3),
             "priority_inversions": tasks["inversions"],
+            "priority_inversions_by_job_creation": tasks["inversions_by_job_creation"],
+            "jobs_with_grant_time": tasks["granted_jobs"],
             "inversions_vs_submission_order": tasks["submission_inversions"],
             "operator_peak_rss_mib": round(tasks["rss_mib"], 1),
             "operator_cpu_s": round(tasks["cpu_s"], 1),

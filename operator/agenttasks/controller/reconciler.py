@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from agenttasks import metrics
+from agenttasks.api.meta import ANNOTATION_ADMITTED_AT
 from agenttasks.api.task import AgentTaskStatus, Reason, TaskResult
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
@@ -19,7 +20,7 @@ from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.jobs import build_job, controller_uid, job_facts, termination_message
 from agenttasks.kube.progress import ProgressTokens, progress_env
 from agenttasks.kube.tasks import status_patch
-from agenttasks.kube.timefmt import utcnow
+from agenttasks.kube.timefmt import format_time_ms, utcnow
 
 from . import failpoints
 from .dispatcher import Dispatcher
@@ -135,6 +136,8 @@ class TaskReconciler:
             env = progress_env(task, self.progress_url)
         body = build_job(task, task.spec, action.attempt, action.name, env)
         granted = self.dispatcher.granted.get(task.key)  # read now: the Job's event pops it
+        if granted is not None:  # how long the queue held it, for users and the benchmark
+            body["metadata"]["annotations"] = {ANNOTATION_ADMITTED_AT: format_time_ms(granted)}
         try:
             await self.kube.create_job(body)
             failpoints.hit("after-job-create")

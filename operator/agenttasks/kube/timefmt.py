@@ -17,3 +17,8 @@ def utcnow() -> datetime:
 
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_time_ms(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{value.microsecond // 1000:03d}Z"
