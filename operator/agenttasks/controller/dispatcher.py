@@ -51,8 +51,8 @@ class Dispatcher:
                 self.observe(key)
 
     def resync(self, running: set[Key]) -> None:
-        """Running counts recomputed when a replica takes over: grants from an earlier
-        active spell must not count."""
+        """Running counts from a fresh listing: a replica taking over must not count from
+        indexes that stood still while it was paused."""
         self._scanned = True
         self._active = set(running)
         self.granted.clear()

@@ -20,7 +20,7 @@ from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.schedules import child_facts, schedule_facts
 from agenttasks.kube.tasks import task_facts
 from agenttasks.kube.triggers import trigger_facts
-from agenttasks.kube.watching import Informer, OnEvent, Resource
+from agenttasks.kube.watching import Informer, Resource
 
 from .index import Body, Index, Key
 from .runtime import Runtime
@@ -98,7 +98,7 @@ class Watches:
                 Informer(settings.kubeconfig, TRIGGERS, scope, self._filtered(self.on_trigger)),
             )]
 
-    def _filtered(self, handler: OnEvent) -> OnEvent:
+    def _filtered(self, handler: Any) -> Any:
         watches = self.runtime.settings.watches
 
         def on_event(kind: str, body: Body) -> None:

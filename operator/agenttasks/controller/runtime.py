@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from agenttasks import metrics
+from agenttasks.api.meta import LABEL_TASK
+from agenttasks.core.facts import JobFacts
 from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
 from agenttasks.kube.client import Kube
+from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.progress import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.timefmt import utcnow
@@ -89,12 +92,18 @@ class Runtime:
                                      self.dispatcher.running().total)
 
     async def _count_running_jobs(self) -> None:
-        """Before acting as the active replica: which tasks hold a slot. The informers kept
-        watching while this replica was paused, so the Job index is current; grants made in
-        an earlier active spell are dropped."""
-        await self.synced.wait()
-        self.dispatcher.resync({key for key in self.view.job_keys()
-                                if occupies_slot(self.view.jobs(key))})
+        """Before acting as the active replica: which tasks hold a slot, from the API server."""
+        scopes: list[str | None] = [None] if self.settings.clusterwide or \
+            self.settings.uses_patterns else list(self.settings.namespaces)
+        by_task: dict[Key, list[JobFacts]] = {}
+        for scope in scopes:
+            for body in await self.kube.list_jobs(scope, LABEL_TASK):
+                facts = job_facts(body)
+                namespace = body["metadata"]["namespace"]
+                if facts and self.settings.watches(namespace):
+                    task = body["metadata"]["labels"][LABEL_TASK]
+                    by_task.setdefault((namespace, task), []).append(facts)
+        self.dispatcher.resync({key for key, jobs in by_task.items() if occupies_slot(jobs)})
 
     async def _sync(self, informers: Sequence[Informer]) -> None:
         await asyncio.gather(*(informer.synced.wait() for informer in informers))
