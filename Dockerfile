@@ -9,10 +9,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-# README.md is the project's `readme` in pyproject.toml: setuptools needs it to build.
-COPY pyproject.toml README.md ./
+# The lock first (its own layer): exactly the pinned, hashed dependencies, as wheels.
+COPY requirements/runtime.txt ./requirements/
+RUN pip wheel --require-hashes --wheel-dir /wheels -r requirements/runtime.txt \
+    && pip install --no-index --find-links=/wheels setuptools
+# README.md and LICENSE are named in pyproject.toml: setuptools needs them to build.
+COPY pyproject.toml README.md LICENSE ./
 COPY operator/ ./operator/
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # --- final: the wheels installed, no build tools, an unprivileged user ----------------------
 FROM python:3.11-slim

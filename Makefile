@@ -5,19 +5,29 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install run test lint unit integration bench chaos crds cluster-up cluster-down clean
+.PHONY: install lock run test lint unit integration bench chaos crds generate cluster-up cluster-down clean
 
-$(STAMP): pyproject.toml
+# Installs from the lock (requirements/, with hashes), then the project itself without deps.
+$(STAMP): pyproject.toml requirements/test.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/test.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(STAMP)
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.txt
 	touch $@
+
+## lock: refresh requirements/*.txt (pinned, hashed) from pyproject.toml's ranges.
+UV_VERSION := 0.13.9
+LOCK_FLAGS := --quiet --python-version 3.11 --generate-hashes
+lock: install
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml requirements/build.in -o requirements/runtime.txt
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra test pyproject.toml requirements/build.in -o requirements/test.txt
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra test --extra bench pyproject.toml requirements/build.in -o requirements/bench.txt
 
 ## run: a cluster (KUBECONFIG's if it answers, else a local one), the CRDs, the operator.
 run: install
@@ -59,6 +69,11 @@ chaos: install
 crds: install
 	$(BIN)/agenttasks crds --write crds
 	$(BIN)/agenttasks crds --write charts/agenttask-operator/crds
+
+## generate: everything derived from the code: the CRDs, and the chart's version and
+## appVersion from the package version (pyproject.toml). Tests fail when any is stale.
+generate: crds
+	$(BIN)/agenttasks chart-version --write
 
 cluster-up: install
 	$(BIN)/agenttasks cluster up

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agenttasks import __version__
 from agenttasks.devcluster.toolchain import binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,8 +166,8 @@ def test_chart_metadata() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2"
     assert chart["name"] == "agenttask-operator"
-    assert chart["version"] == "0.1.0"
-    assert chart["appVersion"] == "0.1.0"
+    assert chart["version"] == __version__
+    assert chart["appVersion"] == __version__
 
 
 # --- RBAC ----------------------------------------------------------------------------------
@@ -413,7 +414,7 @@ def test_probes_ports_and_resources() -> None:
 
 
 def test_image_defaults_to_app_version() -> None:
-    assert container(render())["image"] == "ghcr.io/agenttasks/agenttask-operator:0.1.0"
+    assert container(render())["image"] == f"ghcr.io/agenttasks/agenttask-operator:{__version__}"
     assert container(render("image.tag=dev"))["image"] == (
         "ghcr.io/agenttasks/agenttask-operator:dev")
 
@@ -424,9 +425,9 @@ def test_standard_labels_on_every_object() -> None:
         labels = doc["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "agenttask-operator", doc["kind"]
         assert labels["app.kubernetes.io/instance"] == RELEASE, doc["kind"]
-        assert labels["app.kubernetes.io/version"] == "0.1.0", doc["kind"]
+        assert labels["app.kubernetes.io/version"] == __version__, doc["kind"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm", doc["kind"]
-        assert labels["helm.sh/chart"] == "agenttask-operator-0.1.0", doc["kind"]
+        assert labels["helm.sh/chart"] == f"agenttask-operator-{__version__}", doc["kind"]
 
 
 # --- service, ingress, monitoring, network policy ------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from agenttasks import __version__
+from agenttasks.cli.chart_version import chart_version
 from agenttasks.cli.cluster import cluster
 from agenttasks.cli.crds import crds
 from agenttasks.cli.dev import dev
@@ -21,6 +22,7 @@ def cli() -> None:
 cli.add_command(cluster)
 cli.add_command(operator)
 cli.add_command(crds)
+cli.add_command(chart_version)
 cli.add_command(dev)
 for command in USER_COMMANDS:
     cli.add_command(command)

@@ -54,18 +54,21 @@ def _build(go: str, tool: GoTool, say: Say) -> None:
     staging = tool.bin_dir.with_name(tool.bin_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    command = [go, "build", "-trimpath", "-ldflags", tool.ldflags(), "-o", f"{staging}/"]
-    command += list(tool.packages)
     say(f"  building {tool.name} {tool.version} (log: {log})")
     started = time.monotonic()
     with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=tool.gomod_dir, stdout=out, stderr=subprocess.STDOUT)
-        _heartbeat(proc, tool, started, say)
-    if proc.returncode != 0:
-        raise BuildError(
-            f"building {tool.name} failed: `{' '.join(command)}` in {tool.gomod_dir} "
-            f"exited {proc.returncode}; see {log}"
-        )
+        for command in tool.build_commands(go, staging):
+            out.write(f"$ {' '.join(command)}\n")
+            out.flush()
+            proc = subprocess.Popen(
+                command, cwd=tool.gomod_dir, stdout=out, stderr=subprocess.STDOUT
+            )
+            _heartbeat(proc, tool, started, say)
+            if proc.returncode != 0:
+                raise BuildError(
+                    f"building {tool.name} failed: `{' '.join(command)}` in {tool.gomod_dir} "
+                    f"exited {proc.returncode}; see {log}"
+                )
     for name in tool.binaries:
         if not (staging / name).is_file():
             raise BuildError(f"building {tool.name} produced no {name}; see {log}")

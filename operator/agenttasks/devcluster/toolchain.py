@@ -21,13 +21,28 @@ def cache_root() -> Path:
 
 
 @dataclass(frozen=True)
+class Binary:
+    """One executable: the file name it gets in the cache, and the Go package it is built from.
+
+    The name is explicit because Go's own rule would name ``go.etcd.io/etcd/server/v3`` after
+    ``server`` (the element before a major-version suffix), not ``etcd``.
+    """
+
+    name: str
+    package: str
+
+
+@dataclass(frozen=True)
 class GoTool:
     """One go.mod under tests/cluster, built into one cache folder."""
 
     name: str
     module: str
-    packages: tuple[str, ...]
-    binaries: tuple[str, ...]
+    builds: tuple[Binary, ...]
+
+    @property
+    def binaries(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.builds)
 
     @property
     def gomod_dir(self) -> Path:
@@ -46,6 +61,11 @@ class GoTool:
 
     def missing(self) -> list[str]:
         return [b for b in self.binaries if not (self.bin_dir / b).is_file()]
+
+    def build_commands(self, go: str, out_dir: Path) -> list[list[str]]:
+        """One ``go build -o <out_dir>/<name> <package>`` per binary, so no name is Go's guess."""
+        flags = ["build", "-trimpath", "-ldflags", self.ldflags()]
+        return [[go, *flags, "-o", str(out_dir / b.name), b.package] for b in self.builds]
 
 
 def required_version(gomod: Path, module: str) -> str:
@@ -88,15 +108,16 @@ def _version_ldflags(tool: GoTool) -> list[str]:
     return []
 
 
-ETCD = GoTool("etcd", "go.etcd.io/etcd/server/v3", ("go.etcd.io/etcd/server/v3",), ("etcd",))
-KWOK = GoTool("kwok", "sigs.k8s.io/kwok", ("sigs.k8s.io/kwok/cmd/kwok",), ("kwok",))
-HELM = GoTool("helm", "helm.sh/helm/v3", ("helm.sh/helm/v3/cmd/helm",), ("helm",))
+ETCD = GoTool(
+    "etcd", "go.etcd.io/etcd/server/v3", (Binary("etcd", "go.etcd.io/etcd/server/v3"),)
+)
+KWOK = GoTool("kwok", "sigs.k8s.io/kwok", (Binary("kwok", "sigs.k8s.io/kwok/cmd/kwok"),))
+HELM = GoTool("helm", "helm.sh/helm/v3", (Binary("helm", "helm.sh/helm/v3/cmd/helm"),))
 _K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KUBERNETES = GoTool(
     "kubernetes",
     "k8s.io/kubernetes",
-    tuple(f"k8s.io/kubernetes/cmd/{c}" for c in _K8S_COMMANDS),
-    _K8S_COMMANDS,
+    tuple(Binary(c, f"k8s.io/kubernetes/cmd/{c}") for c in _K8S_COMMANDS),
 )
 
 ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM)
