@@ -234,7 +234,8 @@ class ChaosRun:
         for job in retrying(lambda: self.recorder.list_jobs()["items"]):
             labels = job["metadata"].get("labels") or {}
             plan = by_name.get(labels.get(LABEL_TASK, ""))
-            if plan is None or labels.get(LABEL_ATTEMPT) != "1" or not running(job):
+            deleting = bool(job["metadata"].get("deletionTimestamp"))
+            if plan is None or labels.get(LABEL_ATTEMPT) != "1" or not running(job) or deleting:
                 continue
             try:
                 self.api.batch.delete_namespaced_job(

@@ -19,16 +19,16 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.meta import LABEL_ATTEMPT, LABEL_TASK
+from agenttasks.core.slots import holds_slot
+from agenttasks.kube.jobs import job_facts
 from tests.integration.harness import Api
 
 
 def running(job: dict[str, Any]) -> bool:
-    """Holds a slot as the operator counts them: not finished, not suspended, not deleted."""
-    conditions = (job.get("status") or {}).get("conditions") or []
-    done = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-               for c in conditions)
-    deleting = bool(job["metadata"].get("deletionTimestamp"))
-    return not done and not deleting and not (job.get("spec") or {}).get("suspend")
+    """Holds a slot exactly as the operator counts them (core/slots.py's holds_slot): not
+    finished, not suspended with no pods left; a Job being deleted counts until it is gone."""
+    facts = job_facts(job)
+    return facts is not None and holds_slot(facts)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def test_calls_errors_and_patches(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert seen[0][:2] == ("POST", "/apis/batch/v1/namespaces/ns/jobs?fieldValidation=Strict")
     assert seen[1][:2] == ("GET", "/apis/batch/v1/namespaces/ns/jobs/missing")
-    assert seen[2][0] == "DELETE" and seen[2][3] == {"propagationPolicy": "Background"}
+    # Foreground: a Job being deleted holds its slot until its pods are gone (core/slots.py).
+    assert seen[2][0] == "DELETE" and seen[2][3] == {"propagationPolicy": "Foreground"}
     assert seen[3] == ("PATCH", "/apis/agenttasks.io/v1alpha1/namespaces/ns/agenttasks/t/status",
                        "application/merge-patch+json", {"status": {"phase": "Completed"}})

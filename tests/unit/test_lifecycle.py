@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,3 +241,26 @@ def test_resume_needs_a_slot() -> None:
 def test_due_times_in_the_last_second_of_year_9999_do_not_overflow() -> None:
     last = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
     assert ceil_seconds(last) == last
+
+
+def test_a_job_that_failed_at_its_deadline_timed_out_whatever_reason_it_gives() -> None:
+    """The full chaos run with seed 701606007 saw TimedOut then JobFailed. The Job
+    controller (v1.34) stops the pods at activeDeadlineSeconds but keeps its FailureTarget
+    condition only once it has seen every deletion; if it has not (or the write is lost), its
+    next sync checks the backoff limit before the deadline and counts the stopped pod:
+    Failed/BackoffLimitExceeded, at the deadline."""
+    killed = job(1, "Failed", outcome_reason="BackoffLimitExceeded", started_at=T0,
+                 outcome_message="Job has reached the specified backoff limit")
+    d = decide(task(timeout="2s", retries={"limit": 0}),
+               [replace(killed, finished_at=T0 + timedelta(seconds=2))], T0 + timedelta(seconds=3))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "TimedOut")
+    assert [h.reason for h in d.status.history] == ["TimedOut"]
+
+
+def test_a_job_that_failed_before_its_deadline_failed() -> None:
+    failed = job(1, "Failed", outcome_reason="BackoffLimitExceeded", started_at=T0)
+    d = decide(task(timeout="10s", retries={"limit": 0}),
+               [replace(failed, finished_at=T0 + timedelta(seconds=3))], T0 + timedelta(seconds=4))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "JobFailed")
+    no_timeout = decide(task(retries={"limit": 0}), [failed], T0 + timedelta(seconds=9))
+    assert no_timeout.status.reason == "JobFailed"

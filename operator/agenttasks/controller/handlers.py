@@ -121,10 +121,16 @@ class Watches:
     def on_job(self, kind: str, body: Body) -> None:
         self.jobs.apply(kind, body)
         task = _labels(body).get(LABEL_TASK)
-        if task:
-            key = (_key(body)[0], task)
-            self.runtime.dispatcher.observe(key)
-            self.runtime.queue.add(key)
+        if not task:
+            return
+        namespace, name = _key(body)
+        dispatcher = self.runtime.dispatcher
+        facts = None if kind == "DELETED" else job_facts(body)
+        if facts is None:
+            dispatcher.job_gone(namespace, name)
+        else:
+            dispatcher.job_changed(namespace, task, facts)
+        self.runtime.queue.add((namespace, task))
 
     def on_schedule(self, kind: str, body: Body) -> None:
         self.schedules.apply(kind, body)

@@ -18,12 +18,15 @@ POLL_S = 1.0
 
 class Leadership:
     def __init__(self, kube: Kube, settings: OperatorSettings,
-                 on_activate: Callable[[], Awaitable[None]]) -> None:
-        self.kube, self.settings, self.on_activate = kube, settings, on_activate
+                 on_activate: Callable[[], Awaitable[None]],
+                 on_pause: Callable[[], None]) -> None:
+        self.kube, self.settings = kube, settings
+        self.on_activate, self.on_pause = on_activate, on_pause
         self.active = asyncio.Event()
 
     async def run(self) -> None:
         if not self.settings.peering:
+            await self.on_activate()
             self.active.set()
             return
         while True:
@@ -44,6 +47,7 @@ class Leadership:
                 self.active.set()
             elif not active and self.active.is_set():
                 log.info("paused: another replica with a higher priority is alive")
+                self.on_pause()
                 self.active.clear()
             await asyncio.sleep(POLL_S)
 

@@ -53,6 +53,7 @@ class TaskReconciler:
         if task is None:
             self.wakeups.forget(key)
             self.dispatcher.withdraw(key)
+            await self._settle_sent_grant(key, None)
             return
         jobs = await self._owned_jobs(task)
         now = self.clock()
@@ -94,12 +95,11 @@ class TaskReconciler:
         return Candidate(task.namespace, task.name, task.spec.priority, task.created, since)
 
     def _settle_slot(self, task: TaskFacts, decision: Decision) -> None:
-        """A granted slot is kept while its Job starts or resumes, else given back."""
+        """A grant under which nothing was sent is given back when the task no longer
+        wants it; one under which a request went out ends when its Job is seen."""
         starts = any(isinstance(a, CreateJob) or (isinstance(a, SetJobSuspended) and
                                                   not a.suspend) for a in decision.actions)
-        if starts:
-            self.dispatcher.started(task.key)
-        elif not decision.wants_slot:
+        if not starts and not decision.wants_slot:
             self.dispatcher.withdraw(task.key)
 
     async def _owned_jobs(self, task: TaskFacts) -> list[JobFacts]:
@@ -112,7 +112,28 @@ class TaskReconciler:
             body = await self.kube.get_job(task.namespace, status.job_name)
             if body and controller_uid(body) == task.uid and (facts := job_facts(body)):
                 jobs.append(facts)
+        sent = await self._settle_sent_grant(task.key, task.uid)
+        if sent is not None and not any(j.name == sent.name for j in jobs):
+            jobs.append(sent)
         return jobs
+
+    async def _settle_sent_grant(self, key: Key, uid: str | None) -> JobFacts | None:
+        """A grant under which a create was sent, whose Job the watch has not shown yet:
+        the API server says whether it exists. If it does, its facts count in this
+        decision (the grant holds the slot until the watch shows the Job: only the watch
+        feeds the ledger, so a re-list can report every Job it knew as gone); if not,
+        nothing runs under the grant and its slot is free again."""
+        name = self.dispatcher.awaited_job(key)
+        if name is None or any(j.name == name for j in self.view.jobs(key)):
+            return None
+        body = await self.kube.get_job(key[0], name)
+        if body is None:
+            self.dispatcher.release(key)
+            return None
+        facts = job_facts(body)
+        if facts is None or uid is None or controller_uid(body) != uid:
+            return None
+        return facts
 
     async def _apply(self, task: TaskFacts, decision: Decision, now: datetime) -> Decision:
         for action in decision.actions:
@@ -121,6 +142,8 @@ class TaskReconciler:
                 if failure:
                     return reject(task, failure, now)
             elif isinstance(action, SetJobSuspended):
+                if not action.suspend:
+                    self.dispatcher.sent(task.key, action.name)
                 await self.kube.set_job_suspended(task.namespace, action.name, action.suspend)
             elif isinstance(action, DeleteJob):
                 await self.kube.delete_job(task.namespace, action.name)
@@ -135,9 +158,12 @@ class TaskReconciler:
             await self.tokens.ensure(task, action.attempt)  # before the Job: pods read it
             env = progress_env(task, self.progress_url)
         body = build_job(task, task.spec, action.attempt, action.name, env)
-        granted = self.dispatcher.granted.get(task.key)  # read now: the Job's event pops it
+        granted = self.dispatcher.granted_at(task.key)  # read now: the Job's event ends it
         if granted is not None:  # how long the queue held it, for users and the benchmark
             body["metadata"]["annotations"] = {ANNOTATION_ADMITTED_AT: format_time_ms(granted)}
+        # From here the grant lasts until its Job is seen: the create may succeed even if
+        # its answer is lost.
+        self.dispatcher.sent(task.key, action.name)
         try:
             await self.kube.create_job(body)
             failpoints.hit("after-job-create")
@@ -147,6 +173,7 @@ class TaskReconciler:
                      action.attempt)
         except ApiError as exc:
             if exc.invalid:
+                self.dispatcher.release(task.key)  # refused: no Job exists under the grant
                 return f"the API server refused the Job: {exc.message}"
             if not exc.conflict:
                 raise
@@ -154,6 +181,7 @@ class TaskReconciler:
             if existing is None:
                 raise
             if controller_uid(existing) != task.uid:
+                self.dispatcher.release(task.key)
                 return f"a Job named {action.name} already exists and belongs to something else"
             log.info("adopted existing Job %s/%s", task.namespace, action.name)
         return None

@@ -10,17 +10,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from agenttasks import metrics
-from agenttasks.api.meta import LABEL_TASK
-from agenttasks.core.facts import JobFacts
 from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
 from agenttasks.kube.client import Kube
-from agenttasks.kube.jobs import job_facts
 from agenttasks.kube.progress import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.timefmt import utcnow
 from agenttasks.kube.watching import Informer
 
-from .dispatcher import Dispatcher, occupies_slot
+from .dispatcher import Dispatcher
 from .events import EventRecorder
 from .leadership import Leadership
 from .overlay import OverlaidIndex
@@ -56,10 +53,11 @@ class Runtime:
     def __post_init__(self) -> None:
         # Set once every informer has listed: no reconcile runs on a partial view.
         self.synced = asyncio.Event()
-        self.leadership = Leadership(self.kube, self.settings, self._count_running_jobs)
+        self.leadership = Leadership(self.kube, self.settings, self._on_activate,
+                                     self._on_pause)
         metrics.STATE.provider = self.snapshot
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
-        self.dispatcher = Dispatcher(self.view, self.settings.limits, self.settings.aging,
+        self.dispatcher = Dispatcher(self.settings.limits, self.settings.aging,
                                      lambda key: self.queue.add(key, urgent=True))
         self.events = EventRecorder(self.kube)
         self.progress_tokens = ProgressTokens(self.kube)
@@ -88,26 +86,21 @@ class Runtime:
             if task is not None:
                 phase = (key[0], str(task.status.phase or "Pending"))
                 by_phase[phase] = by_phase.get(phase, 0) + 1
-        return metrics.StateSnapshot(by_phase, len(self.dispatcher.waiting),
+        return metrics.StateSnapshot(by_phase, self.dispatcher.waiting_count(),
                                      self.dispatcher.running().total)
 
-    async def _count_running_jobs(self) -> None:
-        """Before acting as the active replica: which tasks hold a slot, from the API server."""
-        scopes: list[str | None] = [None] if self.settings.clusterwide or \
-            self.settings.uses_patterns else list(self.settings.namespaces)
-        by_task: dict[Key, list[JobFacts]] = {}
-        for scope in scopes:
-            for body in await self.kube.list_jobs(scope, LABEL_TASK):
-                facts = job_facts(body)
-                namespace = body["metadata"]["namespace"]
-                if facts and self.settings.watches(namespace):
-                    task = body["metadata"]["labels"][LABEL_TASK]
-                    by_task.setdefault((namespace, task), []).append(facts)
-        self.dispatcher.resync({key for key, jobs in by_task.items() if occupies_slot(jobs)})
+    async def _on_activate(self) -> None:
+        """Before acting as the active replica. The informers kept the view, hence the slot
+        ledger, current while this replica waited, so nothing is listed again here."""
+        self.dispatcher.activate()
+
+    def _on_pause(self) -> None:
+        self.dispatcher.deactivate()
 
     async def _sync(self, informers: Sequence[Informer]) -> None:
         await asyncio.gather(*(informer.synced.wait() for informer in informers))
         self.view.complete = True
+        self.dispatcher.listed(self.view.task_keys())
         self.synced.set()
         log.info("initial listings complete: %d tasks, %d schedules, %d triggers",
                  len(self.view.task_keys()), len(self.schedule_view.keys()),

@@ -19,13 +19,15 @@ class JobFacts:
     owner_uid: str | None = None
     suspended: bool = False
     active: int = 0
-    ready: int = 0
+    terminating: int = 0
+    """Pods being stopped (status.terminating): a suspended Job holds its slot until 0."""
     succeeded: int = 0
-    failed: int = 0
     outcome: Literal["Complete", "Failed"] | None = None
     outcome_reason: str = ""
     outcome_message: str = ""
     finished_at: datetime | None = None
+    started_at: datetime | None = None
+    """status.startTime: when the Job controller started it; its timeout counts from here."""
     deleting: bool = False
 
     @property

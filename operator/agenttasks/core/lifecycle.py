@@ -63,7 +63,8 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     status = task.status
     by_attempt = {j.attempt: j for j in jobs}
     attempts = max([status.attempts, *by_attempt])
-    history = _merge_history(status.history, jobs, attempts)
+    timeout = attempt_deadline(task.spec.timeout) if task.spec else None
+    history = _merge_history(status.history, jobs, attempts, timeout)
     cleanup = _old_jobs(jobs, attempts)
 
     if status.terminal():
@@ -288,23 +289,43 @@ def ceil_seconds(moment: datetime) -> datetime:
         return moment
 
 
-def _record(job: JobFacts) -> AttemptRecord:
+def attempt_deadline(timeout: timedelta | None) -> timedelta | None:
+    """The Job's activeDeadlineSeconds for a spec.timeout: whole seconds, at least one."""
+    if timeout is None:
+        return None
+    return timedelta(seconds=max(1, int(timeout.total_seconds())))
+
+
+def timed_out(job: JobFacts, deadline: timedelta | None) -> bool:
+    """A failed attempt timed out if the Job says so, or if it failed at or after its
+    deadline whatever reason it gives. The Job controller stops the pods at the deadline but
+    keeps its FailureTarget condition only once it has seen every deletion; if it has not,
+    or that write is lost, its next sync checks the backoff limit first and reports the pod
+    it stopped as BackoffLimitExceeded. Times are whole seconds, so a pod that fails by
+    itself in the deadline's last second also counts as timed out."""
+    if job.outcome_reason == "DeadlineExceeded":
+        return True
+    if deadline is None or job.started_at is None or job.finished_at is None:
+        return False
+    return job.finished_at - job.started_at >= deadline
+
+
+def _record(job: JobFacts, deadline: timedelta | None) -> AttemptRecord:
     if job.outcome == "Complete":
         result, reason = "Succeeded", Reason.SUCCEEDED.value
     else:
         result = "Failed"
-        timed_out = job.outcome_reason == "DeadlineExceeded"
-        reason = Reason.TIMED_OUT.value if timed_out else Reason.JOB_FAILED.value
+        reason = Reason.TIMED_OUT.value if timed_out(job, deadline) else Reason.JOB_FAILED.value
     return AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
                          completion_time=job.finished_at, result=result, reason=reason,
                          message=job.outcome_message)
 
 
-def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts],
-                   attempts: int) -> list[AttemptRecord]:
+def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts], attempts: int,
+                   deadline: timedelta | None) -> list[AttemptRecord]:
     """Adds a record for each finished Job not yet in history, newest last, bounded."""
     known = {r.attempt for r in history}
-    added = [_record(j) for j in jobs if j.finished and j.attempt not in known
+    added = [_record(j, deadline) for j in jobs if j.finished and j.attempt not in known
              and j.attempt <= attempts]
     merged = sorted([*history, *added], key=lambda r: r.attempt)
     return merged[-HISTORY_LIMIT:]

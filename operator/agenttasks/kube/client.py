@@ -79,9 +79,9 @@ class Kube:
                 return None
             raise
 
-    async def _delete(self, path: str) -> None:
+    async def _delete(self, path: str, propagation: str = "Background") -> None:
         try:
-            await self._call("DELETE", path, {"propagationPolicy": "Background"})
+            await self._call("DELETE", path, {"propagationPolicy": propagation})
         except ApiError as exc:
             if not exc.not_found:
                 raise
@@ -96,7 +96,9 @@ class Kube:
         return await self._get_or_none(_path("batch/v1", "jobs", namespace, name))
 
     async def delete_job(self, namespace: str, name: str) -> None:
-        await self._delete(_path("batch/v1", "jobs", namespace, name))
+        # Foreground: the Job stays (with a deletionTimestamp) until its pods are gone, so it
+        # holds its run slot while they stop (core/slots.py, rule 1).
+        await self._delete(_path("batch/v1", "jobs", namespace, name), "Foreground")
 
     async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
         await self._call("PATCH", _path("batch/v1", "jobs", namespace, name),

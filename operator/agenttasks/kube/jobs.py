@@ -14,6 +14,7 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.task import AgentTaskSpec
 from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.lifecycle import attempt_deadline
 from agenttasks.kube.timefmt import parse_time
 
 
@@ -54,8 +55,9 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     }
     if spec.completions > 1:
         job_spec["completionMode"] = "Indexed"
-    if spec.timeout is not None:
-        job_spec["activeDeadlineSeconds"] = max(1, int(spec.timeout.total_seconds()))
+    deadline = attempt_deadline(spec.timeout)
+    if deadline is not None:
+        job_spec["activeDeadlineSeconds"] = int(deadline.total_seconds())
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -102,13 +104,13 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         owner_uid=controller_uid(body),
         suspended=bool((body.get("spec") or {}).get("suspend")),
         active=int(status.get("active") or 0),
-        ready=int(status.get("ready") or 0),
+        terminating=int(status.get("terminating") or 0),
         succeeded=int(status.get("succeeded") or 0),
-        failed=int(status.get("failed") or 0),
         outcome=outcome,
         outcome_reason=reason,
         outcome_message=message,
         finished_at=finished,
+        started_at=parse_time(status.get("startTime")),
         deleting=bool(meta.get("deletionTimestamp")),
     )
 

@@ -1,0 +1,185 @@
+"""The slot ledger: which Jobs hold a run slot, which tasks wait for one, who gets one next.
+
+Pure: events in, grants out; no I/O and no clock of its own (``now`` is passed in). The
+controller feeds it every Job event and every task's wish, and acts on the grants.
+
+What holds a slot (the one definition, shared with the chaos checker and the benchmark):
+
+1. A Job holds a slot while it exists, has not finished (no Complete or Failed condition),
+   and is not suspended with no pods left (`holds_slot`). A Job that is being deleted holds
+   its slot until it is gone: the operator deletes in the foreground, so a Job outlives its
+   pods. Each Job counts, not each task: a retry waits while the old attempt's pods stop.
+2. A grant holds a slot from the moment it is made until the ledger has seen the Job that
+   was created (or resumed) under it, either holding the slot itself or already finished,
+   or until the shell says that no Job was made under it (`release`). A grant for which a
+   create was sent is never given back on a mere change of mind (`withdraw`): the create
+   may have succeeded, and its Job may not be visible yet.
+3. No grant is made before the Jobs that exist are known (`jobs_listed`, after the first
+   complete listing) and every task of the first task listing has been looked at
+   (`seen`): start-up admits by priority from the whole queue, and counts every running
+   Job first. A standby replica keeps its informers, hence this ledger, current while it
+   waits; when it takes over it drops the grants it made before a pause (`drop_unsent`)
+   and grants from what it sees then.
+4. Order and limits are core.queue.admit's: effective priority (with aging), then age,
+   then name; a full namespace is skipped, a full cluster stops the pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from agenttasks.core.facts import JobFacts
+from agenttasks.core.queue import Aging, Candidate, Limits, Running, admit
+
+Key = tuple[str, str]
+"""(namespace, task name)."""
+JobKey = tuple[str, str]
+"""(namespace, Job name)."""
+
+
+def holds_slot(job: JobFacts) -> bool:
+    """Rule 1: not finished, and not suspended with no pods left."""
+    if job.finished:
+        return False
+    return not (job.suspended and job.active == 0 and job.terminating == 0)
+
+
+@dataclass
+class _Grant:
+    granted_at: datetime
+    job: str | None = None
+    """The Job created or resumed under this grant, once the shell has sent that request."""
+
+
+@dataclass(frozen=True)
+class _JobState:
+    task: Key
+    holds: bool
+    finished: bool
+
+
+class SlotLedger:
+    def __init__(self, limits: Limits, aging: Aging | None = None) -> None:
+        self.limits, self.aging = limits, aging
+        self._jobs: dict[JobKey, _JobState] = {}
+        self._grants: dict[Key, _Grant] = {}
+        self._waiting: dict[Key, Candidate] = {}
+        self._jobs_listed = False
+        self._unseen: set[Key] | None = None  # None: the first task listing is not in yet
+
+    # --- facts ----------------------------------------------------------------------------
+    def job(self, namespace: str, task: str, job: JobFacts) -> None:
+        """A Job of ``task`` as the watch shows it now (added or modified)."""
+        state = _JobState((namespace, task), holds_slot(job), job.finished)
+        self._jobs[(namespace, job.name)] = state
+        self._resolve(state.task, job.name, state.holds or state.finished)
+
+    def job_gone(self, namespace: str, name: str) -> None:
+        """A Job was deleted (or vanished from a re-list)."""
+        state = self._jobs.pop((namespace, name), None)
+        if state is not None:
+            self._resolve(state.task, name, True)
+
+    def jobs_listed(self) -> None:
+        """Every Job that exists has been reported: the slots in use are known."""
+        self._jobs_listed = True
+
+    def tasks_listed(self, keys: Iterable[Key]) -> None:
+        """The first task listing: no grant until each of these has been looked at."""
+        if self._unseen is None:
+            self._unseen = set(keys)
+
+    def seen(self, key: Key) -> None:
+        """A reconcile has looked at ``key`` (and said whether it wants a slot)."""
+        if self._unseen:
+            self._unseen.discard(key)
+
+    # --- wishes ---------------------------------------------------------------------------
+    def want(self, candidate: Candidate) -> None:
+        """A ready task waits for a slot (again, with fresh facts, on every reconcile)."""
+        if candidate.key not in self._grants:
+            self._waiting[candidate.key] = candidate
+
+    def withdraw(self, key: Key) -> None:
+        """The task no longer wants a slot. A grant is given back only if no request was
+        sent under it (rule 2)."""
+        self._waiting.pop(key, None)
+        grant = self._grants.get(key)
+        if grant is not None and grant.job is None:
+            del self._grants[key]
+
+    def sent(self, key: Key, job_name: str) -> None:
+        """The shell sent the create (or the resume) of ``job_name`` under key's grant."""
+        grant = self._grants.get(key)
+        if grant is not None:
+            grant.job = job_name
+            state = self._jobs.get((key[0], job_name))
+            self._resolve(key, job_name, state is not None and (state.holds or state.finished))
+
+    def release(self, key: Key) -> None:
+        """The shell knows no Job exists under key's grant (the API server refused the
+        create, or a read found no Job): the slot is free again."""
+        self._waiting.pop(key, None)
+        self._grants.pop(key, None)
+
+    def drop_unsent(self) -> None:
+        """A replica takes over (again): grants made before, with no request sent under
+        them, were counted against a view that another replica has changed since; they are
+        dropped and the tasks granted afresh."""
+        for key in [k for k, g in self._grants.items() if g.job is None]:
+            del self._grants[key]
+
+    # --- decisions ------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Rule 3: the slots in use are known and the first listing has been looked at."""
+        return self._jobs_listed and self._unseen is not None and not self._unseen
+
+    def grant(self, now: datetime) -> list[Key]:
+        """Grants what the limits allow to the waiting tasks, in queue order."""
+        if not self.ready or not self._waiting:
+            return []
+        granted = [c.key for c in admit(self._waiting.values(), self.running(), self.limits,
+                                        now, self.aging)]
+        for key in granted:
+            del self._waiting[key]
+            self._grants[key] = _Grant(now)
+        return granted
+
+    # --- reading --------------------------------------------------------------------------
+    def running(self) -> Running:
+        """Slots in use: Jobs that hold one, plus grants not yet resolved into a Job."""
+        by_ns: dict[str, int] = {}
+        for (namespace, _), state in self._jobs.items():
+            if state.holds:
+                by_ns[namespace] = by_ns.get(namespace, 0) + 1
+        for namespace, _ in self._grants:
+            by_ns[namespace] = by_ns.get(namespace, 0) + 1
+        return Running(total=sum(by_ns.values()), by_namespace=by_ns)
+
+    def has_grant(self, key: Key) -> bool:
+        return key in self._grants
+
+    def granted_at(self, key: Key) -> datetime | None:
+        grant = self._grants.get(key)
+        return grant.granted_at if grant else None
+
+    def awaited_job(self, key: Key) -> str | None:
+        """The Job a grant waits to see, when a request was sent under it."""
+        grant = self._grants.get(key)
+        return grant.job if grant else None
+
+    def waiting(self) -> list[Candidate]:
+        return list(self._waiting.values())
+
+    def is_waiting(self, key: Key) -> bool:
+        return key in self._waiting
+
+    # --- internals ------------------------------------------------------------------------
+    def _resolve(self, key: Key, job_name: str, settled: bool) -> None:
+        """Rule 2: a grant ends once its Job is seen holding the slot, finished, or gone."""
+        grant = self._grants.get(key)
+        if settled and grant is not None and grant.job == job_name:
+            del self._grants[key]
