@@ -111,7 +111,10 @@ def test_missed_fires_after_restart_give_one_catch_up_task(api: Api, timeline: T
                          what="the catch-up task")
         assert names == [f"catch-up-{fired}", f"catch-up-{fired + 2}"], \
             "one catch-up task, for the most recent missed fire"
-        status = get(api, ns, "catch-up")["status"]
+        # The task is created first and the schedule's status written after it: wait for
+        # that write instead of reading status the moment the task appears.
+        status = wait_for(lambda: _status_with_missed_fires(api, ns, "catch-up"), 30,
+                          what="the schedule's status after the catch-up")
         assert status["missedFires"] == 1
         assert _minute(_ts(status["lastScheduleTime"])) == fired + 2
         api.wait_event(ns, "catch-up", "MissedFires")
@@ -119,6 +122,11 @@ def test_missed_fires_after_restart_give_one_catch_up_task(api: Api, timeline: T
         assert len(tasks_of(api, ns, "catch-up")) == 2, "no burst"
     finally:
         second.stop()
+
+
+def _status_with_missed_fires(api: Api, ns: str, name: str) -> dict[str, Any] | None:
+    status = get(api, ns, name).get("status") or {}
+    return status if status.get("missedFires") else None
 
 
 def test_real_fire_creates_an_owned_labelled_task_on_time(api: Api, timeline: Timeline) -> None:

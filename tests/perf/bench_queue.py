@@ -21,8 +21,11 @@ from typing import Any
 from kubernetes import watch
 
 from agenttasks.api.crd import all_crds
-from agenttasks.api.meta import ANNOTATION_ADMITTED_AT, GROUP, VERSION
+from agenttasks.api.meta import ANNOTATION_ADMITTED_AT, GROUP, LABEL_ATTEMPT, VERSION
+from agenttasks.core.facts import JobFacts
+from agenttasks.core.slots import holds_slot
 from agenttasks.kube.crds import apply_crds
+from agenttasks.kube.jobs import job_facts
 from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
 from tests.perf.bench_schedules import SCHEDULES, schedule_figures
 from tests.perf.load_webhooks import RATE as WEBHOOK_RATE
@@ -45,6 +48,7 @@ class JobWatch:
         self.admitted_at: dict[str, float] = {}  # wall-clock grant time, from the annotation
         self.finished: dict[str, float] = {}
         self.running_peak = 0
+        self._jobs: dict[str, JobFacts] = {}  # as of the last event
         self.samples: list[tuple[float, int, int]] = []  # (t, finished, running)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(api, namespace), daemon=True)
@@ -60,24 +64,30 @@ class JobWatch:
                 for event in watcher.stream(api.batch.list_namespaced_job, namespace,
                                             resource_version=version):
                     version = event["object"].metadata.resource_version
-                    self._record(event["object"])
+                    self._record(event["type"], event["raw_object"])
                     if self._stop.is_set():
                         return
             except Exception:  # a dropped connection: resume where it broke
                 time.sleep(0.1)
 
-    def _record(self, job: Any) -> None:
+    def _record(self, kind: str, job: dict[str, Any]) -> None:
+        """Running is counted as the operator and the chaos checker count it (holds_slot),
+        over the Jobs as of this event's resourceVersion."""
         now = time.monotonic()
-        name = job.metadata.name
+        meta = job["metadata"]
+        name = meta["name"]
         self.created.setdefault(name, now)
-        granted = (job.metadata.annotations or {}).get(ANNOTATION_ADMITTED_AT)
+        granted = (meta.get("annotations") or {}).get(ANNOTATION_ADMITTED_AT)
         if granted:
             self.admitted_at.setdefault(name, datetime.fromisoformat(granted).timestamp())
-        done = any(c.type in ("Complete", "Failed") and c.status == "True"
-                   for c in job.status.conditions or [])
-        if done:
-            self.finished.setdefault(name, now)
-        running = len(self.created) - len(self.finished)
+        facts = job_facts(job)
+        if kind == "DELETED" or facts is None:
+            self._jobs.pop(name, None)
+        else:
+            self._jobs[name] = facts
+            if facts.finished:
+                self.finished.setdefault(name, now)
+        running = sum(holds_slot(f) for f in self._jobs.values())
         self.running_peak = max(self.running_peak, running)
         self.samples.append((now, len(self.finished), running))
 
@@ -156,7 +166,8 @@ def run_baseline(api: Api, parallelism: int) -> dict[str, Any]:
 
     def make(i: int) -> None:
         api.batch.create_namespaced_job(ns, {
-            "metadata": {"name": f"job-{i}"},
+            # The attempt label only lets JobWatch read it with the operator's job_facts.
+            "metadata": {"name": f"job-{i}", "labels": {LABEL_ATTEMPT: "1"}},
             "spec": {"backoffLimit": 0, "template": {**POD, "spec": {
                 **POD["spec"], "restartPolicy": "Never"}}}})
 
