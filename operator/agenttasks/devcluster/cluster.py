@@ -21,7 +21,7 @@ import yaml
 from agenttasks.devcluster import processes, realnode
 from agenttasks.devcluster.build import ensure_built
 from agenttasks.devcluster.pki import ensure_client_cert, ensure_pki, ensure_token
-from agenttasks.devcluster.toolchain import ETCD, HELM, KUBERNETES, KWOK, NODE, binary
+from agenttasks.devcluster.toolchain import COREDNS, ETCD, HELM, KUBERNETES, KWOK, NODE, binary
 
 Say = Callable[[str], None]
 # Stopped in reverse order of this list.
@@ -92,8 +92,8 @@ def up(root: Path, say: Say = _say, build_helm: bool = True,
 
     A healthy running cluster in ``root`` is reused as it is."""
     cluster = LocalCluster(root.resolve())
-    tools = [ETCD, KWOK, KUBERNETES, *([HELM] if build_helm else []), *([NODE] if real_node
-                                                                         else [])]
+    tools = [ETCD, KWOK, KUBERNETES, *([HELM] if build_helm else []),
+             *([NODE, COREDNS] if real_node else [])]
     if real_node:
         realnode.preflight(say)
     ensure_built(tools, say)
@@ -110,6 +110,7 @@ def up(root: Path, say: Say = _say, build_helm: bool = True,
     if real_node:  # read by the API server at its start
         ensure_token(cluster.pki, f"system:node:{realnode.NODE_NAME}", "system:nodes")
         ensure_token(cluster.pki, "system:kube-proxy")
+        ensure_token(cluster.pki, "system:coredns")
         ensure_client_cert(cluster.pki, "apiserver-kubelet-client",
                            "/O=system:masters/CN=kube-apiserver-kubelet-client")
     started = time.monotonic()
@@ -148,6 +149,10 @@ def _start_real_node(cluster: LocalCluster, say: Say) -> None:
     pause = images.pause_archive(say)
     kubectl(cluster, "create", "clusterrolebinding", "agenttasks-real-node",
             "--clusterrole=system:node", f"--user=system:node:{realnode.NODE_NAME}")
+    kubectl(cluster, "create", "clusterrole", "agenttasks-coredns", "--verb=list,watch",
+            "--resource=services,endpointslices.discovery.k8s.io,namespaces,pods")
+    kubectl(cluster, "create", "clusterrolebinding", "agenttasks-coredns",
+            "--clusterrole=agenttasks-coredns", "--user=system:coredns")
     realnode.start(cluster.root, lambda user, groups: _user_kubeconfig(cluster, user, groups),
                    cluster.pki / "ca.crt", say)
     realnode.load_image(pause)

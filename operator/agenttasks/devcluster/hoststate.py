@@ -14,7 +14,7 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
 CHAIN = re.compile(r"^:((?:KUBE|CNI)-[A-Za-z0-9_-]+) ", re.MULTILINE)
-OUR_PROCESSES = ("containerd", "containerd-shim-runc-v2", "kubelet", "kube-proxy")
+OUR_PROCESSES = ("containerd", "containerd-shim-runc-v2", "kubelet", "kube-proxy", "coredns")
 
 
 @dataclass(frozen=True)

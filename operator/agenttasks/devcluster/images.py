@@ -75,3 +75,144 @@ def _pause_source() -> Path:
         subprocess.run(["go", "mod", "download", f"k8s.io/kubernetes@{KUBERNETES.version}"],
                        cwd=KUBERNETES.gomod_dir, check=True, capture_output=True)
     return source
+
+
+# --- images built with buildah from Dockerfiles ---------------------------------------------
+
+BASE_IMAGE = "agenttasks.local/python:3.11-slim"
+OPERATOR_IMAGE = "agenttasks.local/agenttask-operator:dev"
+AGENT_IMAGE = "agenttasks.local/example-agent:dev"
+SUITE = "bookworm"  # Debian 12: its python3 is 3.11, as the official base image's
+BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
+RUNROOT = Path("/run/agenttasks-buildah")
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+BUILD_TOOLS = {"buildah": "buildah", "debootstrap": "debootstrap"}
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _buildah(*args: str) -> str:
+    argv = ["buildah", "--root", str(images_dir() / "buildah"), "--runroot", str(RUNROOT),
+            "--storage-driver", "overlay", *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise RealNodeError(f"buildah {' '.join(args[:2])} failed: {result.stderr[-600:]}")
+    return result.stdout.strip()
+
+
+def ensure_build_tools(say: Say) -> None:
+    missing = [pkg for tool, pkg in BUILD_TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        say(f"Installing to build images (apt-get): {' '.join(missing)}")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                        *missing], check=True, capture_output=True)
+
+
+def debian_mirror() -> str:
+    """This machine's Debian mirror, as its apt sources name it."""
+    for source in [Path("/etc/apt/sources.list.d/debian.sources"),
+                   *Path("/etc/apt/sources.list.d").glob("*.sources")]:
+        if source.exists():
+            for line in source.read_text().splitlines():
+                if line.startswith("URIs:") and not line.rstrip().endswith("-security"):
+                    return line.split()[1]
+    for line in Path("/etc/apt/sources.list").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["deb"] and len(words) > 2:
+            return words[1]
+    raise RealNodeError("no Debian mirror in /etc/apt/sources.list(.d)")
+
+
+def base_image(say: Say) -> str:
+    """A stand-in for the Dockerfile's FROM image (python:3.11-slim), made from Debian's
+    packages with debootstrap: python3 and pip, on PATH as python and pip."""
+    key = _key([SUITE, *BASE_PACKAGES])
+    stamp = images_dir() / f"base-{key}.done"
+    if stamp.exists() and _has_image(BASE_IMAGE):
+        return BASE_IMAGE
+    ensure_build_tools(say)
+    say(f"Making the base image from Debian {SUITE} with debootstrap (first time only).")
+    with tempfile.TemporaryDirectory(dir=images_dir()) as scratch:
+        root = Path(scratch) / "rootfs"
+        subprocess.run(["debootstrap", "--variant=minbase",
+                        f"--include={','.join(BASE_PACKAGES)}", SUITE, str(root),
+                        debian_mirror()], check=True, capture_output=True)
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
+                     "usr/share/man", "usr/share/locale"):
+            shutil.rmtree(root / junk, ignore_errors=True)
+        # As in the official image: pip installs into the system Python.
+        for managed in root.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
+            managed.unlink()
+        (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
+        (root / "usr/local/bin/python").symlink_to("/usr/bin/python3")
+        (root / "usr/local/bin/pip").symlink_to("/usr/bin/pip3")
+        container = _buildah("from", "scratch")
+        try:
+            mount = Path(_buildah("mount", container))
+            subprocess.run(f"tar -C {root} -cf - . | tar -C {mount} -xf -", shell=True,
+                           check=True)
+            _buildah("umount", container)
+            _buildah("config", "--env", "LANG=C.UTF-8", "--env",
+                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                     "--cmd", "python3", container)
+            _buildah("commit", "-q", container, BASE_IMAGE)
+        finally:
+            _buildah("rm", container)
+    stamp.write_text(BASE_IMAGE)
+    return BASE_IMAGE
+
+
+def operator_archive(say: Say) -> Path:
+    """The operator image, from the project's own Dockerfile on the stand-in base."""
+    inputs = ["Dockerfile", "pyproject.toml", "README.md", "LICENSE", "requirements/runtime.txt",
+              *_files("operator")]
+    return _dockerfile_archive("operator", OPERATOR_IMAGE, "Dockerfile", inputs, say)
+
+
+def agent_archive(say: Say) -> Path:
+    """The example agent (examples/agent/), which reports progress with agenttasks.progress."""
+    inputs = ["examples/agent/Dockerfile", "examples/agent/agent.py",
+              "operator/agenttasks/progress.py"]
+    return _dockerfile_archive("agent", AGENT_IMAGE, "examples/agent/Dockerfile", inputs, say)
+
+
+def _dockerfile_archive(kind: str, tag: str, dockerfile: str, inputs: list[str],
+                        say: Say) -> Path:
+    base = base_image(say)
+    key = _key([base, *(f"{p}\0{(REPO / p).read_text()}" for p in sorted(inputs))])
+    out = images_dir() / f"{kind}-{key}.tar"
+    if out.exists():
+        return out
+    say(f"Building the {kind} image from {dockerfile} with buildah.")
+    # The build trusts the host's CA bundle for the package registries, mounted for the
+    # build only: nothing of it ends up in the image.
+    volume = [f"--volume={HOST_CA}:/etc/ssl/certs/ca-certificates.crt:ro"] \
+        if HOST_CA.exists() else []
+    _buildah("bud", "-q", "--isolation=chroot", "--network=host", "--layers=false",
+             f"--build-arg=BASE_IMAGE={base}", *volume, "-f", str(REPO / dockerfile),
+             "-t", tag, str(REPO))
+    partial = out.with_suffix(".partial")
+    _buildah("push", "-q", tag, f"docker-archive:{partial}:{tag}")
+    partial.rename(out)
+    shutil.rmtree(RUNROOT, ignore_errors=True)
+    return out
+
+
+def _has_image(name: str) -> bool:
+    try:
+        _buildah("inspect", "--type", "image", name)
+    except RealNodeError:
+        return False
+    return True
+
+
+def _files(folder: str) -> list[str]:
+    return [str(p.relative_to(REPO)) for p in sorted((REPO / folder).rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            and not any(part.endswith(".egg-info") for part in p.parts)]
+
+
+def _key(parts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:16]

@@ -44,7 +44,7 @@ NODE_IP = "198.51.100.1"
 POD_CIDR = "198.51.100.0/24"
 STATE = Path("/run/agenttasks-node")  # short: unix socket paths are limited to 108 bytes
 LOCK = STATE / "owner"
-COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns")
 PAUSE_IMAGE = "agenttasks.local/pause:3.10"
 # What the node needs from the host, and the Debian package that has it.
 PACKAGES = {
@@ -139,7 +139,10 @@ def start(cluster_root: Path, kubeconfig_for: Callable[[str, str], Path], ca: Pa
     _write_proxy_config(folder, proxy_kubeconfig)
     processes.start("kube-proxy", [str(binary("kube-proxy")),
                                    f"--config={folder / 'kube-proxy.yaml'}"], cluster_root)
-    say(f"Real node {NODE_NAME} started (containerd, kubelet, kube-proxy); "
+    _write_corefile(folder, kubeconfig_for("system:coredns", ""))
+    processes.start("coredns", [str(binary("coredns")), "-conf", str(folder / "Corefile")],
+                    cluster_root)
+    say(f"Real node {NODE_NAME} started (containerd, kubelet, kube-proxy, coredns); "
         f"logs in {cluster_root}/logs/.")
 
 
@@ -227,8 +230,25 @@ def _write_kubelet_config(folder: Path, ca: Path) -> None:
         "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False, "localStorageCapacityIsolation": False,
         "resolvConf": "/etc/resolv.conf", "clusterDomain": "cluster.local",
+        "clusterDNS": [NODE_IP],
     }
     (folder / "kubelet.yaml").write_text(yaml.safe_dump(config))
+
+
+def _write_corefile(folder: Path, kubeconfig: Path) -> None:
+    """Cluster DNS on the node's address: Service and pod names of cluster.local only (there
+    is nothing upstream to forward to)."""
+    (folder / "Corefile").write_text(f"""\
+.:53 {{
+    bind {NODE_IP}
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} agenttasks-local
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+}}
+""")
 
 
 def _write_proxy_config(folder: Path, kubeconfig: Path) -> None:
@@ -250,8 +270,9 @@ def stop(cluster_root: Path, say: Say) -> list[str]:
     if processes.stop(cluster_root, "kubelet"):
         stopped.append("kubelet")
     _kill_containers()
-    if processes.stop(cluster_root, "kube-proxy"):
-        stopped.append("kube-proxy")
+    for name in ("kube-proxy", "coredns"):
+        if processes.stop(cluster_root, name):
+            stopped.append(name)
     if processes.stop(cluster_root, "containerd"):
         stopped.append("containerd")
     _kill_shims()

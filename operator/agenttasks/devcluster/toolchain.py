@@ -131,7 +131,11 @@ NODE = GoTool(
     gomod="kubernetes",
 )
 
-ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM, NODE)
+# Cluster DNS for the real node's pods (the chart's Service URLs are names).
+COREDNS = GoTool("coredns", "github.com/coredns/coredns",
+                 (Binary("coredns", "github.com/coredns/coredns"),))
+
+ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM, NODE, COREDNS)
 CONTROL_PLANE = (ETCD, KWOK, KUBERNETES, HELM)
 
 
