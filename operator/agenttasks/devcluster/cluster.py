@@ -147,17 +147,34 @@ def _start_real_node(cluster: LocalCluster, say: Say) -> None:
     from agenttasks.devcluster import images
 
     pause = images.pause_archive(say)
-    kubectl(cluster, "create", "clusterrolebinding", "agenttasks-real-node",
-            "--clusterrole=system:node", f"--user=system:node:{realnode.NODE_NAME}")
-    kubectl(cluster, "create", "clusterrole", "agenttasks-coredns", "--verb=list,watch",
-            "--resource=services,endpointslices.discovery.k8s.io,namespaces,pods")
-    kubectl(cluster, "create", "clusterrolebinding", "agenttasks-coredns",
-            "--clusterrole=agenttasks-coredns", "--user=system:coredns")
+    kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(_real_node_rbac()))
     realnode.start(cluster.root, lambda user, groups: _user_kubeconfig(cluster, user, groups),
                    cluster.pki / "ca.crt", say)
     realnode.load_image(pause)
     realnode.load_image(images.busybox_archive(say))
     _wait(lambda: _node_ready(cluster, realnode.NODE_NAME), 60, cluster, "kubelet")
+
+
+def _real_node_rbac() -> dict[str, object]:
+    """The kubelet's rights (system:node, bound to its user: there is no Node authorizer
+    here) and CoreDNS's reads."""
+    def binding(name: str, role: str, user: str) -> dict[str, object]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                              "name": user}]}
+
+    dns_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "agenttasks-coredns"},
+                "rules": [{"apiGroups": [""], "resources": ["services", "namespaces", "pods"],
+                           "verbs": ["list", "watch"]},
+                          {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                           "verbs": ["list", "watch"]}]}
+    return {"apiVersion": "v1", "kind": "List", "items": [
+        binding("agenttasks-real-node", "system:node", f"system:node:{realnode.NODE_NAME}"),
+        dns_role, binding("agenttasks-coredns", "agenttasks-coredns", "system:coredns")]}
 
 
 def _user_kubeconfig(cluster: LocalCluster, user: str, groups: str) -> Path:

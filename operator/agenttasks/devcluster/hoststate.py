@@ -13,7 +13,8 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
-CHAIN = re.compile(r"^:((?:KUBE|CNI)-[A-Za-z0-9_-]+) ", re.MULTILINE)
+CHAIN_PREFIXES = ("KUBE-", "CNI-", "AGT-")
+CHAIN = re.compile(r"^:((?:KUBE|CNI|AGT)-[A-Za-z0-9_-]+) ", re.MULTILINE)
 OUR_PROCESSES = ("containerd", "containerd-shim-runc-v2", "kubelet", "kube-proxy", "coredns")
 
 
@@ -25,13 +26,14 @@ class HostState:
     mounts: tuple[str, ...]
     netns: tuple[str, ...]
     links: tuple[str, ...]
+    routes: tuple[str, ...]
     chains: tuple[str, ...]
     cgroups: tuple[str, ...]
 
     def left_behind(self, before: HostState) -> dict[str, list[str]]:
         """What is here now and was not ``before``, by kind (empty when clean)."""
         found = {}
-        for kind in ("processes", "mounts", "netns", "links", "chains", "cgroups"):
+        for kind in ("processes", "mounts", "netns", "links", "routes", "chains", "cgroups"):
             extra = sorted(set(getattr(self, kind)) - set(getattr(before, kind)))
             if extra:
                 found[kind] = extra
@@ -45,6 +47,7 @@ def read(owned: tuple[Path, ...]) -> HostState:
         mounts=tuple(sorted(m for m in mounts() if any(_under(m, o) for o in owned))),
         netns=tuple(sorted(network_namespaces())),
         links=tuple(sorted(links())),
+    routes=tuple(sorted(routes())),
         chains=tuple(sorted(chains())),
         cgroups=tuple(sorted(str(c) for c in kubepods_cgroups())),
     )
@@ -85,8 +88,13 @@ def links() -> list[str]:
     return [n for n in names if n.startswith(("agt", "veth", "cni", "kube-"))]
 
 
+def routes() -> list[str]:
+    """Every route of the main table, as `ip route` prints it."""
+    return [line.strip() for line in _run(["ip", "route", "show"]).splitlines() if line.strip()]
+
+
 def chains() -> list[str]:
-    """KUBE-* and CNI-* chains in every table of iptables and ip6tables."""
+    """KUBE-*, CNI-* and AGT-* chains in every table of iptables and ip6tables."""
     found = []
     for tool in ("iptables-save", "ip6tables-save"):
         if shutil.which(tool) is None:

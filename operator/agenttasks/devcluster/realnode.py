@@ -42,6 +42,8 @@ TAINT_KEY = "agenttasks.io/real-node"
 BRIDGE = "agt0"
 NODE_IP = "198.51.100.1"
 POD_CIDR = "198.51.100.0/24"
+SERVICE_CIDR = "10.0.0.0/24"  # the API server's --service-cluster-ip-range
+FENCE_CHAIN = "AGT-NODE-FENCE"
 STATE = Path("/run/agenttasks-node")  # short: unix socket paths are limited to 108 bytes
 LOCK = STATE / "owner"
 COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns")
@@ -175,6 +177,23 @@ def _bridge_up() -> None:
     with contextlib.suppress(RealNodeError):  # already there after a restart
         _ip("addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
     _ip("link", "set", BRIDGE, "up")
+    _fence()
+
+
+def _fence() -> None:
+    """Nothing of the cluster's leaves this host. Service addresses are routed to the bridge,
+    so a Service that kube-proxy has not programmed yet goes nowhere instead of out of the
+    default route; and pods may reach only the bridge and this host, never forward out."""
+    with contextlib.suppress(RealNodeError):
+        _ip("route", "replace", SERVICE_CIDR, "dev", BRIDGE)
+    subprocess.run(["iptables", "-N", FENCE_CHAIN], capture_output=True)
+    subprocess.run(["iptables", "-F", FENCE_CHAIN], capture_output=True, check=True)
+    subprocess.run(["iptables", "-A", FENCE_CHAIN, "-s", POD_CIDR, "!", "-o", BRIDGE,
+                    "-j", "DROP"], capture_output=True, check=True)
+    if subprocess.run(["iptables", "-C", "FORWARD", "-j", FENCE_CHAIN],
+                      capture_output=True).returncode != 0:
+        subprocess.run(["iptables", "-I", "FORWARD", "1", "-j", FENCE_CHAIN],
+                       capture_output=True, check=True)
 
 
 def _write_containerd_config(folder: Path) -> None:
@@ -287,7 +306,7 @@ def stop(cluster_root: Path, say: Say) -> list[str]:
     _remove_cgroups()
     if BRIDGE in hoststate.links():
         with contextlib.suppress(RealNodeError):
-            _ip("link", "delete", BRIDGE)
+            _ip("link", "delete", BRIDGE)  # its routes go with it
     _restore_host(folder)
     shutil.rmtree(STATE, ignore_errors=True)
     if stopped:
@@ -298,11 +317,18 @@ def stop(cluster_root: Path, say: Say) -> list[str]:
 def _kill_containers() -> None:
     """Every process in the kubelet's cgroups (the containers), then the pods' shims."""
     for cgroup in hoststate.kubepods_cgroups():
-        for procs in cgroup.rglob("cgroup.procs"):
+        for folder in _folders(cgroup):
             with contextlib.suppress(OSError):
-                for pid in procs.read_text().split():
+                for pid in (folder / "cgroup.procs").read_text().split():
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(int(pid), signal.SIGKILL)
+
+
+def _folders(tree: Path) -> list[Path]:
+    """Every folder under ``tree``, deepest first; folders that vanish meanwhile are skipped
+    (a cgroup goes away as its last process exits)."""
+    found = [Path(top) for top, _dirs, _files in os.walk(tree, onerror=lambda _e: None)]
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 
 def _kill_shims() -> None:
@@ -327,8 +353,8 @@ def _unmount_under(*folders: Path) -> None:
 
 
 def _remove_chains() -> None:
-    """Deletes the KUBE-* and CNI-* chains (and the rules that jump to them) in every table,
-    leaving every other rule as it was."""
+    """Deletes the KUBE-*, CNI-* and AGT-* chains (and the rules that jump to them) in every
+    table, leaving every other rule as it was."""
     for save, restore in (("iptables-save", "iptables-restore"),
                           ("ip6tables-save", "ip6tables-restore")):
         if shutil.which(save) is None:
@@ -343,11 +369,12 @@ def _remove_chains() -> None:
 def _ours(rule: str) -> bool:
     words = rule.split()
     if rule.startswith(":"):
-        return words[0][1:].startswith(("KUBE-", "CNI-"))
+        return words[0][1:].startswith(hoststate.CHAIN_PREFIXES)
     if rule.startswith("-A "):
         chain = words[1]
         target = words[words.index("-j") + 1] if "-j" in words else ""
-        return chain.startswith(("KUBE-", "CNI-")) or target.startswith(("KUBE-", "CNI-"))
+        return chain.startswith(hoststate.CHAIN_PREFIXES) or \
+            target.startswith(hoststate.CHAIN_PREFIXES)
     return False
 
 
@@ -357,12 +384,9 @@ def _remove_cgroups() -> None:
         if not trees:
             return
         for tree in trees:
-            for folder in sorted((p for p in tree.rglob("*") if p.is_dir()),
-                                 key=lambda p: len(p.parts), reverse=True):
+            for folder in _folders(tree):  # the tree itself comes last
                 with contextlib.suppress(OSError):
                     folder.rmdir()
-            with contextlib.suppress(OSError):
-                tree.rmdir()
         time.sleep(0.2)  # a process that was just killed leaves its cgroup a moment later
 
 
