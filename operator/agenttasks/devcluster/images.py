@@ -86,7 +86,6 @@ SUITE = "bookworm"  # Debian 12: its python3 is 3.11, as the official base image
 BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 RUNROOT = Path("/run/agenttasks-buildah")
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-BUILD_TOOLS = {"buildah": "buildah", "debootstrap": "debootstrap"}
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -97,14 +96,6 @@ def _buildah(*args: str) -> str:
     if result.returncode != 0:
         raise RealNodeError(f"buildah {' '.join(args[:2])} failed: {result.stderr[-600:]}")
     return result.stdout.strip()
-
-
-def ensure_build_tools(say: Say) -> None:
-    missing = [pkg for tool, pkg in BUILD_TOOLS.items() if shutil.which(tool) is None]
-    if missing:
-        say(f"Installing to build images (apt-get): {' '.join(missing)}")
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        *missing], check=True, capture_output=True)
 
 
 def debian_mirror() -> str:
@@ -129,7 +120,6 @@ def base_image(say: Say) -> str:
     stamp = images_dir() / f"base-{key}.done"
     if stamp.exists() and _has_image(BASE_IMAGE):
         return BASE_IMAGE
-    ensure_build_tools(say)
     say(f"Making the base image from Debian {SUITE} with debootstrap (first time only).")
     with tempfile.TemporaryDirectory(dir=images_dir()) as scratch:
         root = Path(scratch) / "rootfs"

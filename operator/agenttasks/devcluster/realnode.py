@@ -53,6 +53,7 @@ PACKAGES = {
     "containerd": "containerd", "runc": "runc", "/usr/lib/cni/bridge":
     "containernetworking-plugins", "iptables": "iptables", "conntrack": "conntrack",
     "/bin/busybox": "busybox-static",  # the shell image of the tests
+    "buildah": "buildah", "debootstrap": "debootstrap",  # the images (devcluster/images.py)
 }
 # Host-wide settings the node changes; put back as they were at `stop`.
 SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet")
