@@ -2,8 +2,12 @@
 # The AgentTask operator image. Build from the repository root:
 #   docker build -t ghcr.io/agenttasks/agenttask-operator:0.1.0 .
 
+# The base image. Users build on the official one; the local real node (no image can be
+# pulled there) passes a stand-in made from Debian's packages: --build-arg BASE_IMAGE=…
+ARG BASE_IMAGE=python:3.11-slim
+
 # --- builder: wheels of the project and of every dependency -------------------------------
-FROM python:3.11-slim AS builder
+FROM ${BASE_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -12,14 +16,14 @@ WORKDIR /src
 # The lock first (its own layer): exactly the pinned, hashed dependencies, as wheels.
 COPY requirements/runtime.txt ./requirements/
 RUN pip wheel --require-hashes --wheel-dir /wheels -r requirements/runtime.txt \
-    && pip install --no-index --find-links=/wheels setuptools
+    && pip install --no-index --find-links=/wheels --upgrade setuptools
 # README.md and LICENSE are named in pyproject.toml: setuptools needs them to build.
 COPY pyproject.toml README.md LICENSE ./
 COPY operator/ ./operator/
 RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # --- final: the wheels installed, no build tools, an unprivileged user ----------------------
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

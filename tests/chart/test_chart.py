@@ -695,3 +695,42 @@ def test_notes_explain_how_to_use_the_operator(tmp_path: Path) -> None:
 def test_notes_warn_about_read_only_dashboard(tmp_path: Path) -> None:
     notes = _notes(tmp_path, "dashboard.readOnlyWithoutToken=true")
     assert "read-only without a token is on" in notes
+
+
+# --- scheduling and extras that platform teams set -----------------------------------------
+
+
+def test_scheduling_values_reach_the_pod() -> None:
+    docs = render("nodeSelector.agenttasks\\.io/node=real", "priorityClassName=high",
+                  "tolerations[0].key=agenttasks.io/real-node",
+                  "tolerations[0].operator=Exists", "tolerations[0].effect=NoSchedule",
+                  "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+                  "nodeSelectorTerms[0].matchExpressions[0].key=zone",
+                  "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+                  "nodeSelectorTerms[0].matchExpressions[0].operator=Exists")
+    spec = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"agenttasks.io/node": "real"}
+    assert spec["tolerations"] == [{"key": "agenttasks.io/real-node", "operator": "Exists",
+                                    "effect": "NoSchedule"}]
+    assert spec["priorityClassName"] == "high"
+    assert "nodeAffinity" in spec["affinity"]
+    assert "priorityClassName" not in one(render(), "Deployment")["spec"]["template"]["spec"]
+
+
+def test_pod_labels_extra_args_and_env() -> None:
+    docs = render("podLabels.team=reports", "podLabels.app\\.kubernetes\\.io/name=evil",
+                  "extraArgs={--priority-aging=1/5m}", "extraEnv[0].name=HTTPS_PROXY",
+                  "extraEnv[0].value=http://proxy:3128")
+    template = one(docs, "Deployment")["spec"]["template"]
+    labels = template["metadata"]["labels"]
+    assert labels["team"] == "reports"
+    assert labels["app.kubernetes.io/name"] == "agenttask-operator", "chart labels win"
+    operator = template["spec"]["containers"][0]
+    assert operator["args"][-1] == "--priority-aging=1/5m"
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in operator["env"]
+    assert operator["env"][0]["name"] == "POD_NAME"
+
+
+def test_extra_env_needs_a_name() -> None:
+    result = template(("extraEnv[0].value=x",))
+    assert result.returncode != 0 and "name" in result.stderr

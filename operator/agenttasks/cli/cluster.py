@@ -21,10 +21,13 @@ def cluster() -> None:
 
 @cluster.command()
 @DIR_OPTION
-def up(directory: Path) -> None:
+@click.option("--real-node", is_flag=True,
+              help="Also run a real node (containerd, runc, kubelet, kube-proxy) for pods that "
+              "tolerate agenttasks.io/real-node; needs root, installs what it needs with apt.")
+def up(directory: Path, real_node: bool) -> None:
     """Build what is missing, start every component, and wait for a Ready node."""
     try:
-        info = local.up(directory)
+        info = local.up(directory, real_node=real_node)
     except (local.ClusterError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"export KUBECONFIG={info.kubeconfig}")

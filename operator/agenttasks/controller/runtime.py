@@ -77,7 +77,9 @@ class Runtime:
                                           self.trigger_wakeups, self.events, self.ledger)
 
     def ready(self) -> bool:
-        return self.synced.is_set()
+        """Every informer has listed, and this replica acts: a standby is not Ready, so the
+        Service sends webhook deliveries and dashboard users to the active replica only."""
+        return self.synced.is_set() and self.leadership.active.is_set()
 
     def snapshot(self) -> metrics.StateSnapshot:
         by_phase: dict[tuple[str, str], int] = {}

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from agenttasks.devcluster import processes
+from agenttasks.devcluster import processes, realnode
 from agenttasks.devcluster.build import ensure_built
-from agenttasks.devcluster.pki import ensure_pki
-from agenttasks.devcluster.toolchain import ETCD, HELM, KUBERNETES, KWOK, binary
+from agenttasks.devcluster.pki import ensure_client_cert, ensure_pki, ensure_token
+from agenttasks.devcluster.toolchain import COREDNS, ETCD, HELM, KUBERNETES, KWOK, NODE, binary
 
 Say = Callable[[str], None]
 # Stopped in reverse order of this list.
@@ -31,6 +31,9 @@ CONTROLLERS = (
     "ttl-after-finished", "deployment", "replicaset", "root-ca-certificate-publisher-controller",
     "resourcequota",
 )
+# With a real node, Services need endpoints and the built-in roles their aggregated rules.
+REAL_NODE_CONTROLLERS = ("endpoint", "endpointslice", "endpointslicemirroring",
+                         "clusterrole-aggregation")
 NODE_NAME = "kwok-node-0"
 STAGES = Path(__file__).with_name("stages.yaml")
 
@@ -69,18 +72,32 @@ class LocalCluster:
             return {}
         return dict(json.loads(self.state_file.read_text())["ports"])
 
+    @property
+    def real_node(self) -> bool:
+        if not self.state_file.exists():
+            return False
+        return bool(json.loads(self.state_file.read_text()).get("real_node"))
+
+    def components(self) -> tuple[str, ...]:
+        return COMPONENTS + (realnode.COMPONENTS if self.real_node else ())
+
     def running(self) -> dict[str, int | None]:
-        return {c: processes.running_pid(self.root, c) for c in COMPONENTS}
+        return {c: processes.running_pid(self.root, c) for c in self.components()}
 
 
-def up(root: Path, say: Say = _say, build_helm: bool = True) -> LocalCluster:
-    """Builds what is missing, starts every component and waits for a Ready node.
+def up(root: Path, say: Say = _say, build_helm: bool = True,
+       real_node: bool = False) -> LocalCluster:
+    """Builds what is missing, starts every component and waits for a Ready node (two with
+    ``real_node``: the simulated one and one that runs real containers).
 
     A healthy running cluster in ``root`` is reused as it is."""
     cluster = LocalCluster(root.resolve())
-    ensure_built((ETCD, KWOK, KUBERNETES, HELM) if build_helm else (ETCD, KWOK, KUBERNETES),
-                 say)
-    if all(cluster.running().values()) and _ready(cluster):
+    tools = [ETCD, KWOK, KUBERNETES, *([HELM] if build_helm else []),
+             *([NODE, COREDNS] if real_node else [])]
+    if real_node:
+        realnode.preflight(say)
+    ensure_built(tools, say)
+    if cluster.real_node == real_node and all(cluster.running().values()) and _ready(cluster):
         say(f"The local cluster in {cluster.root} is already running.")
         return cluster
     down(cluster.root, say=lambda _m: None)
@@ -88,8 +105,14 @@ def up(root: Path, say: Say = _say, build_helm: bool = True) -> LocalCluster:
     token = ensure_pki(cluster.pki)
     ports = {name: _free_port() for name in
              ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")}
-    cluster.state_file.write_text(json.dumps({"ports": ports}))
+    cluster.state_file.write_text(json.dumps({"ports": ports, "real_node": real_node}))
     _write_kubeconfig(cluster, token, ports["apiserver"])
+    if real_node:  # read by the API server at its start
+        ensure_token(cluster.pki, f"system:node:{realnode.NODE_NAME}", "system:nodes")
+        ensure_token(cluster.pki, "system:kube-proxy")
+        ensure_token(cluster.pki, "system:coredns")
+        ensure_client_cert(cluster.pki, "apiserver-kubelet-client",
+                           "/O=system:masters/CN=kube-apiserver-kubelet-client")
     started = time.monotonic()
     try:
         _start_etcd(cluster, ports)
@@ -102,6 +125,8 @@ def up(root: Path, say: Say = _say, build_helm: bool = True) -> LocalCluster:
         _ensure_node(cluster)
         _wait(lambda: _node_ready(cluster), 60, cluster, "kwok")
         _wait(lambda: _default_service_account(cluster), 60, cluster, "kube-controller-manager")
+        if real_node:
+            _start_real_node(cluster, say)
     except BaseException:
         down(cluster.root, say=lambda _m: None)
         raise
@@ -111,9 +136,52 @@ def up(root: Path, say: Say = _say, build_helm: bool = True) -> LocalCluster:
 
 def down(root: Path, say: Say = _say) -> list[str]:
     cluster = LocalCluster(root.resolve())
-    stopped = [c for c in reversed(COMPONENTS) if processes.stop(cluster.root, c)]
+    stopped = realnode.stop(cluster.root, say) if realnode.node_dir(cluster.root).exists() \
+        else []
+    stopped += [c for c in reversed(COMPONENTS) if processes.stop(cluster.root, c)]
     say("Stopped: " + (", ".join(stopped) if stopped else "nothing was running") + ".")
     return stopped
+
+
+def _start_real_node(cluster: LocalCluster, say: Say) -> None:
+    from agenttasks.devcluster import images
+
+    pause = images.pause_archive(say)
+    kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(_real_node_rbac()))
+    realnode.start(cluster.root, lambda user, groups: _user_kubeconfig(cluster, user, groups),
+                   cluster.pki / "ca.crt", say)
+    realnode.load_image(pause)
+    realnode.load_image(images.busybox_archive(say))
+    _wait(lambda: _node_ready(cluster, realnode.NODE_NAME), 60, cluster, "kubelet")
+
+
+def _real_node_rbac() -> dict[str, object]:
+    """The kubelet's rights (system:node, bound to its user: there is no Node authorizer
+    here) and CoreDNS's reads."""
+    def binding(name: str, role: str, user: str) -> dict[str, object]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                              "name": user}]}
+
+    dns_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "agenttasks-coredns"},
+                "rules": [{"apiGroups": [""], "resources": ["services", "namespaces", "pods"],
+                           "verbs": ["list", "watch"]},
+                          {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                           "verbs": ["list", "watch"]}]}
+    return {"apiVersion": "v1", "kind": "List", "items": [
+        binding("agenttasks-real-node", "system:node", f"system:node:{realnode.NODE_NAME}"),
+        dns_role, binding("agenttasks-coredns", "agenttasks-coredns", "system:coredns")]}
+
+
+def _user_kubeconfig(cluster: LocalCluster, user: str, groups: str) -> Path:
+    token = ensure_token(cluster.pki, user, groups)
+    path = cluster.root / f"kubeconfig-{user.replace(':', '-')}"
+    _write_kubeconfig(cluster, token, cluster.ports()["apiserver"], path, user)
+    return path
 
 
 def status(root: Path) -> dict[str, object]:
@@ -203,16 +271,29 @@ def _start_apiserver(cluster: LocalCluster, ports: dict[str, int],
         # Without a node lifecycle controller nothing would lift the not-ready taint.
         "--disable-admission-plugins=TaintNodesByCondition",
         "--allow-privileged=true", "--profiling=false",
+        *(_real_node_apiserver_flags(pki) if cluster.real_node else []),
         *extra_flags,
     ], cluster.root)
 
 
+def _real_node_apiserver_flags(pki: Path) -> list[str]:
+    """Pods reach the API server through the `kubernetes` Service, which needs an address
+    that is not loopback; `kubectl logs` and `exec` reach the kubelet by its InternalIP."""
+    return [
+        "--bind-address=0.0.0.0", f"--advertise-address={realnode.NODE_IP}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+    ]
+
+
 def _start_controller_manager(cluster: LocalCluster, ports: dict[str, int]) -> None:
     pki = cluster.pki
+    controllers = CONTROLLERS + (REAL_NODE_CONTROLLERS if cluster.real_node else ())
     processes.start("kube-controller-manager", [
         str(binary("kube-controller-manager")),
         f"--kubeconfig={cluster.kubeconfig}",
-        f"--controllers={','.join(CONTROLLERS)}",
+        f"--controllers={','.join(controllers)}",
         f"--service-account-private-key-file={pki / 'sa.key'}",
         f"--root-ca-file={pki / 'ca.crt'}",
         "--leader-elect=false", "--bind-address=127.0.0.1",
@@ -272,9 +353,9 @@ def _ensure_node(cluster: LocalCluster) -> None:
     kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(node))
 
 
-def _node_ready(cluster: LocalCluster) -> bool:
+def _node_ready(cluster: LocalCluster, name: str = NODE_NAME) -> bool:
     try:
-        out = kubectl(cluster, "get", "node", NODE_NAME, "-o",
+        out = kubectl(cluster, "get", "node", name, "-o",
                       "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
     except ClusterError:
         return False
@@ -341,17 +422,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _write_kubeconfig(cluster: LocalCluster, token: str, port: int) -> None:
+def _write_kubeconfig(cluster: LocalCluster, token: str, port: int, path: Path | None = None,
+                      user: str = "admin") -> None:
     ca = base64.b64encode((cluster.pki / "ca.crt").read_bytes()).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "agenttasks-local", "cluster": {
             "server": f"https://127.0.0.1:{port}", "certificate-authority-data": ca}}],
-        "users": [{"name": "admin", "user": {"token": token}}],
+        "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "agenttasks-local",
-                      "context": {"cluster": "agenttasks-local", "user": "admin"}}],
+                      "context": {"cluster": "agenttasks-local", "user": user}}],
         "current-context": "agenttasks-local",
     }
-    cluster.kubeconfig.write_text(yaml.safe_dump(config))
-    cluster.kubeconfig.chmod(0o600)
+    target = path or cluster.kubeconfig
+    target.write_text(yaml.safe_dump(config))
+    target.chmod(0o600)

@@ -15,6 +15,7 @@ SERVER_NAMES = (
     "DNS:kubernetes.default.svc.cluster.local",
     "IP:127.0.0.1",
     "IP:10.0.0.1",
+    "IP:198.51.100.1",  # the real node's bridge, where pods reach the API server
 )
 
 
@@ -48,3 +49,27 @@ def ensure_pki(pki: Path) -> str:
         tokens.write_text(f'{token},admin,admin,"system:masters"\n')
         tokens.chmod(0o600)
     return tokens.read_text().split(",", 1)[0]
+
+
+def ensure_token(pki: Path, user: str, groups: str = "") -> str:
+    """A bearer token for ``user`` in tokens.csv (read by the API server at its start)."""
+    tokens = pki / "tokens.csv"
+    for line in tokens.read_text().splitlines():
+        token, name = line.split(",")[:2]
+        if name == user:
+            return token
+    token = secrets.token_hex(24)
+    with tokens.open("a") as out:
+        out.write(f'{token},{user},{user},"{groups}"\n')
+    return token
+
+
+def ensure_client_cert(pki: Path, name: str, subject: str) -> tuple[Path, Path]:
+    """A client certificate signed by the cluster CA: (certificate, key)."""
+    crt, key = pki / f"{name}.crt", pki / f"{name}.key"
+    if not crt.exists():
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name,
+                 "-out", f"{name}.csr", "-subj", subject, cwd=pki)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "3650", "-out", crt.name, cwd=pki)
+    return crt, key

@@ -39,6 +39,8 @@ class GoTool:
     name: str
     module: str
     builds: tuple[Binary, ...]
+    gomod: str = ""
+    """The folder of its go.mod under tests/cluster, when another tool's (default: name)."""
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -46,7 +48,7 @@ class GoTool:
 
     @property
     def gomod_dir(self) -> Path:
-        return GO_TOOLS_DIR / self.name
+        return GO_TOOLS_DIR / (self.gomod or self.name)
 
     @property
     def version(self) -> str:
@@ -84,7 +86,7 @@ def _semver_parts(version: str) -> tuple[str, str]:
 
 def _version_ldflags(tool: GoTool) -> list[str]:
     # Without these, /version says v0.0.0-master and helm assumes Kubernetes 1.20.
-    if tool.name == "kubernetes":
+    if tool.module == "k8s.io/kubernetes":
         major, minor = _semver_parts(tool.version)
         flags = []
         for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
@@ -120,7 +122,21 @@ KUBERNETES = GoTool(
     tuple(Binary(c, f"k8s.io/kubernetes/cmd/{c}") for c in _K8S_COMMANDS),
 )
 
-ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM)
+# The real node's binaries: built from the same go.mod as the control plane, and only when a
+# cluster asks for a real node (`agenttasks cluster up --real-node`).
+NODE = GoTool(
+    "kubernetes-node",
+    "k8s.io/kubernetes",
+    tuple(Binary(c, f"k8s.io/kubernetes/cmd/{c}") for c in ("kubelet", "kube-proxy")),
+    gomod="kubernetes",
+)
+
+# Cluster DNS for the real node's pods (the chart's Service URLs are names).
+COREDNS = GoTool("coredns", "github.com/coredns/coredns",
+                 (Binary("coredns", "github.com/coredns/coredns"),))
+
+ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM, NODE, COREDNS)
+CONTROL_PLANE = (ETCD, KWOK, KUBERNETES, HELM)
 
 
 def binary(name: str) -> Path:

@@ -1,0 +1,198 @@
+"""Real containers on a real node: the operator's own image from its chart, a real agent's
+progress, result and logs, a trigger's payload file, pause and timeout stopping a real
+container, a takeover between two operator pods, and a `cluster down` that leaves nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from agenttasks.devcluster import cluster as local
+from agenttasks.devcluster import hoststate, images, realnode
+from tests.integration.harness import wait_for
+
+from .conftest import RELEASE, RELEASE_NS, RealCluster, _admitted, _ready, agent_template
+
+pytestmark = [pytest.mark.integration, pytest.mark.realnode, pytest.mark.timeout(600)]
+NS = "default"
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:5]}"
+
+
+def _task_pods(real: RealCluster, job: str) -> list[Any]:
+    return list(real.api.core.list_namespaced_pod(NS, label_selector=f"job-name={job}").items)
+
+
+def _log(real: RealCluster, pod: str) -> str:
+    try:
+        return str(real.api.core.read_namespaced_pod_log(pod, NS))
+    except ApiException:
+        return ""
+
+
+def _follow(real: RealCluster, pod: str, into: list[str]) -> threading.Thread:
+    """Streams a pod's log into ``into`` until the container ends (it may be deleted)."""
+    def run() -> None:
+        try:
+            stream = real.api.core.read_namespaced_pod_log(pod, NS, follow=True,
+                                                           _preload_content=False)
+            for line in stream:
+                into.append(line.decode(errors="replace"))
+        except Exception:  # the pod went away: what was read is what counts
+            return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_operator_runs_from_its_image_and_chart_on_the_real_node(real: RealCluster) -> None:
+    [pod] = real.operator_pods()
+    spec, status = pod["spec"], pod["status"]
+    assert isinstance(spec, dict) and isinstance(status, dict)
+    assert spec["nodeName"] == realnode.NODE_NAME
+    assert spec["serviceAccountName"] == "agenttasks-agenttask-operator"
+    assert spec["containers"][0]["image"] == images.OPERATOR_IMAGE
+    assert _ready(pod)
+    [state] = status["containerStatuses"]
+    assert state["state"].get("running"), state
+
+
+def test_a_real_agent_reports_progress_leaves_a_result_and_its_logs(real: RealCluster) -> None:
+    name = _name("agent")
+    real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
+        "template": agent_template(AGENT_STEPS="4", AGENT_STEP_SECONDS="1.5")}})
+
+    def reported() -> dict[str, Any] | None:
+        progress = real.api.status(NS, name).get("progress") or {}
+        return progress if progress.get("total") == 4 and 0 < progress.get("completed", 0) < 4 \
+            else None
+
+    progress = wait_for(reported, 120, interval=0.3, what="the agent's own progress in status")
+    assert str(progress.get("message", "")).startswith("step ")
+    status = real.api.wait_phase(NS, name, "Completed", 120)
+    result = json.loads(status["result"]["message"])
+    assert result == {"steps": 4, "summary": "finished 4 steps"}
+    logs = subprocess.run([sys.executable, "-m", "agenttasks", "logs", name, "-n", NS],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KUBECONFIG": real.kubeconfig})
+    assert logs.returncode == 0, logs.stderr
+    assert "agent: step 4 done (progress reported: True)" in logs.stdout
+    assert "agent: done" in logs.stdout
+
+
+def test_a_trigger_payload_reaches_a_real_pod(real: RealCluster) -> None:
+    name, secret = _name("hook"), "github-key"
+    real.api.core.create_namespaced_secret(NS, {"metadata": {"name": f"{name}-secret"},
+                                                "stringData": {"key": secret}})
+    real.api.custom.create_namespaced_custom_object("agenttasks.io", "v1alpha1", NS,
+                                                    "agenttasktriggers", {
+        "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTaskTrigger",
+        "metadata": {"name": name},
+        "spec": {"secretRef": {"name": f"{name}-secret", "key": "key"}, "signature": "github",
+                 "taskTemplate": {"spec": {"template": agent_template(AGENT_STEPS="1")}}}})
+    service = real.api.core.read_namespaced_service(f"{RELEASE}-agenttask-operator", RELEASE_NS)
+    url = f"http://{service.spec.cluster_ip}:80/hooks/{NS}/{name}"
+    body = json.dumps({"ref": "refs/heads/main", "note": "from a real delivery"}).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+    def deliver() -> dict[str, Any] | None:
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-GitHub-Delivery": name,
+            "X-Hub-Signature-256": f"sha256={digest}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer if response.status == 202 else None
+        except OSError:
+            return None  # the trigger is not Ready yet (its Secret is read first)
+
+    task = wait_for(deliver, 60, interval=1, what="a 202 from the operator's Service")["task"]
+    real.api.wait_phase(NS, task, "Completed", 120)
+    [pod] = _task_pods(real, f"{task}-1")
+    assert 'agent: payload {"ref": "refs/heads/main", "note": "from a real delivery"}' in \
+        _log(real, pod.metadata.name)
+
+
+def test_pause_stops_the_real_container_and_resume_runs_it_again(real: RealCluster) -> None:
+    name = _name("pause")
+    real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
+        "template": agent_template(AGENT_FOREVER="1", AGENT_STEP_SECONDS="1")}})
+    real.api.wait_phase(NS, name, "InProgress", 60)
+    first = wait_for(lambda: [p for p in _task_pods(real, f"{name}-1")
+                              if "step 1 done" in _log(real, p.metadata.name)] or None, 90,
+                     what="the agent's first step")[0].metadata.name
+    lines: list[str] = []
+    follower = _follow(real, first, lines)
+    real.api.patch_task(NS, name, {"spec": {"paused": True}})
+    real.api.wait_phase(NS, name, "Paused", 60)
+    wait_for(lambda: not any(p.metadata.name == first for p in _task_pods(real, f"{name}-1"))
+             or None, 90, what="the paused pod to be gone")
+    follower.join(timeout=30)
+    assert any("agent: received SIGTERM, stopping" in line for line in lines), lines[-5:]
+    real.api.patch_task(NS, name, {"spec": {"paused": False}})
+    real.api.wait_phase(NS, name, "InProgress", 60)
+    wait_for(lambda: [p for p in _task_pods(real, f"{name}-1") if p.metadata.name != first
+                      and "step 1 done" in _log(real, p.metadata.name)] or None, 90,
+             what="a new pod running after resume")
+    real.api.patch_task(NS, name, {"spec": {"cancelled": True}})
+    real.api.wait_phase(NS, name, "Cancelled", 60)
+
+
+def test_a_timeout_ends_a_real_container_that_sleeps_forever(real: RealCluster) -> None:
+    name = _name("timeout")
+    real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
+        "timeout": "5s", "template": agent_template(AGENT_FOREVER="1")}})
+    status = real.api.wait_phase(NS, name, "Failed", 120, reason="TimedOut")
+    assert "exceeded its timeout of 5s" in status["message"]
+
+
+def test_two_replicas_take_over_and_no_task_runs_twice(real: RealCluster) -> None:
+    # No --wait: a standby is never Ready, by design.
+    real.helm("upgrade", RELEASE, str(images.REPO / "charts" / "agenttask-operator"),
+              "--namespace", RELEASE_NS, "--reuse-values", "--set", "replicas=2")
+    def one_active() -> list[dict[str, Any]] | None:
+        pods = real.operator_pods()
+        return pods if len(pods) == 2 and sum(_ready(p) for p in pods) == 1 else None
+
+    pods = wait_for(one_active, 120, what="two operator pods, one active (Ready)")
+    active = next(p for p in pods if _ready(p))["metadata"]
+    assert isinstance(active, dict)
+    wait_for(lambda: _admitted(real.api), 60, what="the active replica's admission webhook")
+    name = _name("takeover")
+    real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
+        "template": agent_template(AGENT_STEPS="12", AGENT_STEP_SECONDS="1")}})
+    real.api.wait_phase(NS, name, "InProgress", 60)
+    real.api.core.delete_namespaced_pod(active["name"], RELEASE_NS, grace_period_seconds=0)
+    # The standby takes over within the peering lifetime (30 s) and a little.
+    wait_for(lambda: [p for p in real.operator_pods()
+                      if _ready(p) and p["metadata"]["name"] != active["name"]] or None, 75,
+             what="the standby to become the active operator")
+    status = real.api.wait_phase(NS, name, "Completed", 120)
+    assert status["attempts"] == 1
+    assert [j.metadata.name for j in real.api.jobs(NS, name)] == [f"{name}-1"]
+
+
+def test_zz_cluster_down_leaves_nothing_of_ours_behind(real: RealCluster) -> None:
+    """Runs last in this module: stops the cluster (the fixture's own stop is then a no-op)
+    and compares the host with what it was before the real node started."""
+    running = hoststate.read((real.root, realnode.STATE))
+    assert running.processes and running.mounts and running.chains and running.cgroups, \
+        "the real node should have changed the host while it ran"
+    local.down(real.root)
+    after = hoststate.read((real.root, realnode.STATE))
+    assert after.left_behind(real.before) == {}
+    assert not realnode.STATE.exists()
