@@ -236,6 +236,16 @@ class Cluster:
             ledger.job_gone(NS, name)
 
 
+def _recount(ledger: SlotLedger) -> dict[str, int]:
+    """Slots in use counted from scratch, against the ledger's running counts."""
+    by_ns: dict[str, int] = {}
+    for (namespace, _), state in ledger._jobs.items():
+        by_ns[namespace] = by_ns.get(namespace, 0) + state.holds
+    for namespace, _ in ledger._grants:
+        by_ns[namespace] = by_ns.get(namespace, 0) + 1
+    return {k: v for k, v in by_ns.items() if v}
+
+
 TASKS = [f"t{i}" for i in range(4)]
 steps = st.lists(st.tuples(st.sampled_from(
     ["reconcile", "reconcile-lost", "refuse", "withdraw", "finish", "delete", "gone", "suspend",
@@ -310,6 +320,7 @@ def test_the_limit_holds_at_every_instant(steps: list[tuple[str, int]], limit: i
             for t in TASKS:
                 ledger.seen((NS, t))
         assert cluster.holding() <= limit, (action, n, cluster.jobs)
+        assert ledger.running().by_namespace == _recount(ledger), "the kept counts drifted"
 
     for name in list(cluster.jobs):
         cluster.put(cluster.task_of[name], replace(cluster.jobs[name], outcome="Complete"))

@@ -121,7 +121,7 @@ class Dispatcher:
     # --- passes -------------------------------------------------------------------------------
     def kick(self) -> None:
         """Schedules one grant pass soon; many kicks in one loop turn make one pass."""
-        if self._pass_scheduled or not self.ledger.waiting():
+        if self._pass_scheduled or not self.ledger.anyone_waiting:
             return
         self._pass_scheduled = True
         asyncio.get_running_loop().call_soon(self._scheduled_pass)

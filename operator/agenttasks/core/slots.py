@@ -68,11 +68,16 @@ class SlotLedger:
         self._waiting: dict[Key, Candidate] = {}
         self._jobs_listed = False
         self._unseen: set[Key] | None = None  # None: the first task listing is not in yet
+        # Slots in use per namespace (holding Jobs plus grants), kept as they change: every
+        # Job event asks for them, and most Jobs a long-running cluster keeps are finished.
+        self._in_use: dict[str, int] = {}
 
     # --- facts ----------------------------------------------------------------------------
     def job(self, namespace: str, task: str, job: JobFacts) -> None:
         """A Job of ``task`` as the watch shows it now (added or modified)."""
         state = _JobState((namespace, task), holds_slot(job), job.finished)
+        before = self._jobs.get((namespace, job.name))
+        self._count(namespace, int(state.holds) - int(before is not None and before.holds))
         self._jobs[(namespace, job.name)] = state
         self._resolve(state.task, job.name, state.holds or state.finished)
 
@@ -80,6 +85,7 @@ class SlotLedger:
         """A Job was deleted (or vanished from a re-list)."""
         state = self._jobs.pop((namespace, name), None)
         if state is not None:
+            self._count(namespace, -int(state.holds))
             self._resolve(state.task, name, True)
 
     def jobs_listed(self) -> None:
@@ -108,7 +114,7 @@ class SlotLedger:
         self._waiting.pop(key, None)
         grant = self._grants.get(key)
         if grant is not None and grant.job is None:
-            del self._grants[key]
+            self._drop_grant(key)
 
     def sent(self, key: Key, job_name: str) -> None:
         """The shell sent the create (or the resume) of ``job_name`` under key's grant."""
@@ -122,14 +128,14 @@ class SlotLedger:
         """The shell knows no Job exists under key's grant (the API server refused the
         create, or a read found no Job): the slot is free again."""
         self._waiting.pop(key, None)
-        self._grants.pop(key, None)
+        self._drop_grant(key)
 
     def drop_unsent(self) -> None:
         """A replica takes over (again): grants made before, with no request sent under
         them, were counted against a view that another replica has changed since; they are
         dropped and the tasks granted afresh."""
         for key in [k for k, g in self._grants.items() if g.job is None]:
-            del self._grants[key]
+            self._drop_grant(key)
 
     # --- decisions ------------------------------------------------------------------------
     @property
@@ -146,18 +152,13 @@ class SlotLedger:
         for key in granted:
             del self._waiting[key]
             self._grants[key] = _Grant(now)
+            self._count(key[0], 1)
         return granted
 
     # --- reading --------------------------------------------------------------------------
     def running(self) -> Running:
         """Slots in use: Jobs that hold one, plus grants not yet resolved into a Job."""
-        by_ns: dict[str, int] = {}
-        for (namespace, _), state in self._jobs.items():
-            if state.holds:
-                by_ns[namespace] = by_ns.get(namespace, 0) + 1
-        for namespace, _ in self._grants:
-            by_ns[namespace] = by_ns.get(namespace, 0) + 1
-        return Running(total=sum(by_ns.values()), by_namespace=by_ns)
+        return Running(total=sum(self._in_use.values()), by_namespace=dict(self._in_use))
 
     def has_grant(self, key: Key) -> bool:
         return key in self._grants
@@ -174,6 +175,10 @@ class SlotLedger:
     def waiting(self) -> list[Candidate]:
         return list(self._waiting.values())
 
+    @property
+    def anyone_waiting(self) -> bool:
+        return bool(self._waiting)
+
     def is_waiting(self, key: Key) -> bool:
         return key in self._waiting
 
@@ -182,4 +187,16 @@ class SlotLedger:
         """Rule 2: a grant ends once its Job is seen holding the slot, finished, or gone."""
         grant = self._grants.get(key)
         if settled and grant is not None and grant.job == job_name:
-            del self._grants[key]
+            self._drop_grant(key)
+
+    def _drop_grant(self, key: Key) -> None:
+        if self._grants.pop(key, None) is not None:
+            self._count(key[0], -1)
+
+    def _count(self, namespace: str, delta: int) -> None:
+        if delta:
+            left = self._in_use.get(namespace, 0) + delta
+            if left:
+                self._in_use[namespace] = left
+            else:
+                del self._in_use[namespace]
