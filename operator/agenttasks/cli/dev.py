@@ -96,10 +96,14 @@ def _local_cluster(directory: Path) -> tuple[LocalCluster, bool]:
         except RealNodeError as exc:
             why = str(exc)
         else:
+            from agenttasks.devcluster import images
+
             cluster = local.up(directory, say, real_node=True, real_by_default=True)
+            images.load_all(say)
             say("Node: a real node (containerd and the kubelet on this host): pods run real "
-                "containers; images cannot be pulled here, so only images built on this "
-                "machine run (busybox:1.36, used by the examples, is one).")
+                "containers. Images cannot be pulled here, so only images built on this "
+                "machine run: busybox:1.36 (the examples) and the example agent "
+                f"{images.AGENT_EXAMPLE_IMAGE} (examples/agent.yaml).")
             return cluster, True
     cluster = local.up(directory, say)
     say(f"Node: the simulated node (kwok), because {why}. Pods do not really run; the "

@@ -87,6 +87,8 @@ def _pause_source() -> Path:
 BASE_IMAGE = "agenttasks.local/python:3.11-slim"
 OPERATOR_IMAGE = "agenttasks.local/agenttask-operator:dev"
 AGENT_IMAGE = "agenttasks.local/example-agent:dev"
+# The name examples/agent.yaml uses; the local build carries it too (`load_all`).
+AGENT_EXAMPLE_IMAGE = "ghcr.io/agenttasks/example-agent:0.1.0"
 SUITE = "bookworm"  # Debian 12: its python3 is 3.11, as the official base image's
 BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 RUNROOT = Path("/run/agenttasks-buildah")
@@ -211,3 +213,20 @@ def _key(parts: list[str]) -> str:
     for part in parts:
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def build_all(say: Say) -> dict[str, Path]:
+    """Every image the local real node uses, built (or found in the cache) by their inputs."""
+    return {"pause": pause_archive(say), "busybox": busybox_archive(say),
+            "operator": operator_archive(say), "agent": agent_archive(say)}
+
+
+def load_all(say: Say) -> dict[str, Path]:
+    """Builds every image and loads it into the running real node's runtime."""
+    from agenttasks.devcluster.realnode import ctr, load_image
+
+    archives = build_all(say)
+    for archive in archives.values():
+        load_image(archive)
+    ctr(["images", "tag", "--force", AGENT_IMAGE, AGENT_EXAMPLE_IMAGE])
+    return archives
