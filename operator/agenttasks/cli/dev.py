@@ -79,9 +79,9 @@ def dev(directory: Path, http_port: int) -> None:
 
 
 def _local_cluster(directory: Path) -> tuple[LocalCluster, bool]:
-    """A real node where this machine allows one (root, the runtime packages, no other real
-    node here), else the simulated one; says which and why. AGENTTASKS_NODE=simulated asks
-    for the simulated node."""
+    """A real node where this machine allows one (root, the runtime packages, no real node
+    of another cluster here), else the simulated one; says which and why.
+    AGENTTASKS_NODE=simulated asks for the simulated node."""
     from agenttasks.devcluster import cluster as local
     from agenttasks.devcluster.realnode import RealNodeError, preflight
 
@@ -92,7 +92,7 @@ def _local_cluster(directory: Path) -> tuple[LocalCluster, bool]:
         why = "AGENTTASKS_NODE=simulated"
     else:
         try:
-            preflight(say)
+            preflight(say, directory)
         except RealNodeError as exc:
             why = str(exc)
         else:

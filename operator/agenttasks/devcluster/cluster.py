@@ -99,7 +99,7 @@ def up(root: Path, say: Say = _say, build_helm: bool = True, real_node: bool = F
     tools = [ETCD, KWOK, KUBERNETES, *([HELM] if build_helm else []),
              *([NODE, COREDNS] if real_node else [])]
     if real_node:
-        realnode.preflight(say)
+        realnode.preflight(say, cluster.root)
     ensure_built(tools, say)
     wanted = {"real_node": real_node, "real_by_default": real_by_default}
     if cluster.settings() == wanted and all(cluster.running().values()) and _ready(cluster):

@@ -75,9 +75,9 @@ def missing_packages() -> list[str]:
     return sorted(set(found))
 
 
-def preflight(say: Say, install: bool = True) -> None:
-    """Root, the runtime packages (installed through apt when missing), and no other real
-    node on this machine. Raises with one line that says what is missing."""
+def preflight(say: Say, cluster_root: Path, install: bool = True) -> None:
+    """Root, the runtime packages (installed through apt when missing), and no real node of
+    another cluster on this machine. Raises with one line that says what is missing."""
     if os.geteuid() != 0:
         raise RealNodeError("a real node needs root (containerd, the kubelet and iptables)")
     missing = missing_packages()
@@ -93,7 +93,7 @@ def preflight(say: Say, install: bool = True) -> None:
     if missing:
         raise RealNodeError(f"a real node needs these Debian packages: {' '.join(missing)}")
     holder = lock_holder()
-    if holder is not None:
+    if holder is not None and Path(holder) != cluster_root.resolve():
         raise RealNodeError(f"the real node of this machine is held by the cluster in {holder};"
                             f" stop it first (agenttasks cluster down --dir {holder})")
 
