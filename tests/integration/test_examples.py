@@ -13,6 +13,7 @@ EXPECTED = {
     "deadline.yaml": ("quarterly-summary", "Completed", "Succeeded"),
     "paused.yaml": ("held-for-review", "Paused", "Paused"),
     "batch.yaml": ("summarise-documents", "Completed", "Succeeded"),
+    "agent.yaml": ("example-agent", "Completed", "Succeeded"),
 }
 
 

@@ -4,16 +4,18 @@ the host snapshot's comparison."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 from pathlib import Path
 
+from agenttasks.devcluster.hostclean import ours as _ours
 from agenttasks.devcluster.hoststate import HostState
 from agenttasks.devcluster.oci import ImageFile, ImageSpec, write_archive
-from agenttasks.devcluster.realnode import _ours
 
-SPEC = ImageSpec("agenttasks.local/tiny:1", (ImageFile("bin/tool", b"#!/bin/sh\necho hi\n"),),
-                 ("/bin/tool",))
+SPEC = ImageSpec(("agenttasks.local/tiny:1", "example.org/tiny:2"),
+                 (ImageFile("bin/tool", b"#!/bin/sh\necho hi\n"),
+                  ImageFile("bin/alias", symlink="tool")), ("/bin/tool",))
 
 
 def test_an_archive_is_a_valid_oci_layout_whose_digests_match(tmp_path: Path) -> None:
@@ -22,15 +24,19 @@ def test_an_archive_is_a_valid_oci_layout_whose_digests_match(tmp_path: Path) ->
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()  # type: ignore[union-attr]
                  if m.isfile()}
     index = json.loads(files["index.json"])
-    [entry] = index["manifests"]
-    assert entry["digest"] == digest
-    assert entry["annotations"]["io.containerd.image.name"] == "agenttasks.local/tiny:1"
+    assert [e["annotations"]["io.containerd.image.name"] for e in index["manifests"]] == [
+        "agenttasks.local/tiny:1", "example.org/tiny:2"]
+    assert {e["digest"] for e in index["manifests"]} == {digest}
     for name, data in files.items():
         if name.startswith("blobs/sha256/"):
             assert name.rsplit("/", 1)[1] == hashlib.sha256(data).hexdigest()
     manifest = json.loads(files[f"blobs/sha256/{digest.split(':')[1]}"])
     config = json.loads(files[f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}"])
     assert config["config"]["Entrypoint"] == ["/bin/tool"]
+    layer = files[f"blobs/sha256/{manifest['layers'][0]['digest'].split(':')[1]}"]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as rootfs:
+        link = rootfs.getmember("bin/alias")
+        assert link.issym() and link.linkname == "tool"
 
 
 def test_the_same_image_gives_the_same_bytes(tmp_path: Path) -> None:

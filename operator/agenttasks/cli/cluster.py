@@ -59,3 +59,19 @@ def status(directory: Path) -> None:
     click.echo(json.dumps(info, indent=2))
     if not info["ready"]:
         raise SystemExit(1)
+
+
+@cluster.command()
+@click.option("--load", is_flag=True, help="Also load them into this machine's running real node.")
+def images(load: bool) -> None:
+    """Build the real node's images here (pause, busybox, the operator from the Dockerfile,
+    the example agent), cached by their inputs; nothing is pulled or pushed."""
+    from agenttasks.devcluster import images as built
+    from agenttasks.devcluster.realnode import RealNodeError
+
+    try:
+        archives = built.load_all(click.echo) if load else built.build_all(click.echo)
+    except (RealNodeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, path in archives.items():
+        click.echo(f"{name}: {path}")

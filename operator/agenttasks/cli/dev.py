@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agenttasks.api.crd import all_crds
+
+if TYPE_CHECKING:
+    from agenttasks.devcluster.cluster import LocalCluster
 
 
 def _reachable(kubeconfig: str) -> bool:
@@ -38,6 +42,7 @@ def dev(directory: Path, http_port: int) -> None:
     from agenttasks.kube.crds import apply_crds
 
     kubeconfig = os.environ.get("KUBECONFIG")
+    progress_url = None
     if kubeconfig and _reachable(kubeconfig):
         click.echo(f"Using the cluster of KUBECONFIG={kubeconfig}", err=True)
     else:
@@ -45,10 +50,15 @@ def dev(directory: Path, http_port: int) -> None:
             click.echo(f"KUBECONFIG={kubeconfig} does not answer; starting a local cluster.",
                        err=True)
         try:
-            kubeconfig = str(local.up(directory).kubeconfig)
+            cluster, real = _local_cluster(directory)
         except (local.ClusterError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
+        kubeconfig = str(cluster.kubeconfig)
         os.environ["KUBECONFIG"] = kubeconfig
+        if real:  # pods on the real node reach this process at the node's address
+            from agenttasks.devcluster.realnode import NODE_IP
+
+            progress_url = f"http://{NODE_IP}:{http_port}"
     apply_crds(load_api_client(kubeconfig), all_crds())
     from agenttasks.devcluster.toolchain import binary
 
@@ -65,4 +75,37 @@ def dev(directory: Path, http_port: int) -> None:
         f"Cluster logs: {directory}/logs/   Stop the local cluster: agenttasks cluster down\n",
         err=True,
     )
-    main(OperatorSettings(http_port=http_port, kubeconfig=kubeconfig))
+    main(OperatorSettings(http_port=http_port, kubeconfig=kubeconfig, progress_url=progress_url))
+
+
+def _local_cluster(directory: Path) -> tuple[LocalCluster, bool]:
+    """A real node where this machine allows one (root, the runtime packages, no real node
+    of another cluster here), else the simulated one; says which and why.
+    AGENTTASKS_NODE=simulated asks for the simulated node."""
+    from agenttasks.devcluster import cluster as local
+    from agenttasks.devcluster.realnode import RealNodeError, preflight
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
+    if os.environ.get("AGENTTASKS_NODE") == "simulated":
+        why = "AGENTTASKS_NODE=simulated"
+    else:
+        try:
+            preflight(say, directory)
+        except RealNodeError as exc:
+            why = str(exc)
+        else:
+            from agenttasks.devcluster import images
+
+            cluster = local.up(directory, say, real_node=True, real_by_default=True)
+            images.load_all(say)
+            say("Node: a real node (containerd and the kubelet on this host): pods run real "
+                "containers. Images cannot be pulled here, so only images built on this "
+                "machine run: busybox:1.36 (the examples) and the example agent "
+                f"{images.AGENT_EXAMPLE_IMAGE} (examples/agent.yaml).")
+            return cluster, True
+    cluster = local.up(directory, say)
+    say(f"Node: the simulated node (kwok), because {why}. Pods do not really run; the "
+        "sim.agenttasks.io annotations decide what they do.")
+    return cluster, False

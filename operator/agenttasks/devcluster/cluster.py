@@ -72,11 +72,13 @@ class LocalCluster:
             return {}
         return dict(json.loads(self.state_file.read_text())["ports"])
 
+    def settings(self) -> dict[str, bool]:
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        return {k: bool(state.get(k)) for k in ("real_node", "real_by_default")}
+
     @property
     def real_node(self) -> bool:
-        if not self.state_file.exists():
-            return False
-        return bool(json.loads(self.state_file.read_text()).get("real_node"))
+        return self.settings()["real_node"]
 
     def components(self) -> tuple[str, ...]:
         return COMPONENTS + (realnode.COMPONENTS if self.real_node else ())
@@ -85,19 +87,22 @@ class LocalCluster:
         return {c: processes.running_pid(self.root, c) for c in self.components()}
 
 
-def up(root: Path, say: Say = _say, build_helm: bool = True,
-       real_node: bool = False) -> LocalCluster:
+def up(root: Path, say: Say = _say, build_helm: bool = True, real_node: bool = False,
+       real_by_default: bool = False) -> LocalCluster:
     """Builds what is missing, starts every component and waits for a Ready node (two with
-    ``real_node``: the simulated one and one that runs real containers).
+    ``real_node``: the simulated one and one that runs real containers). Pods go to the
+    simulated node unless they tolerate the real one's taint; with ``real_by_default`` the
+    taint is on the simulated node instead, so that every pod runs for real (`make run`).
 
     A healthy running cluster in ``root`` is reused as it is."""
     cluster = LocalCluster(root.resolve())
     tools = [ETCD, KWOK, KUBERNETES, *([HELM] if build_helm else []),
              *([NODE, COREDNS] if real_node else [])]
     if real_node:
-        realnode.preflight(say)
+        realnode.preflight(say, cluster.root)
     ensure_built(tools, say)
-    if cluster.real_node == real_node and all(cluster.running().values()) and _ready(cluster):
+    wanted = {"real_node": real_node, "real_by_default": real_by_default}
+    if cluster.settings() == wanted and all(cluster.running().values()) and _ready(cluster):
         say(f"The local cluster in {cluster.root} is already running.")
         return cluster
     down(cluster.root, say=lambda _m: None)
@@ -105,7 +110,7 @@ def up(root: Path, say: Say = _say, build_helm: bool = True,
     token = ensure_pki(cluster.pki)
     ports = {name: _free_port() for name in
              ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")}
-    cluster.state_file.write_text(json.dumps({"ports": ports, "real_node": real_node}))
+    cluster.state_file.write_text(json.dumps({"ports": ports, **wanted}))
     _write_kubeconfig(cluster, token, ports["apiserver"])
     if real_node:  # read by the API server at its start
         ensure_token(cluster.pki, f"system:node:{realnode.NODE_NAME}", "system:nodes")
@@ -122,11 +127,11 @@ def up(root: Path, say: Say = _say, build_helm: bool = True,
         _start_controller_manager(cluster, ports)
         _start_scheduler(cluster, ports)
         _start_kwok(cluster, ports)
-        _ensure_node(cluster)
+        _ensure_node(cluster, tainted=real_by_default)
         _wait(lambda: _node_ready(cluster), 60, cluster, "kwok")
         _wait(lambda: _default_service_account(cluster), 60, cluster, "kube-controller-manager")
         if real_node:
-            _start_real_node(cluster, say)
+            _start_real_node(cluster, say, tainted=not real_by_default)
     except BaseException:
         down(cluster.root, say=lambda _m: None)
         raise
@@ -143,13 +148,13 @@ def down(root: Path, say: Say = _say) -> list[str]:
     return stopped
 
 
-def _start_real_node(cluster: LocalCluster, say: Say) -> None:
+def _start_real_node(cluster: LocalCluster, say: Say, tainted: bool) -> None:
     from agenttasks.devcluster import images
 
     pause = images.pause_archive(say)
     kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(_real_node_rbac()))
     realnode.start(cluster.root, lambda user, groups: _user_kubeconfig(cluster, user, groups),
-                   cluster.pki / "ca.crt", say)
+                   cluster.pki / "ca.crt", say, tainted)
     realnode.load_image(pause)
     realnode.load_image(images.busybox_archive(say))
     _wait(lambda: _node_ready(cluster, realnode.NODE_NAME), 60, cluster, "kubelet")
@@ -339,8 +344,11 @@ def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def _ensure_node(cluster: LocalCluster) -> None:
-    node = {
+SIMULATED_TAINT = {"key": "agenttasks.io/simulated", "value": "true", "effect": "NoSchedule"}
+
+
+def _ensure_node(cluster: LocalCluster, tainted: bool = False) -> None:
+    node: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
@@ -350,6 +358,8 @@ def _ensure_node(cluster: LocalCluster) -> None:
                        "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
         },
     }
+    if tainted:  # every pod runs on the real node, unless it tolerates this
+        node["spec"] = {"taints": [SIMULATED_TAINT]}
     kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(node))
 
 

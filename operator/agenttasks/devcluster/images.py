@@ -20,6 +20,7 @@ from agenttasks.devcluster.toolchain import KUBERNETES, cache_root
 
 Say = Callable[[str], None]
 BUSYBOX_IMAGE = "agenttasks.local/busybox:1"
+BUSYBOX_NAMES = (BUSYBOX_IMAGE, "docker.io/library/busybox:1.36")
 BUSYBOX = Path("/bin/busybox")
 
 
@@ -44,24 +45,28 @@ def pause_archive(say: Say) -> Path:
                         f"-DVERSION={KUBERNETES.version}-agenttasks"], check=True,
                        capture_output=True)
         subprocess.run(["strip", str(binary)], capture_output=True)
-        write_archive(ImageSpec(PAUSE_IMAGE, (ImageFile("pause", binary.read_bytes()),),
+        write_archive(ImageSpec((PAUSE_IMAGE,), (ImageFile("pause", binary.read_bytes()),),
                                 ("/pause",)), out.with_suffix(".partial"))
     out.with_suffix(".partial").rename(out)
     return out
 
 
 def busybox_archive(say: Say) -> Path:
-    """A shell image for tests: Debian's static busybox as /bin/busybox and /bin/sh."""
+    """A shell image: Debian's static busybox with a link per applet. It also carries the name
+    the examples use (busybox:1.36), so that they run unchanged on the real node."""
     if not BUSYBOX.exists():
-        raise RealNodeError("the test shell image needs Debian's busybox-static package")
+        raise RealNodeError("the shell image needs Debian's busybox-static package")
     data = BUSYBOX.read_bytes()
-    key = hashlib.sha256(data + BUSYBOX_IMAGE.encode()).hexdigest()[:16]
+    key = hashlib.sha256(data + " ".join(BUSYBOX_NAMES).encode()).hexdigest()[:16]
     out = images_dir() / f"busybox-{key}.tar"
     if not out.exists():
-        say("Writing the busybox test image (first time only).")
-        write_archive(ImageSpec(BUSYBOX_IMAGE, (ImageFile("bin/busybox", data),
-                                                ImageFile("bin/sh", data)), ("/bin/sh",)),
-                      out.with_suffix(".partial"))
+        say("Writing the busybox image (first time only).")
+        applets = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        links = tuple(ImageFile(f"bin/{a}", symlink="busybox") for a in applets
+                      if a != "busybox" and "/" not in a)
+        write_archive(ImageSpec(BUSYBOX_NAMES, (ImageFile("bin/busybox", data), *links),
+                                ("/bin/sh",)), out.with_suffix(".partial"))
         out.with_suffix(".partial").rename(out)
     return out
 
@@ -82,6 +87,8 @@ def _pause_source() -> Path:
 BASE_IMAGE = "agenttasks.local/python:3.11-slim"
 OPERATOR_IMAGE = "agenttasks.local/agenttask-operator:dev"
 AGENT_IMAGE = "agenttasks.local/example-agent:dev"
+# The name examples/agent.yaml uses; the local build carries it too (`load_all`).
+AGENT_EXAMPLE_IMAGE = "ghcr.io/agenttasks/example-agent:0.1.0"
 SUITE = "bookworm"  # Debian 12: its python3 is 3.11, as the official base image's
 BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 RUNROOT = Path("/run/agenttasks-buildah")
@@ -206,3 +213,20 @@ def _key(parts: list[str]) -> str:
     for part in parts:
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def build_all(say: Say) -> dict[str, Path]:
+    """Every image the local real node uses, built (or found in the cache) by their inputs."""
+    return {"pause": pause_archive(say), "busybox": busybox_archive(say),
+            "operator": operator_archive(say), "agent": agent_archive(say)}
+
+
+def load_all(say: Say) -> dict[str, Path]:
+    """Builds every image and loads it into the running real node's runtime."""
+    from agenttasks.devcluster.realnode import ctr, load_image
+
+    archives = build_all(say)
+    for archive in archives.values():
+        load_image(archive)
+    ctr(["images", "tag", "--force", AGENT_IMAGE, AGENT_EXAMPLE_IMAGE])
+    return archives

@@ -16,15 +16,17 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ImageFile:
     path: str
-    data: bytes
+    data: bytes = b""
     mode: int = 0o755
+    symlink: str | None = None
+    """A symbolic link to this target instead of a file."""
 
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One single-layer image: its files, entrypoint and name (``repo:tag``)."""
+    """One single-layer image: its files, entrypoint and names (``repo:tag`` each)."""
 
-    name: str
+    names: tuple[str, ...]
     files: tuple[ImageFile, ...]
     entrypoint: tuple[str, ...]
     env: tuple[str, ...] = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
@@ -51,8 +53,13 @@ def _layer(files: tuple[ImageFile, ...]) -> tuple[bytes, bytes]:
                     info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
                     tar.addfile(info)
             info = tarfile.TarInfo("/".join(parts))
-            info.size, info.mode, info.mtime = len(item.data), item.mode, 0
-            tar.addfile(info, io.BytesIO(item.data))
+            info.mode, info.mtime = item.mode, 0
+            if item.symlink is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, item.symlink
+                tar.addfile(info)
+            else:
+                info.size = len(item.data)
+                tar.addfile(info, io.BytesIO(item.data))
     plain = raw.getvalue()
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as out:
@@ -80,9 +87,9 @@ def write_archive(spec: ImageSpec, out: Path) -> str:
         "schemaVersion": 2, "manifests": [{
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": _digest(manifest), "size": len(manifest),
-            "annotations": {"io.containerd.image.name": spec.name,
-                            "org.opencontainers.image.ref.name": spec.name.rsplit(":", 1)[-1]},
-        }]}, sort_keys=True).encode()
+            "annotations": {"io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1]},
+        } for name in spec.names]}, sort_keys=True).encode()
     blobs = {_digest(b): b for b in (config, manifest, packed)}
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w") as tar:
