@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from typing import Any
@@ -26,6 +27,7 @@ from .conftest import RELEASE, RELEASE_NS, RealCluster, _admitted, _ready, agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode, pytest.mark.timeout(600)]
 NS = "default"
+PEERING_LIFETIME = 30  # the operator's --peering-lifetime default, which the chart keeps
 
 
 def _name(prefix: str) -> str:
@@ -176,11 +178,16 @@ def test_two_replicas_take_over_and_no_task_runs_twice(real: RealCluster) -> Non
     real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
         "template": agent_template(AGENT_STEPS="12", AGENT_STEP_SECONDS="1")}})
     real.api.wait_phase(NS, name, "InProgress", 60)
+    killed = time.monotonic()
     real.api.core.delete_namespaced_pod(active["name"], RELEASE_NS, grace_period_seconds=0)
-    # The standby takes over within the peering lifetime (30 s) and a little.
+    # Within the peering lifetime (--peering-lifetime, 30 s), plus the readiness probe's
+    # period (5 s) and the leadership check's second.
     wait_for(lambda: [p for p in real.operator_pods()
-                      if _ready(p) and p["metadata"]["name"] != active["name"]] or None, 75,
-             what="the standby to become the active operator")
+                      if _ready(p) and p["metadata"]["name"] != active["name"]] or None,
+             PEERING_LIFETIME + 10, what="the standby to become the active operator")
+    took = time.monotonic() - killed
+    print(f"takeover after {took:.1f}s")
+    assert took <= PEERING_LIFETIME + 10
     status = real.api.wait_phase(NS, name, "Completed", 120)
     assert status["attempts"] == 1
     assert [j.metadata.name for j in real.api.jobs(NS, name)] == [f"{name}-1"]
