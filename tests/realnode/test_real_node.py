@@ -166,13 +166,26 @@ def test_two_replicas_take_over_and_no_task_runs_twice(real: RealCluster) -> Non
     # No --wait: a standby is never Ready, by design.
     real.helm("upgrade", RELEASE, str(images.REPO / "charts" / "agenttask-operator"),
               "--namespace", RELEASE_NS, "--reuse-values", "--set", "replicas=2")
-    def one_active() -> list[dict[str, Any]] | None:
+    def settled() -> dict[str, Any] | None:
+        """Two pods, both in the peering object, and the Ready one is the one peering leaves
+        active (the highest priority): a pod that starts first acts until the other's
+        keep-alive appears, then steps aside."""
         pods = real.operator_pods()
-        return pods if len(pods) == 2 and sum(_ready(p) for p in pods) == 1 else None
+        ready = [p for p in pods if _ready(p)]
+        peers = (real.api.custom.get_cluster_custom_object(
+            "kopf.dev", "v1", "clusterkopfpeerings", f"{RELEASE}-agenttask-operator")
+            .get("status") or {})
+        if len(pods) != 2 or len(ready) != 1 or len(peers) < 2:
+            return None
+        names = {p["metadata"]["name"] for p in pods}
+        live = {peer: info for peer, info in peers.items() if peer.split("@")[0] in names}
+        if len(live) != 2:
+            return None
+        top = max(live, key=lambda peer: int(live[peer].get("priority", 0)))
+        active: dict[str, Any] = ready[0]["metadata"]
+        return active if top.split("@")[0] == active["name"] else None
 
-    pods = wait_for(one_active, 120, what="two operator pods, one active (Ready)")
-    active = next(p for p in pods if _ready(p))["metadata"]
-    assert isinstance(active, dict)
+    active = wait_for(settled, 120, what="two operator pods, the highest-priority one Ready")
     wait_for(lambda: _admitted(real.api), 60, what="the active replica's admission webhook")
     name = _name("takeover")
     real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
