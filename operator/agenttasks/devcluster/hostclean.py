@@ -69,7 +69,7 @@ def kill_shims() -> None:
 def unmount_under(*folders: Path) -> None:
     for _attempt in range(3):
         points = [m for m in hoststate.mounts()
-                  if any(hoststate._under(m, f) for f in folders)]
+                  if any(hoststate.under(m, f) for f in folders)]
         if not points:
             return
         for point in sorted(points, key=len, reverse=True):

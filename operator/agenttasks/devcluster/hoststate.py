@@ -44,7 +44,7 @@ def read(owned: tuple[Path, ...]) -> HostState:
     """The host as it is now; mounts count when they lie under one of ``owned``."""
     return HostState(
         processes=tuple(sorted(f"{name}[{pid}]" for pid, name in our_processes())),
-        mounts=tuple(sorted(m for m in mounts() if any(_under(m, o) for o in owned))),
+        mounts=tuple(sorted(m for m in mounts() if any(under(m, o) for o in owned))),
         netns=tuple(sorted(network_namespaces())),
         links=tuple(sorted(links())),
     routes=tuple(sorted(routes())),
@@ -120,7 +120,7 @@ def kubepods_cgroups() -> list[Path]:
     return found
 
 
-def _under(path: str, folder: Path) -> bool:
+def under(path: str, folder: Path) -> bool:
     return path == str(folder) or path.startswith(str(folder).rstrip("/") + "/")
 
 
