@@ -118,8 +118,12 @@ class Kube:
     async def get_object(self, plural: str, namespace: str, name: str) -> JSON | None:
         return await self._get_or_none(_ours(plural, namespace, name))
 
-    async def create_object(self, plural: str, body: JSON) -> JSON:
-        return await self._call("POST", _ours(plural, body["metadata"]["namespace"]), body)
+    async def create_object(self, plural: str, body: JSON, dry_run: bool = False) -> JSON:
+        """Creates one of our objects; with ``dry_run`` the server runs admission and
+        validation and stores nothing."""
+        query = {"dryRun": "All"} if dry_run else None
+        return await self._call("POST", _ours(plural, body["metadata"]["namespace"]), body,
+                                query=query)
 
     async def patch_object(self, plural: str, namespace: str, name: str, patch: JSON) -> JSON:
         return await self._call("PATCH", _ours(plural, namespace, name), patch,
