@@ -8,66 +8,57 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
+
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
-from agenttasks.kube.connection import Connection, load_api_client
+from agenttasks.kube.connection import ApiError, Connection, Loader, api_error, load_api_client
 from agenttasks.kube.timefmt import format_time, utcnow
+from agenttasks.kube.watching import Resource, WatchEvent, watch
 
 __all__ = ["ApiError", "Kube", "load_api_client"]
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT_S = 30
-
-
-class ApiError(Exception):
-    """An API call failed; ``status`` is the HTTP status and ``message`` the server's text."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status, self.reason, self.message = status, reason, message
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def invalid(self) -> bool:
-        """The server refuses this body: 422, or 400 for one it cannot decode (e.g. an
-        unknown field under fieldValidation=Strict)."""
-        return self.status in (400, 422)
+LOG_TIMEOUT_S = 60
+LOG_CHUNK = 4096
+CRDS = "apiextensions.k8s.io/v1"
 
 
 class Kube:
-    """Every write the operator makes, in one place."""
+    """Every call the operator and the CLI make, in one place. ``context`` and ``loader``
+    are passed on to the Connection (the CLI's ``--context``, or credentials already read)."""
 
-    def __init__(self, kubeconfig: str | None, connections: int = 64) -> None:
-        self.connection = Connection(kubeconfig, limit=connections, timeout=REQUEST_TIMEOUT_S)
+    def __init__(self, kubeconfig: str | None, connections: int = 64, *,
+                 context: str | None = None, loader: Loader | None = None) -> None:
+        self.connection = Connection(kubeconfig, limit=connections, timeout=REQUEST_TIMEOUT_S,
+                                     context=context, loader=loader)
         self.instance = socket.gethostname()
 
     async def _call(self, method: str, path: str, body: Any = None,
                     query: dict[str, str] | None = None,
-                    content_type: str = "application/json") -> JSON:
+                    content_type: str = "application/json",
+                    timeout: float | None = None) -> JSON:
         """One request; an error answer raises ApiError with the server's reason and message.
         A 401 re-reads the credentials once (a rotated service-account token)."""
         url_query = f"?{urlencode(query)}" if query else ""
         data = None if body is None else json.dumps(body)
         for attempt in (1, 2):
             session = await self.connection.session()
+            limit = aiohttp.ClientTimeout(total=timeout, sock_connect=10) if timeout else \
+                session.timeout
             async with session.request(method, f"{self.connection.host}{path}{url_query}",
-                                       data=data, headers={"Content-Type": content_type}
-                                       ) as response:
+                                       data=data, headers={"Content-Type": content_type},
+                                       timeout=limit) as response:
                 raw = await response.read()
                 if response.status == 401 and attempt == 1:
                     await self.connection.reset()
                     continue
                 if response.status >= 400:
-                    raise _api_error(response.status, response.reason or "", raw)
+                    raise api_error(response.status, response.reason or "", raw)
                 return dict(json.loads(raw)) if raw else {}
         raise AssertionError("unreachable")
 
@@ -132,6 +123,21 @@ class Kube:
     async def delete_object(self, plural: str, namespace: str, name: str) -> None:
         await self._delete(_ours(plural, namespace, name))
 
+    async def list_objects(self, plural: str, namespace: str | None,
+                           label_selector: str = "") -> JSON:
+        """The list of our objects as the server sent it (``items``, and
+        ``metadata.resourceVersion`` to watch from); every namespace when None."""
+        return await self.list_resource(f"{GROUP}/{VERSION}", plural, namespace,
+                                        label_selector)
+
+    def watch_objects(self, plural: str, namespace: str | None, resource_version: str,
+                      label_selector: str = "") -> AsyncIterator[WatchEvent]:
+        """Every change of our objects after ``resource_version``, until the caller stops:
+        follows bookmarks, resumes where the server ends a watch, re-lists after 410 Gone
+        (a RELISTED event)."""
+        return watch(self.connection, Resource(GROUP, VERSION, plural), namespace,
+                     resource_version, label_selector)
+
     async def peering_status(self, name: str, namespace: str | None) -> JSON | None:
         """The keep-alives in kopf's (Cluster)KopfPeering object, or None if it is missing."""
         plural = "kopfpeerings" if namespace else "clusterkopfpeerings"
@@ -158,6 +164,49 @@ class Kube:
     async def create_config_map(self, body: JSON) -> JSON:
         return await self._call(
             "POST", _path("v1", "configmaps", body["metadata"]["namespace"]), body)
+
+    async def pod_log(self, namespace: str, name: str, container: str | None = None,
+                      follow: bool = False) -> AsyncIterator[bytes]:
+        """The log of one container, in chunks as they arrive; with ``follow`` until the
+        container ends (or the caller stops). An error answer raises ApiError: a 5xx when
+        the API server could not get the log from the node's kubelet."""
+        query = {"container": container} if container else {}
+        if follow:
+            query["follow"] = "true"
+        session = await self.connection.session()
+        # No time limit when following: a quiet agent is not a dead connection.
+        limit = aiohttp.ClientTimeout(total=None if follow else LOG_TIMEOUT_S, sock_connect=10)
+        url = f"{self.connection.host}{_path('v1', 'pods', namespace, name)}/log"
+        async with session.get(url, params=query, timeout=limit) as response:
+            if response.status >= 400:
+                raise api_error(response.status, response.reason or "", await response.read())
+            async for chunk in response.content.iter_any():
+                yield chunk
+
+    # --- anything, for the CLI and installing CRDs ----------------------------------------
+    async def list_resource(self, group_version: str, plural: str,
+                            namespace: str | None = None, label_selector: str = "",
+                            limit: int | None = None) -> JSON:
+        """The list object of any resource (``v1`` or ``group/version``)."""
+        query = {"labelSelector": label_selector} if label_selector else {}
+        if limit is not None:
+            query["limit"] = str(limit)
+        return await self._call("GET", _path(group_version, plural, namespace), query=query)
+
+    async def version(self, timeout: float | None = None) -> JSON:
+        """The API server's /version: whether it answers, and as what."""
+        return await self._call("GET", "/version", timeout=timeout)
+
+    async def get_crd(self, name: str) -> JSON | None:
+        return await self._get_or_none(_path(CRDS, "customresourcedefinitions", name=name))
+
+    async def create_crd(self, body: JSON) -> JSON:
+        return await self._call("POST", _path(CRDS, "customresourcedefinitions"), body)
+
+    async def replace_crd(self, body: JSON) -> JSON:
+        """PUT: ``body`` carries the resourceVersion it replaces."""
+        return await self._call("PUT", _path(CRDS, "customresourcedefinitions",
+                                             name=body["metadata"]["name"]), body)
 
     # --- reviews (the dashboard asks the API server who a user is and what they may do) ------
     async def review_token(self, body: JSON) -> JSON:
@@ -215,13 +264,3 @@ def _path(group_version: str, plural: str, namespace: str | None = None,
 
 def _ours(plural: str, namespace: str, name: str | None = None) -> str:
     return _path(f"{GROUP}/{VERSION}", plural, namespace, name)
-
-
-def _api_error(status: int, http_reason: str, raw: bytes) -> ApiError:
-    message, reason = http_reason, http_reason
-    try:
-        body = json.loads(raw or b"{}")
-        message, reason = body.get("message", message), body.get("reason", reason)
-    except (ValueError, AttributeError):
-        message = raw[:300].decode(errors="replace") or message
-    return ApiError(status, str(reason), str(message))

@@ -1,51 +1,70 @@
-"""Installs our CRDs and waits until the API server serves them."""
+"""Installs CRDs and waits until the API server serves them."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from agenttasks.kube.client import ApiError, Kube
+from agenttasks.kube.connection import credentials_of
+
+JSON = dict[str, Any]
+POLL_S = 0.2
 
 
-def apply_crds(api_client: client.ApiClient, crds: list[dict[str, Any]],
-               timeout: float = 60) -> None:
-    api = client.ApiextensionsV1Api(api_client)
+async def install_crds(kube: Kube, crds: list[JSON], timeout: float = 60) -> None:
+    """Creates or replaces each CRD, then waits until each is Established and served."""
     for crd in crds:
-        name = crd["metadata"]["name"]
-        try:
-            current = api.read_custom_resource_definition(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            api.create_custom_resource_definition(crd)  # type: ignore[arg-type]
+        current = await kube.get_crd(crd["metadata"]["name"])
+        if current is None:
+            await kube.create_crd(crd)
             continue
-        version = current.metadata.resource_version if current.metadata else None
-        body = {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}}
-        api.replace_custom_resource_definition(name, body)  # type: ignore[arg-type]
+        version = current["metadata"].get("resourceVersion")
+        await kube.replace_crd({**crd, "metadata": {**crd["metadata"],
+                                                    "resourceVersion": version}})
     deadline = time.monotonic() + timeout
     for crd in crds:
         name = crd["metadata"]["name"]
-        while True:
-            status = api.read_custom_resource_definition(name).status
-            conditions = (status.conditions if status else None) or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                break
+        while not _established(await kube.get_crd(name)):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {name} was not established within {timeout:.0f}s")
-            time.sleep(0.2)
+            await asyncio.sleep(POLL_S)
     # Established is not yet served: the API server answers 429 "storage is (re)initializing"
     # for a moment, which would greet the operator with errors in its first log lines.
-    custom = client.CustomObjectsApi(api_client)
     for crd in crds:
         spec = crd["spec"]
         while True:
             try:
-                custom.list_cluster_custom_object(spec["group"], spec["versions"][0]["name"],
-                                                  spec["names"]["plural"], limit=1)
+                await kube.list_resource(f"{spec['group']}/{spec['versions'][0]['name']}",
+                                         spec["names"]["plural"], limit=1)
                 break
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status != 429 or time.monotonic() > deadline:
                     raise
-                time.sleep(0.2)
+                await asyncio.sleep(POLL_S)
+
+
+def _established(crd: JSON | None) -> bool:
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True"
+               for c in conditions)
+
+
+def apply_crds(target: Any, crds: list[JSON], timeout: float = 60) -> None:
+    """`install_crds` for callers outside an event loop (``agenttasks dev``, test set-up).
+    ``target`` is a kubeconfig path (None: the kubeconfig rule's default) or, for the test
+    helpers that still hold one, a ``kubernetes.client.ApiClient`` whose credentials are
+    reused."""
+    async def run() -> None:
+        if target is None or isinstance(target, str):
+            kube = Kube(target)
+        else:
+            credentials = credentials_of(target.configuration)
+            kube = Kube(None, loader=lambda: credentials)
+        try:
+            await install_crds(kube, crds, timeout)
+        finally:
+            await kube.close()
+
+    asyncio.run(run())

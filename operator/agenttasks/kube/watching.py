@@ -1,4 +1,5 @@
-"""List+watch of one resource in one scope, streamed over aiohttp (an informer).
+"""List+watch of one resource in one scope, streamed over aiohttp: an informer for the
+operator, and `watch`, an async generator of changes for the CLI.
 
 Why not kopf's indexes: kopf starts a worker per object and, with indexes, every worker waits
 on one shared condition that each new object notifies: start-up is quadratic in the number
@@ -11,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
-from .connection import Connection
+from .connection import Connection, api_error
 
 log = logging.getLogger("agenttasks.watching")
 
@@ -155,6 +156,62 @@ class Informer:
 
     def _url(self, query: dict[str, str]) -> str:
         return f"{self.connection.host}{self.resource.path(self.namespace)}?{urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """``ADDED``, ``MODIFIED`` or ``DELETED`` of ``obj``; ``RELISTED`` after the watch
+    expired (410 Gone), with every object as listed afresh in ``items``."""
+
+    type: str
+    obj: JSON | None = None
+    items: tuple[JSON, ...] = ()
+
+
+async def watch(connection: Connection, resource: Resource, namespace: str | None,
+                resource_version: str, label_selector: str = "") -> AsyncIterator[WatchEvent]:
+    """Every change after ``resource_version``, until the caller stops. Bookmarks move the
+    resourceVersion on; a watch the server ends (timeoutSeconds) is resumed from the last
+    one; 410 Gone re-lists. Any other failure raises (ApiError for an error answer)."""
+    version = resource_version
+    no_limit = aiohttp.ClientTimeout(total=None, sock_connect=10,
+                                     sock_read=WATCH_TIMEOUT_S + 30)
+    while True:
+        session = await connection.session()
+        query = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true",
+                 "timeoutSeconds": str(WATCH_TIMEOUT_S), **_selector(label_selector)}
+        url = f"{connection.host}{resource.path(namespace)}?{urlencode(query)}"
+        try:
+            async with session.get(url, timeout=no_limit) as response:
+                if response.status == 410:
+                    raise Gone()
+                if response.status >= 400:
+                    raise api_error(response.status, response.reason or "",
+                                    await response.read())
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, body = str(event.get("type")), event.get("object") or {}
+                    if kind == "ERROR":
+                        if body.get("code") == 410:
+                            raise Gone()
+                        raise api_error(int(body.get("code") or 500), str(body.get("reason")),
+                                        json.dumps(body).encode())
+                    version = str((body.get("metadata") or {}).get("resourceVersion")
+                                  or version)
+                    if kind != "BOOKMARK":
+                        yield WatchEvent(kind, body)
+        except Gone:
+            url = f"{connection.host}{resource.path(namespace)}?" \
+                f"{urlencode(_selector(label_selector))}"
+            async with session.get(url) as response:
+                if response.status >= 400:
+                    raise api_error(response.status, response.reason or "",
+                                    await response.read()) from None
+                listing = json.loads(await response.read())
+            version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+            yield WatchEvent("RELISTED", items=tuple(listing.get("items") or ()))
 
 
 def _selector(label_selector: str) -> dict[str, str]:
