@@ -1,18 +1,18 @@
-"""The pure helpers of the user commands: durations, bars, the queue, the DAG, names."""
+"""The pure helpers of the user commands: durations, bars, the queue, the DAG, names.
+(Rerun's name and manifest are tested with the other actions, in test_actions.py.)"""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError, api_message, describe
 from agenttasks.cli.kubeapi import SCHEDULES, TASKS, object_name, resource_name
-from agenttasks.cli.tasks import rerun_body, rerun_name
+from agenttasks.core.queue import Aging, Limits, Running, admit
+from agenttasks.kube.client import ApiError
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -123,6 +123,36 @@ def test_queue_position_counts_a_task_missing_from_the_list() -> None:
     assert fmt.queue_position(me, [same_name_elsewhere]) == (2, 2)
 
 
+def test_queue_position_is_the_operators_order_with_aging() -> None:
+    """describe ranks as core.queue admits: with 1/5m aging, an hour of waiting is worth 12
+    priority steps; a retry waits from when it became due, not from creation."""
+    tasks = [
+        task("old-low", "Pending", "Queued", priority=0, created=-3600),
+        task("new-high", "Pending", "Queued", priority=5, created=-60),
+        task("retried", "Pending", "Queued", priority=3, created=-7200, nextRetryTime=ts(-60)),
+    ]
+    aging = Aging.parse("1/5m")
+
+    def ranks(aging: Aging | None) -> list[str]:
+        found = {t["metadata"]["name"]: fmt.queue_position(t, tasks, NOW, aging) for t in tasks}
+        return [name for name, _ in sorted(found.items(), key=lambda kv: kv[1] or (0, 0))]
+
+    assert ranks(None) == ["new-high", "retried", "old-low"]
+    assert ranks(aging) == ["old-low", "new-high", "retried"]
+    admitted = admit([fmt.queue_candidate(t) for t in tasks], Running(0, {}), Limits(0), NOW,
+                     aging)
+    assert [c.name for c in admitted] == ranks(aging)
+    with pytest.raises(ValueError, match="needs now"):
+        fmt.queue_position(tasks[0], tasks, aging=aging)
+
+
+def test_display_name_on_one_line() -> None:
+    named = task("report")
+    named["spec"]["displayName"] = "Daily Sales Report -\n  US Region"
+    assert fmt.display_name(named) == "Daily Sales Report - US Region"
+    assert fmt.display_name(task("plain")) == ""
+
+
 PIPELINE = [
     task("extract", "Completed", "Succeeded"),
     task("orders", "InProgress", "Running", depends_on=["extract"]),
@@ -178,23 +208,6 @@ def test_sort_events_by_last_occurrence() -> None:
     assert [e["reason"] for e in fmt.sort_events(events)] == ["early", "series", "late"]
 
 
-def test_rerun_name_and_body() -> None:
-    assert rerun_name("report", "ab3d9") == "report-rerun-ab3d9"
-    name = rerun_name("x" * 253)
-    assert len(name) == 253 and name.startswith("x") and name[-12:-5] == "-rerun-"
-    old = task("report", "Failed", "JobFailed")
-    old["metadata"]["labels"] = {"team": "sales", "agenttasks.io/schedule": "nightly"}
-    old["metadata"]["uid"] = "123"
-    old["spec"]["cancelled"] = True
-    body = rerun_body(old, "report-rerun-ab3d9")
-    assert body["metadata"] == {
-        "name": "report-rerun-ab3d9", "namespace": "team",
-        "labels": {"team": "sales", "agenttasks.io/rerun-of": "report"},
-        "annotations": {"agenttasks.io/rerun-of": "report"}}
-    assert "status" not in body and "cancelled" not in body["spec"]
-    assert body["spec"]["template"] == {}
-
-
 def test_object_names() -> None:
     assert object_name("report", TASKS) == "report"
     assert object_name("agenttask.agenttasks.io/report", TASKS) == "report"
@@ -205,10 +218,8 @@ def test_object_names() -> None:
     assert resource_name(TASKS) == "agenttask.agenttasks.io"
 
 
-def _api_exception(status: int, message: str) -> ApiException:
-    exc = ApiException(status=status, reason="Reason")
-    exc.body = json.dumps({"kind": "Status", "message": message})
-    return exc
+def _api_exception(status: int, message: str) -> ApiError:
+    return ApiError(status, "Reason", message)
 
 
 def test_error_lines() -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import click
 import yaml
-from kubernetes.client.exceptions import ApiException
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
@@ -28,6 +27,8 @@ from agenttasks.cli.output import (
     table,
     unicode_ok,
 )
+from agenttasks.core.queue import Aging
+from agenttasks.kube.client import ApiError
 from agenttasks.kube.timefmt import utcnow
 
 RECENT_EVENTS = 15
@@ -140,30 +141,45 @@ def tree_view(node: fmt.TreeNode) -> Text:
     return text
 
 
-def _allowed(read: Callable[[], list[JSON]]) -> list[JSON] | None:
+async def _allowed(read: Callable[[], Awaitable[list[JSON]]]) -> list[JSON] | None:
     """What ``read`` returns, or None when the user may not read it (403)."""
     try:
-        return read()
-    except ApiException as exc:
+        return await read()
+    except ApiError as exc:
         if exc.status != 403:
             raise
         return None
 
 
-def _queue(session: Session, task: JSON, siblings: list[JSON]) -> str | None:
+async def _items(session: Session, namespace: str | None) -> list[JSON]:
+    return list((await session.list_objects(TASKS, namespace)).get("items") or [])
+
+
+async def _queue(session: Session, task: JSON, siblings: list[JSON], now: datetime,
+                 aging: Aging | None) -> str | None:
     """Rank among Queued tasks of every namespace, or of the task's own when the user may not
-    list every namespace."""
+    list every namespace, in the operator's order with the priority aging it is told."""
     if fmt.queue_position(task, [task]) is None:
         return None
     scope = "all namespaces"
     try:
-        tasks = list(session.list_objects(TASKS, None).get("items") or [])
-    except ApiException as exc:
+        tasks = await _items(session, None)
+    except ApiError as exc:
         if exc.status != 403:
             raise
         tasks, scope = siblings, f"namespace {task['metadata']['namespace']}"
-    rank, total = fmt.queue_position(task, tasks) or (0, 0)
-    return f"{rank} of {total} Queued ({scope}; by priority, then age)"
+    rank, total = fmt.queue_position(task, tasks, now, aging) or (0, 0)
+    # The operator's --priority-aging is not published: say which one this order assumes.
+    order = (f"by priority aged {aging.step}/{fmt.human_duration(aging.interval.total_seconds())}"
+             if aging else "by priority without aging")
+    return f"{rank} of {total} Queued ({scope}; {order}, then age)"
+
+
+def _aging(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Aging | None:
+    try:
+        return Aging.parse(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def render_describe(task: JSON, siblings: list[JSON], queue: str | None,
@@ -198,31 +214,35 @@ def render_describe(task: JSON, siblings: list[JSON], queue: str | None,
 
 @click.command("describe")
 @click.argument("task")
+@click.option("--priority-aging", "aging", metavar="STEP/INTERVAL", callback=_aging,
+              help="The operator's --priority-aging, for the queue position; default: none "
+              "(the operator's and the chart's default).")
 @output_option()
 @kube_command
-def describe_task(session: Session, task: str, output: str | None) -> None:
+async def describe_task(session: Session, task: str, aging: Aging | None,
+                        output: str | None) -> None:
     """Show a task: spec, status, conditions, attempts, dependencies, queue position, result
     and recent Events."""
     name = object_name(task, TASKS)
-    obj = session.get(TASKS, session.namespace, name)
+    obj = await session.get(TASKS, session.namespace, name)
     if output:
         emit_objects([obj], output, TASKS, single=True)
         return
-    siblings = _allowed(lambda: list(session.list_objects(TASKS, session.namespace)
-                                     .get("items") or [])) or [obj]
-    events = _allowed(lambda: session.events(session.namespace, "AgentTask", name))
+    siblings = await _allowed(lambda: _items(session, session.namespace)) or [obj]
+    events = await _allowed(lambda: session.events(session.namespace, "AgentTask", name))
     console = make_console()
-    show(console, render_describe(obj, siblings, _queue(session, obj, siblings), events,
-                                  utcnow(), not unicode_ok(console)))
+    now = utcnow()
+    queue = await _queue(session, obj, siblings, now, aging)
+    show(console, render_describe(obj, siblings, queue, events, now, not unicode_ok(console)))
 
 
 @click.command()
 @click.argument("task")
 @kube_command
-def tree(session: Session, task: str) -> None:
+async def tree(session: Session, task: str) -> None:
     """Show the dependency DAG around a task: what it depends on, and what depends on it."""
     name = object_name(task, TASKS)
-    graph = fmt.Graph.of(session.list_objects(TASKS, session.namespace).get("items") or [])
+    graph = fmt.Graph.of(await _items(session, session.namespace))
     if name not in graph.phases:
         raise CliError(f'agenttask "{name}" not found in namespace "{session.namespace}"')
     console = make_console()

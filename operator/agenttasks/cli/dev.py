@@ -3,6 +3,7 @@ the operator in the foreground."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,14 +17,18 @@ if TYPE_CHECKING:
 
 
 def _reachable(kubeconfig: str) -> bool:
-    from kubernetes import client
+    from agenttasks.kube.client import Kube
 
-    from agenttasks.kube.client import load_api_client
+    async def ask() -> None:
+        kube = Kube(kubeconfig)
+        try:
+            await kube.version(timeout=5)
+        finally:
+            await kube.close()
 
     try:
-        api = load_api_client(kubeconfig)
-        client.VersionApi(api).get_code(_request_timeout=5)
-    except Exception:
+        asyncio.run(ask())
+    except Exception:  # any reason it does not answer means: start a local cluster
         return False
     return True
 
@@ -38,7 +43,6 @@ def dev(directory: Path, http_port: int) -> None:
     from agenttasks.controller.main import main
     from agenttasks.controller.settings import OperatorSettings
     from agenttasks.devcluster import cluster as local
-    from agenttasks.kube.client import load_api_client
     from agenttasks.kube.crds import apply_crds
 
     kubeconfig = os.environ.get("KUBECONFIG")
@@ -59,7 +63,7 @@ def dev(directory: Path, http_port: int) -> None:
             from agenttasks.devcluster.realnode import NODE_IP
 
             progress_url = f"http://{NODE_IP}:{http_port}"
-    apply_crds(load_api_client(kubeconfig), all_crds())
+    apply_crds(kubeconfig, all_crds())
     from agenttasks.devcluster.toolchain import binary
 
     built = binary("kubectl")

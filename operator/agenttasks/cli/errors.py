@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+import aiohttp
 import click
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
-from urllib3.exceptions import HTTPError as TransportError
+
+from agenttasks.kube.connection import ApiError, KubeconfigError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -22,20 +21,19 @@ class CliError(Exception):
     """A failure explained in one sentence."""
 
 
+# The failures a command reports in one line; anything else is a bug and keeps its traceback.
+# (TimeoutError is an OSError.)
+EXPECTED = (CliError, ApiError, KubeconfigError, OSError, aiohttp.ClientError)
+
+
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def api_message(exc: ApiException) -> str:
+def api_message(exc: ApiError) -> str:
     """The server's own message (``agenttasks.agenttasks.io "x" not found``), with the kind of
     failure in front when the message does not say it."""
-    message = str(exc.reason or "")
-    try:
-        body = json.loads(exc.body or "{}")
-        if isinstance(body, dict) and body.get("message"):
-            message = str(body["message"])
-    except (ValueError, TypeError):
-        pass
+    message = exc.message or exc.reason
     if exc.status == 401:
         return f"unauthorized: the API server refused the credentials ({message})"
     if exc.status == 403 and "forbidden" not in message.lower():
@@ -47,15 +45,16 @@ def describe(exc: BaseException) -> str:
     """One line for any failure the commands expect."""
     if isinstance(exc, CliError):
         return one_line(str(exc))
-    if isinstance(exc, ApiException):
+    if isinstance(exc, ApiError):
         return one_line(api_message(exc))
-    if isinstance(exc, ConfigException):
-        return one_line(f"kubeconfig: {exc}")
+    if isinstance(exc, KubeconfigError):
+        return one_line(str(exc))
+    if isinstance(exc, aiohttp.ClientError):
+        return one_line(f"cannot reach the API server: {exc or type(exc).__name__}")
+    if isinstance(exc, TimeoutError):
+        return "cannot reach the API server: it did not answer in time"
     if isinstance(exc, FileNotFoundError):
         return one_line(f"{exc.strerror or 'not found'}: {exc.filename}")
-    if isinstance(exc, TransportError):
-        reason = getattr(exc, "reason", None) or exc
-        return one_line(f"cannot reach the API server: {reason}")
     return one_line(f"{type(exc).__name__}: {exc}")
 
 
@@ -80,7 +79,7 @@ def friendly_errors(f: Callable[..., Any]) -> Callable[..., Any]:
         except BrokenPipeError:  # the reader went away: no message, and none at exit either
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(EXIT_ERROR)
-        except (CliError, ApiException, ConfigException, OSError, TransportError) as exc:
+        except EXPECTED as exc:
             click.echo(f"error: {describe(exc)}", err=True)
             sys.exit(EXIT_ERROR)
 

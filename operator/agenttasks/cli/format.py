@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agenttasks.api.task import is_terminal
 from agenttasks.core.naming import job_name
+from agenttasks.core.queue import Aging, Candidate, order_key
 from agenttasks.kube.timefmt import parse_time
 
 Obj = Mapping[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def human_duration(seconds: float) -> str:
@@ -81,6 +83,11 @@ def progress_bar(percent: int | float | None, width: int = 10, ascii_only: bool 
     return f"{full * filled}{empty * (width - filled)} {int(value):>3}%"
 
 
+def display_name(task: Obj) -> str:
+    """``spec.displayName`` on one line, or empty."""
+    return " ".join(str((task.get("spec") or {}).get("displayName") or "").split())
+
+
 def task_progress(task: Obj) -> int | None:
     progress = (task.get("status") or {}).get("progress")
     if not progress:
@@ -114,26 +121,30 @@ def _queued(task: Obj) -> bool:
     return status.get("phase") == "Pending" and status.get("reason") == "Queued"
 
 
-def _queue_key(task: Obj) -> tuple[int, str, str, str]:
-    meta = task["metadata"]
-    created = parse_time(meta.get("creationTimestamp"))
-    return (-int((task.get("spec") or {}).get("priority") or 0),
-            created.isoformat() if created else "", meta.get("name", ""),
-            meta.get("namespace", ""))
+def queue_candidate(task: Obj) -> Candidate:
+    """The task as the operator's queue sees it (controller/reconciler.py's ``_candidate``):
+    waiting since its retry became due (``status.nextRetryTime``), else since creation."""
+    meta, status = task["metadata"], task.get("status") or {}
+    created = parse_time(meta.get("creationTimestamp")) or _EPOCH
+    return Candidate(namespace=meta.get("namespace", ""), name=meta["name"],
+                     priority=int((task.get("spec") or {}).get("priority") or 0),
+                     created=created,
+                     waiting_since=parse_time(status.get("nextRetryTime")) or created)
 
 
-def queue_position(task: Obj, tasks: Iterable[Obj]) -> tuple[int, int] | None:
-    """(rank from 1, number queued) of a Pending/Queued task among the Queued tasks, by
-    priority (highest first), then creation, then name; None when it is not queued."""
+def queue_position(task: Obj, tasks: Iterable[Obj], now: datetime | None = None,
+                   aging: Aging | None = None) -> tuple[int, int] | None:
+    """(rank from 1, number queued) of a Pending/Queued task among the Queued tasks, in the
+    operator's order (core.queue.order_key: effective priority with ``aging``, then
+    creation, then name); None when it is not queued. ``now`` is needed only with aging."""
     if not _queued(task):
         return None
-
-    def ident(t: Obj) -> tuple[str, str]:
-        return (t["metadata"].get("namespace", ""), t["metadata"]["name"])
-
-    me = ident(task)
-    queued = sorted([t for t in tasks if _queued(t) and ident(t) != me] + [task], key=_queue_key)
-    return [ident(t) for t in queued].index(me) + 1, len(queued)
+    if aging is not None and now is None:
+        raise ValueError("priority aging needs now")
+    me = queue_candidate(task)
+    queued = [c for c in map(queue_candidate, filter(_queued, tasks)) if c.key != me.key]
+    ranked = sorted([*queued, me], key=lambda c: order_key(c, now or _EPOCH, aging))
+    return [c.key for c in ranked].index(me.key) + 1, len(ranked)
 
 
 # --- the dependency DAG ---------------------------------------------------------------------

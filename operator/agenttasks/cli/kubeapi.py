@@ -1,4 +1,5 @@
-"""The user's connection: their kubeconfig, context, namespace and permissions.
+"""The user's connection: their kubeconfig, context, namespace and permissions, over the
+operator's own async client (kube.client.Kube), run under ``asyncio.run`` per command.
 
 Every call returns plain JSON (dicts), as the API server sent it, so ``-o json`` prints
 exactly what the API returns.
@@ -6,25 +7,22 @@ exactly what the API returns.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import json
-import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
-from agenttasks.api.meta import GROUP, VERSION
+from agenttasks.api.meta import GROUP
 from agenttasks.cli.errors import CliError, friendly_errors
+from agenttasks.kube.client import ApiError, Kube
+from agenttasks.kube.connection import Credentials, Loader, load_credentials
+from agenttasks.kube.watching import WatchEvent
 
 TASKS, SCHEDULES, TRIGGERS = "agenttasks", "agenttaskschedules", "agenttasktriggers"
 KINDS = {TASKS: "AgentTask", SCHEDULES: "AgentTaskSchedule", TRIGGERS: "AgentTaskTrigger"}
-REQUEST_TIMEOUT = 30
-_IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 JSON = dict[str, Any]
 
 
@@ -47,114 +45,92 @@ def object_name(arg: str, plural: str) -> str:
 _SHORT = {TASKS: ("atask",), SCHEDULES: ("atsched",), TRIGGERS: ("attrig",)}
 
 
+def not_found(plural: str, namespace: str, name: str) -> CliError:
+    return CliError(f'{KINDS[plural].lower()} "{name}" not found in namespace "{namespace}"')
+
+
 @dataclass
 class Session:
-    api_client: client.ApiClient
+    """The client, and the namespace the command works in."""
+
+    kube: Kube
     namespace: str
 
-    @property
-    def core(self) -> Any:
-        return client.CoreV1Api(self.api_client)
-
-    @property
-    def custom(self) -> Any:
-        return client.CustomObjectsApi(self.api_client)
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> JSON:
-        """One API call; the response as plain JSON, without the client's models."""
-        response = fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-        return dict(json.loads(response.data or b"{}"))
-
     # --- our kinds ------------------------------------------------------------------------
-    def list_objects(self, plural: str, namespace: str | None, selector: str = "") -> JSON:
+    async def list_objects(self, plural: str, namespace: str | None, selector: str = ""
+                           ) -> JSON:
         """The list object (``items``, ``metadata.resourceVersion``); every namespace when
         ``namespace`` is None."""
-        if namespace is None:
-            return self.call(self.custom.list_cluster_custom_object, GROUP, VERSION, plural,
-                             label_selector=selector)
-        return self.call(self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
-                         plural, label_selector=selector)
+        return await self.kube.list_objects(plural, namespace, selector)
 
-    def get(self, plural: str, namespace: str, name: str) -> JSON:
-        try:
-            return self.call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
-                             namespace, plural, name)
-        except ApiException as exc:
-            raise self._not_found(exc, plural, namespace, name) from None
+    async def get(self, plural: str, namespace: str, name: str) -> JSON:
+        """The object; a missing one is a one-line error."""
+        found = await self.kube.get_object(plural, namespace, name)
+        if found is None:
+            raise not_found(plural, namespace, name)
+        return found
 
-    def exists(self, plural: str, namespace: str, name: str) -> bool:
-        try:
-            self.get(plural, namespace, name)
-        except CliError:
-            return False
-        return True
-
-    def patch(self, plural: str, namespace: str, name: str, patch: JSON) -> JSON:
+    async def patch(self, plural: str, namespace: str, name: str, patch: JSON) -> JSON:
         """A JSON merge patch."""
         try:
-            return self.call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                             namespace, plural, name, patch,
-                             _content_type="application/merge-patch+json")
-        except ApiException as exc:
-            raise self._not_found(exc, plural, namespace, name) from None
+            return await self.kube.patch_object(plural, namespace, name, patch)
+        except ApiError as exc:
+            if exc.not_found:
+                raise not_found(plural, namespace, name) from None
+            raise
 
-    def create(self, plural: str, body: JSON) -> JSON:
-        return self.call(self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                         body["metadata"]["namespace"], plural, body)
+    async def create(self, plural: str, body: JSON) -> JSON:
+        return await self.kube.create_object(plural, body)
 
-    @staticmethod
-    def _not_found(exc: ApiException, plural: str, namespace: str, name: str) -> Exception:
-        if exc.status == 404:
-            return CliError(f'{KINDS[plural].lower()} "{name}" not found in namespace '
-                            f'"{namespace}"')
-        return exc
+    def watch(self, plural: str, namespace: str | None, selector: str,
+              resource_version: str) -> AsyncIterator[WatchEvent]:
+        return self.kube.watch_objects(plural, namespace, resource_version, selector)
 
     # --- core objects ---------------------------------------------------------------------
-    def events(self, namespace: str, kind: str, name: str) -> list[JSON]:
-        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
-        return list(self.call(self.core.list_namespaced_event, namespace,
-                              field_selector=selector).get("items") or [])
+    async def events(self, namespace: str, kind: str, name: str) -> list[JSON]:
+        return await self.kube.list_events(namespace, kind, name, limit=0)  # 0: all of them
 
-    def pods(self, namespace: str, selector: str) -> list[JSON]:
-        return list(self.call(self.core.list_namespaced_pod, namespace,
-                              label_selector=selector).get("items") or [])
+    async def pods(self, namespace: str, selector: str) -> list[JSON]:
+        return await self.kube.list_pods(namespace, selector)
 
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Session:
-    """Loads the user's kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``,
-    else the in-cluster ServiceAccount) and picks the namespace: ``-n``, else the context's,
-    else ``default``."""
-    configuration = client.Configuration()
-    if kubeconfig and not Path(kubeconfig).is_file():
-        raise CliError(f"kubeconfig {kubeconfig} does not exist")
-    from_env = os.environ.get("KUBECONFIG")
-    default = Path("~/.kube/config").expanduser()
-    if not (kubeconfig or from_env or default.is_file()):
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-            own = (_IN_CLUSTER_NAMESPACE.read_text().strip()
-                   if _IN_CLUSTER_NAMESPACE.is_file() else "default")
-            return Session(client.ApiClient(configuration), namespace or own)
-        raise CliError("no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create "
-                       "~/.kube/config")
-    path = kubeconfig or from_env or str(default)
-    config.load_kube_config(config_file=path, context=context,
-                            client_configuration=configuration)
-    if namespace is None:
-        contexts, active = config.list_kube_config_contexts(config_file=path)
-        chosen = next((c for c in contexts if c["name"] == context), None) if context else active
-        namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
-    return Session(client.ApiClient(configuration), namespace)
+    """The user's credentials by the one kubeconfig rule (kube/connection.py) and the
+    namespace: ``-n``, else the context's, else ``default``."""
+    credentials = load_credentials(kubeconfig, context)
+    return Session(Kube(kubeconfig, context=context,
+                        loader=_first_then_fresh(credentials, kubeconfig, context)),
+                   namespace or credentials.namespace)
 
 
-def kube_command(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds ``--kubeconfig``, ``--context`` and ``-n``, passes a connected :class:`Session`
-    as the first argument, and turns failures into one line on stderr."""
+def _first_then_fresh(first: Credentials, kubeconfig: str | None, context: str | None
+                      ) -> Loader:
+    """The credentials read already (no second run of an exec plugin); after a 401 or a
+    reconnect, read afresh (a token that expired during ``-w`` or ``logs -f``)."""
+    pending = [first]
+
+    def load() -> Credentials:
+        return pending.pop() if pending else load_credentials(kubeconfig, context)
+
+    return load
+
+
+def kube_command(f: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Adds ``--kubeconfig``, ``--context`` and ``-n``; runs the coroutine ``f`` with a
+    connected :class:`Session` as its first argument, and turns failures into one line on
+    stderr."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, kubeconfig: str | None, context: str | None,
                 namespace: str | None, **kwargs: Any) -> Any:
-        return f(connect(kubeconfig, context, namespace), *args, **kwargs)
+        async def run() -> Any:
+            session = connect(kubeconfig, context, namespace)
+            try:
+                return await f(session, *args, **kwargs)
+            finally:
+                await session.kube.close()
+
+        return asyncio.run(run())
 
     command = friendly_errors(wrapper)
     for option in (
@@ -162,7 +138,8 @@ def kube_command(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Namespace; default: the context's, else 'default'."),
         click.option("--context", metavar="NAME", help="kubeconfig context to use."),
         click.option("--kubeconfig", metavar="PATH", envvar=None,
-                     help="kubeconfig file; default $KUBECONFIG, then ~/.kube/config."),
+                     help="kubeconfig file; default $KUBECONFIG, then in-cluster, then "
+                     "~/.kube/config."),
     ):
         command = option(command)
     return command

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 import time
 from collections.abc import Sequence
 
@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from agenttasks.api.meta import ANNOTATION_RUN_NOW
+from agenttasks import actions
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError
 from agenttasks.cli.kubeapi import (
@@ -20,6 +20,7 @@ from agenttasks.cli.kubeapi import (
     TRIGGERS,
     Session,
     kube_command,
+    not_found,
     object_name,
     resource_name,
 )
@@ -31,7 +32,7 @@ from agenttasks.cli.output import (
     table,
 )
 from agenttasks.cli.tasks import print_created
-from agenttasks.core.naming import manual_task_name
+from agenttasks.kube.client import ApiError
 from agenttasks.kube.timefmt import utcnow
 
 POLL_SECONDS = 0.5
@@ -77,10 +78,11 @@ def trigger_table(items: Sequence[JSON], namespaces: bool) -> Table:
     return grid
 
 
-def _list(session: Session, plural: str, all_namespaces: bool, selector: str,
-          output: str | None) -> None:
+async def _list(session: Session, plural: str, all_namespaces: bool, selector: str,
+                output: str | None) -> None:
     namespace = None if all_namespaces else session.namespace
-    items = sorted(session.list_objects(plural, namespace, selector).get("items") or [],
+    listing = await session.list_objects(plural, namespace, selector)
+    items = sorted(listing.get("items") or [],
                    key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
     where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
     render = schedule_table if plural == SCHEDULES else trigger_table
@@ -97,10 +99,10 @@ SELECTOR = click.option("-l", "--selector", default="", help="Label selector.")
 @SELECTOR
 @output_option()
 @kube_command
-def schedules(session: Session, all_namespaces: bool, selector: str,
-              output: str | None) -> None:
+async def schedules(session: Session, all_namespaces: bool, selector: str,
+                    output: str | None) -> None:
     """List schedules: cron, time zone, suspend, last and next fire, Ready reason."""
-    _list(session, SCHEDULES, all_namespaces, selector, output)
+    await _list(session, SCHEDULES, all_namespaces, selector, output)
 
 
 @click.command()
@@ -108,16 +110,10 @@ def schedules(session: Session, all_namespaces: bool, selector: str,
 @SELECTOR
 @output_option()
 @kube_command
-def triggers(session: Session, all_namespaces: bool, selector: str,
-             output: str | None) -> None:
+async def triggers(session: Session, all_namespaces: bool, selector: str,
+                   output: str | None) -> None:
     """List triggers: signature scheme, URL path and delivery counters."""
-    _list(session, TRIGGERS, all_namespaces, selector, output)
-
-
-def run_now_token() -> str:
-    """A fresh run-now token: the time, and randomness so that two runs in one second
-    differ."""
-    return f"{int(time.time())}-{secrets.token_hex(4)}"
+    await _list(session, TRIGGERS, all_namespaces, selector, output)
 
 
 @click.command()
@@ -126,28 +122,25 @@ def run_now_token() -> str:
               help="Seconds to wait for the operator to create the task; 0: do not wait.")
 @output_option()
 @kube_command
-def run(session: Session, schedule: str, timeout: float, output: str | None) -> None:
+async def run(session: Session, schedule: str, timeout: float, output: str | None) -> None:
     """Run a schedule now (annotation agenttasks.io/run-now with a fresh token) and print
     the task it created."""
     name = object_name(schedule, SCHEDULES)
-    token = run_now_token()
-    session.patch(SCHEDULES, session.namespace, name,
-                  {"metadata": {"annotations": {ANNOTATION_RUN_NOW: token}}})
-    task = manual_task_name(name, token)
+    try:
+        token, task = await actions.run_now(session.kube, session.namespace, name)
+    except ApiError as exc:
+        if exc.not_found:
+            raise not_found(SCHEDULES, session.namespace, name) from None
+        raise
     if timeout == 0:
         click.echo(f"{resource_name(TASKS)}/{task} requested")
         return
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            created = session.get(TASKS, session.namespace, task)
-        except CliError:
-            if time.monotonic() >= deadline:
-                raise CliError(
-                    f"schedule {name} was asked to run (token {token}), but task {task} did "
-                    f"not appear within {timeout:g}s: is the operator running and watching "
-                    f"namespace {session.namespace}?") from None
-            time.sleep(POLL_SECONDS)
-            continue
-        print_created(created, output)
-        return
+    while (created := await session.kube.get_object(TASKS, session.namespace, task)) is None:
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"schedule {name} was asked to run (token {token}), but task {task} did "
+                f"not appear within {timeout:g}s: is the operator running and watching "
+                f"namespace {session.namespace}?")
+        await asyncio.sleep(POLL_SECONDS)
+    print_created(created, output)

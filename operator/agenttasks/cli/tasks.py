@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import secrets
-import string
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
-from kubernetes.client.exceptions import ApiException
 from rich.table import Table
+from rich.text import Text
 
-from agenttasks.api.meta import GROUP
+from agenttasks import actions
 from agenttasks.api.task import Phase, is_terminal
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError, describe
-from agenttasks.cli.kubeapi import JSON, TASKS, Session, kube_command, object_name, resource_name
+from agenttasks.cli.kubeapi import (
+    JSON,
+    TASKS,
+    Session,
+    kube_command,
+    not_found,
+    object_name,
+    resource_name,
+)
 from agenttasks.cli.output import (
     cells,
     emit_objects,
@@ -28,16 +34,16 @@ from agenttasks.cli.output import (
     unicode_ok,
 )
 from agenttasks.cli.watching import watch_objects
+from agenttasks.kube.client import ApiError
 from agenttasks.kube.timefmt import utcnow
-
-LABEL_RERUN_OF = f"{GROUP}/rerun-of"
-MAX_LABEL_VALUE = 63
-MAX_NAME = 253
 
 
 def task_table(tasks: Sequence[JSON], header: bool = True, namespaces: bool = False,
                ascii_only: bool = False) -> Table:
-    columns = ["NAME", "PHASE", "PRIORITY", "ATTEMPTS", "PROGRESS", "REASON", "DEADLINE", "AGE"]
+    # DISPLAY NAME last: it is free text of any length, and the columns before it stay
+    # where scripts that split on whitespace expect them.
+    columns = ["NAME", "PHASE", "PRIORITY", "ATTEMPTS", "PROGRESS", "REASON", "DEADLINE", "AGE",
+               "DISPLAY NAME"]
     grid = table(*(["NAMESPACE", *columns] if namespaces else columns))
     grid.show_header = header
     now = utcnow()
@@ -47,7 +53,8 @@ def task_table(tasks: Sequence[JSON], header: bool = True, namespaces: bool = Fa
                     fmt.attempts_text(task),
                     fmt.progress_bar(fmt.task_progress(task), ascii_only=ascii_only),
                     status.get("reason"), fmt.deadline_countdown(task, now),
-                    fmt.age(meta.get("creationTimestamp"), now))
+                    fmt.age(meta.get("creationTimestamp"), now),
+                    Text(fmt.display_name(task)))
         grid.add_row(*(cells(meta.get("namespace")) + row if namespaces else row))
     return grid
 
@@ -61,11 +68,12 @@ def task_table(tasks: Sequence[JSON], header: bool = True, namespaces: bool = Fa
 @click.option("-w", "--watch", is_flag=True, help="Keep the list up to date (Ctrl-C stops).")
 @output_option()
 @kube_command
-def list_tasks(session: Session, all_namespaces: bool, phases: tuple[str, ...], selector: str,
-               watch: bool, output: str | None) -> None:
-    """List tasks: phase, priority, attempts, progress, reason, deadline and age."""
+async def list_tasks(session: Session, all_namespaces: bool, phases: tuple[str, ...],
+                     selector: str, watch: bool, output: str | None) -> None:
+    """List tasks: phase, priority, attempts, progress, reason, deadline, age and display
+    name."""
     namespace = None if all_namespaces else session.namespace
-    listing = session.list_objects(TASKS, namespace, selector)
+    listing = await session.list_objects(TASKS, namespace, selector)
     wanted = set(phases)
 
     def keep(task: JSON) -> bool:
@@ -78,8 +86,8 @@ def list_tasks(session: Session, all_namespaces: bool, phases: tuple[str, ...], 
         return task_table(tasks, header, all_namespaces, ascii_only)
 
     if watch:
-        watch_objects(console, session, TASKS, namespace, selector, listing, output, render,
-                      keep)
+        await watch_objects(console, session, TASKS, namespace, selector, listing, output,
+                            render, keep)
         return
     tasks = sorted((t for t in listing["items"] if keep(t)),
                    key=lambda t: (t["metadata"].get("namespace", ""), t["metadata"]["name"]))
@@ -87,14 +95,16 @@ def list_tasks(session: Session, all_namespaces: bool, phases: tuple[str, ...], 
     present(tasks, output, TASKS, where, lambda: render(tasks, True), console)
 
 
-def _patch_each(session: Session, names: Sequence[str], spec: JSON, verb: str) -> None:
-    """Patches every task; one line per task, and exit code 1 if any failed."""
+async def _change_each(session: Session, names: Sequence[str], action: actions.TaskAction,
+                       verb: str) -> None:
+    """Pauses, resumes or cancels every task; one line per task, and exit code 1 if any
+    failed."""
     failed = False
     for arg in names:
         name = object_name(arg, TASKS)
         try:
-            task = session.patch(TASKS, session.namespace, name, {"spec": spec})
-        except (CliError, ApiException) as exc:
+            task = await _change(session, action, name)
+        except (CliError, ApiError) as exc:
             click.echo(f"error: {describe(exc)}", err=True)
             failed = True
             continue
@@ -107,52 +117,37 @@ def _patch_each(session: Session, names: Sequence[str], spec: JSON, verb: str) -
         sys.exit(1)
 
 
+async def _change(session: Session, action: actions.TaskAction, name: str) -> JSON:
+    try:
+        return await actions.change_task(session.kube, action, session.namespace, name)
+    except ApiError as exc:
+        if exc.not_found:
+            raise not_found(TASKS, session.namespace, name) from None
+        raise
+
+
 @click.command()
 @click.argument("tasks", nargs=-1, required=True)
 @kube_command
-def pause(session: Session, tasks: tuple[str, ...]) -> None:
+async def pause(session: Session, tasks: tuple[str, ...]) -> None:
     """Pause tasks (spec.paused=true): a Pending task waits, a running Job is suspended."""
-    _patch_each(session, tasks, {"paused": True}, "paused")
+    await _change_each(session, tasks, "pause", "paused")
 
 
 @click.command()
 @click.argument("tasks", nargs=-1, required=True)
 @kube_command
-def resume(session: Session, tasks: tuple[str, ...]) -> None:
+async def resume(session: Session, tasks: tuple[str, ...]) -> None:
     """Resume paused tasks (spec.paused=false)."""
-    _patch_each(session, tasks, {"paused": False}, "resumed")
+    await _change_each(session, tasks, "resume", "resumed")
 
 
 @click.command()
 @click.argument("tasks", nargs=-1, required=True)
 @kube_command
-def cancel(session: Session, tasks: tuple[str, ...]) -> None:
+async def cancel(session: Session, tasks: tuple[str, ...]) -> None:
     """Cancel tasks (spec.cancelled=true): they end Cancelled, a running Job is deleted."""
-    _patch_each(session, tasks, {"cancelled": True}, "cancelled")
-
-
-def rerun_name(old: str, suffix: str | None = None) -> str:
-    """``<old>-rerun-<5 random characters>``, cut to fit an object name."""
-    suffix = suffix or "".join(secrets.choice(string.ascii_lowercase + string.digits)
-                               for _ in range(5))
-    tail = f"-rerun-{suffix}"
-    return old[:MAX_NAME - len(tail)].rstrip("-.") + tail
-
-
-def rerun_body(old: JSON, name: str) -> JSON:
-    """The new task: the old one's spec (without ``cancelled``) and its own labels (not the
-    operator's ``agenttasks.io/*`` ones), plus ``agenttasks.io/rerun-of``."""
-    meta = old["metadata"]
-    labels = {k: v for k, v in (meta.get("labels") or {}).items()
-              if not k.startswith(f"{GROUP}/")}
-    annotations = {LABEL_RERUN_OF: meta["name"]}
-    if len(meta["name"]) <= MAX_LABEL_VALUE:
-        labels[LABEL_RERUN_OF] = meta["name"]
-    spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "cancelled"}
-    return {"apiVersion": old["apiVersion"], "kind": old["kind"],
-            "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
-                         "annotations": annotations},
-            "spec": spec}
+    await _change_each(session, tasks, "cancel", "cancelled")
 
 
 @click.command()
@@ -160,11 +155,14 @@ def rerun_body(old: JSON, name: str) -> JSON:
 @click.option("--name", "new_name", help="Name of the new task; default <task>-rerun-<random>.")
 @output_option()
 @kube_command
-def rerun(session: Session, task: str, new_name: str | None, output: str | None) -> None:
-    """Create a new task with the spec of TASK (which may be finished)."""
-    old = session.get(TASKS, session.namespace, object_name(task, TASKS))
-    created = session.create(TASKS, rerun_body(old, new_name or rerun_name(old["metadata"]
-                                                                          ["name"])))
+async def rerun(session: Session, task: str, new_name: str | None, output: str | None) -> None:
+    """Create a new task with the spec of TASK (which may be finished), neither paused nor
+    cancelled."""
+    name = object_name(task, TASKS)
+    try:
+        created = await actions.rerun(session.kube, session.namespace, name, new_name)
+    except actions.NotFound:
+        raise not_found(TASKS, session.namespace, name) from None
     print_created(created, output)
 
 
