@@ -108,7 +108,7 @@ def agenttask_crd() -> dict[str, Any]:
                     description="Percent of the current attempt's work done."),
             _column("Reason", ".status.reason"),
             _column("Age", ".metadata.creationTimestamp", "date"),
-            _column("Display Name", ".spec.displayName", priority=1),
+            _column("Display Name", ".spec.displayName"),
             _column("Job", ".status.jobName", priority=1),
         ],
         rules=[task_name_rule()],
