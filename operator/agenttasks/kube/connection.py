@@ -114,7 +114,8 @@ class Credentials:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         elif self.username is not None and self.password is not None:
-            headers["Authorization"] = aiohttp.BasicAuth(self.username, self.password).encode()
+            pair = f"{self.username}:{self.password}".encode()
+            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
         return headers
 
     def ssl_context(self) -> ssl.SSLContext:
