@@ -6,6 +6,7 @@ parsed; failures must be one line on stderr and a non-zero exit code, never a tr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from agenttasks.api.meta import ANNOTATION_RUN_NOW, GROUP, LABEL_SCHEDULE, VERSION
+from tests.unit.test_kubeconfig import serve_connect_proxy
 
 from .harness import Api, Operator, pod_template, wait_for
 from .test_triggers import github_headers, make_secret, make_trigger, post, ready_reason
@@ -77,7 +79,7 @@ def test_list_table_json_yaml_name_and_filters(api: Api, pipeline: str) -> None:
     table = ok(api, "list", "-n", ns)
     header, *rows = table.splitlines()
     assert header.split() == ["NAME", "PHASE", "PRIORITY", "ATTEMPTS", "PROGRESS", "REASON",
-                              "DEADLINE", "AGE"]
+                              "DEADLINE", "AGE", "DISPLAY", "NAME"]
     assert [r.split()[:4] for r in rows] == [["extract", "Completed", "0", "1/1"],
                                              ["load", "Completed", "0", "1/1"],
                                              ["transform", "Completed", "3", "1/1"]]
@@ -363,6 +365,74 @@ def test_errors_are_one_line(api: Api, ns: str, tmp_path: Path) -> None:
     for args in (("list",), ("describe", "x"), ("schedules",), ("run", "x")):
         one_line_error(agenttasks(str(nobody), *args, "-n", ns), "forbidden",
                        f"system:serviceaccount:{ns}:nobody")
+
+
+def test_display_names_in_lists(api: Api, own_ns: str) -> None:
+    """``agenttasks list`` and ``kubectl get agenttasks`` show spec.displayName (empty when
+    there is none)."""
+    task(api, own_ns, "report", displayName="Daily Sales Report - US Region")
+    task(api, own_ns, "unnamed")
+    rows = ok(api, "list", "-n", own_ns).splitlines()[1:]
+    assert rows[0].split()[0] == "report"
+    assert rows[0].endswith("  Daily Sales Report - US Region"), rows[0]
+    assert rows[1].split()[0] == "unnamed" and rows[1].split()[-1] != "Region"
+
+    from agenttasks.devcluster.toolchain import binary
+
+    kubectl = binary("kubectl")
+    if not kubectl.exists():
+        pytest.skip("the control plane's kubectl is not built")
+    listed = subprocess.run([str(kubectl), "get", "agenttasks", "-n", own_ns,
+                             "--kubeconfig", api.kubeconfig], capture_output=True, text=True,
+                            timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    header, *lines = listed.stdout.splitlines()
+    assert "DISPLAY NAME" in header
+    assert any(line.startswith("report ") and "Daily Sales Report - US Region" in line
+               for line in lines), listed.stdout
+
+
+@pytest.fixture
+def connect_proxy() -> Iterator[tuple[int, list[str]]]:
+    """An HTTP CONNECT proxy on 127.0.0.1, in a thread: (port, the CONNECT lines it saw)."""
+    seen: list[str] = []
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(serve_connect_proxy(seen))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.sockets[0].getsockname()[1], seen
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_through_a_proxy_with_a_tls_server_name(api: Api, pipeline: str, tmp_path: Path,
+                                                connect_proxy: tuple[int, list[str]]) -> None:
+    """The kubeconfig's proxy-url and tls-server-name, against the real API server: list,
+    describe and a watch go through the proxy, and the certificate is checked against the
+    name given (the local API server's certificate names ``kubernetes``)."""
+    port, seen = connect_proxy
+    config = yaml.safe_load(Path(api.kubeconfig).read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    for cluster in config["clusters"]:
+        cluster["cluster"].update({"proxy-url": f"http://127.0.0.1:{port}",
+                                   "tls-server-name": "kubernetes"})
+    proxied = tmp_path / "proxied.kubeconfig"
+    proxied.write_text(yaml.safe_dump(config))
+    names = agenttasks(str(proxied), "list", "-n", pipeline, "-o", "name")
+    assert names.returncode == 0, names.stderr
+    assert f"{RESOURCE}/load" in names.stdout.splitlines()
+    assert agenttasks(str(proxied), "describe", "load", "-n", pipeline).returncode == 0
+    target = server.removeprefix("https://")
+    assert seen and all(line == f"CONNECT {target} HTTP/1.1" for line in seen), seen
+
+    for cluster in config["clusters"]:
+        cluster["cluster"]["tls-server-name"] = "not-the-apiserver.example"
+    proxied.write_text(yaml.safe_dump(config))
+    one_line_error(agenttasks(str(proxied), "list", "-n", pipeline),
+                   "cannot reach the API server", "certificate verify failed")
 
 
 def test_kubectl_plugin(api: Api, pipeline: str) -> None:
