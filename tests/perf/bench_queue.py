@@ -25,7 +25,7 @@ from agenttasks.api.meta import ANNOTATION_ADMITTED_AT, GROUP, LABEL_ATTEMPT, VE
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.slots import holds_slot
 from agenttasks.kube.crds import apply_crds
-from agenttasks.kube.jobs import job_facts
+from agenttasks.manifests.jobs import job_facts
 from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
 from tests.perf.bench_schedules import SCHEDULES, schedule_figures
 from tests.perf.load_webhooks import RATE as WEBHOOK_RATE

@@ -14,6 +14,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from agenttasks.api.timefmt import utcnow
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError
 from agenttasks.cli.kubeapi import JSON, TASKS, Session, kube_command, object_name
@@ -28,7 +29,6 @@ from agenttasks.cli.output import (
     table,
     unicode_ok,
 )
-from agenttasks.kube.timefmt import utcnow
 
 RECENT_EVENTS = 15
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from agenttasks.api.task import is_terminal
+from agenttasks.api.timefmt import parse_time
 from agenttasks.core.naming import job_name
-from agenttasks.kube.timefmt import parse_time
 
 Obj = Mapping[str, Any]
 

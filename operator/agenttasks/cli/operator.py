@@ -58,7 +58,7 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              admission_cert_dir: str | None, dashboard_read_only: bool = False,
              progress_url: str | None = None) -> None:
     """Run the AgentTask operator."""
-    from agenttasks.controller.main import main
+    from agenttasks.app import main
 
     try:
         aging = Aging.parse(priority_aging) if priority_aging else None

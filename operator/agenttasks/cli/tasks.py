@@ -14,6 +14,7 @@ from rich.table import Table
 
 from agenttasks.api.meta import GROUP
 from agenttasks.api.task import Phase, is_terminal
+from agenttasks.api.timefmt import utcnow
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError, describe
 from agenttasks.cli.kubeapi import JSON, TASKS, Session, kube_command, object_name, resource_name
@@ -28,7 +29,6 @@ from agenttasks.cli.output import (
     unicode_ok,
 )
 from agenttasks.cli.watching import watch_objects
-from agenttasks.kube.timefmt import utcnow
 
 LABEL_RERUN_OF = f"{GROUP}/rerun-of"
 MAX_LABEL_VALUE = 63

@@ -12,7 +12,7 @@ from agenttasks.api.schedule import AgentTaskScheduleStatus
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 
 from .overlay import OverlaidIndex
-from .view import Key
+from .task_view import Key
 
 # A created task missing from the index this long is taken as gone, not as index lag.
 EXPECTATION_TTL_S = 60.0

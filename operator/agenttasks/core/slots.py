@@ -20,7 +20,7 @@ What holds a slot (the one definition, shared with the chaos checker and the ben
    Job first. A standby replica keeps its informers, hence this ledger, current while it
    waits; when it takes over it drops the grants it made before a pause (`drop_unsent`)
    and grants from what it sees then.
-4. Order and limits are core.queue.admit's: effective priority (with aging), then age,
+4. Order and limits are core.queue.grant_order's: effective priority (with aging), then age,
    then name; a full namespace is skipped, a full cluster stops the pass.
 """
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agenttasks.core.facts import JobFacts
-from agenttasks.core.queue import Aging, Candidate, Limits, Running, admit
+from agenttasks.core.queue import Aging, Candidate, Limits, Running, grant_order
 
 Key = tuple[str, str]
 """(namespace, task name)."""
@@ -147,7 +147,7 @@ class SlotLedger:
         """Grants what the limits allow to the waiting tasks, in queue order."""
         if not self.ready or not self._waiting:
             return []
-        granted = [c.key for c in admit(self._waiting.values(), self.running(), self.limits,
+        granted = [c.key for c in grant_order(self._waiting.values(), self.running(), self.limits,
                                         now, self.aging)]
         for key in granted:
             del self._waiting[key]

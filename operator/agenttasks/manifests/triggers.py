@@ -14,8 +14,8 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
 from agenttasks.core.triggers import TriggerFacts
-from agenttasks.kube.jobs import add_to_containers
-from agenttasks.kube.tasks import parse_spec_status
+from agenttasks.manifests.jobs import add_to_containers
+from agenttasks.manifests.tasks import parse_spec_status
 
 PAYLOAD_DIR = "/var/run/agenttasks"
 PAYLOAD_FILE = "payload.json"

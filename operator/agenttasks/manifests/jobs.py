@@ -13,9 +13,9 @@ from agenttasks.api.meta import (
     MANAGER_NAME,
 )
 from agenttasks.api.task import AgentTaskSpec
+from agenttasks.api.timefmt import parse_time
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import attempt_deadline
-from agenttasks.kube.timefmt import parse_time
 
 
 def owner_reference(task: TaskFacts) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStatus
 from agenttasks.api.task import is_terminal
+from agenttasks.api.timefmt import format_time, parse_time
 from agenttasks.core.schedule import ChildFacts, CreateTask, ScheduleFacts
-from agenttasks.kube.jobs import controller_uid
-from agenttasks.kube.tasks import parse_spec_status
-from agenttasks.kube.timefmt import format_time, parse_time
+from agenttasks.manifests.jobs import controller_uid
+from agenttasks.manifests.tasks import parse_spec_status
 
 
 def schedule_facts(body: dict[str, Any]) -> ScheduleFacts:
