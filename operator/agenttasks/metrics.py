@@ -30,7 +30,8 @@ SLOT_TO_JOB = Histogram("agenttasks_slot_to_job_seconds",
                         registry=REGISTRY)
 START_PASSES = Histogram("agenttasks_start_passes",
                          "Reconcile passes of a task from ready to start to its Job created "
-                         "(or resumed): 1 when a slot is free at once, 2 when it queued.",
+                         "(or resumed): the pass that offers it a slot, then the one after "
+                         "the grant; more only when other events reconcile it meanwhile.",
                          buckets=(1, 2, 3, 4, 6, 10), registry=REGISTRY)
 SCHEDULE_FIRE_LAG = Histogram("agenttasks_schedule_fire_lag_seconds",
                               "From a schedule's fire time to its task created.",

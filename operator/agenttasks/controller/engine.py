@@ -72,7 +72,8 @@ class Engine:
         self.reports.wake = self._report_arrived
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.slots,
                                     self.events, self.settings.plan, self.progress_tokens,
-                                    self.settings.progress_url, self.reports)
+                                    self.settings.progress_url, self.reports,
+                                    again=self.queue.add)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(
             lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]

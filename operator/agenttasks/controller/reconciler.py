@@ -55,8 +55,11 @@ class TaskReconciler:
     def __init__(self, kube: Kube, view: TaskView, wakeups: WakeUps, slots: SlotKeeper,
                  events: EventRecorder, plan: Plan, tokens: ProgressTokens | None = None,
                  progress_url: str | None = None, reports: ProgressInbox | None = None,
+                 again: Callable[[Key], None] | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
+        # Another pass of a key soon (after this one): the engine's queue.
+        self.again = again or (lambda key: wakeups.at(key, clock()))
         self.slots, self.events, self.plan = slots, events, plan
         self.tokens, self.progress_url = tokens, progress_url
         self.reports = reports or ProgressInbox()
@@ -248,7 +251,7 @@ class TaskReconciler:
         """No Job exists under the grant: its slot is free, and the next pass decides."""
         self.slots.release(task.key)
         self._refused[task.key] = (task.uid, why)
-        self.wakeups.at(task.key, self.clock())
+        self.again(task.key)
 
     def _started(self, key: Key) -> None:
         passes = self._passes.pop(key, None)
