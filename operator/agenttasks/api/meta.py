@@ -23,6 +23,9 @@ ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 ANNOTATION_GRANTED_AT = f"{GROUP}/granted-at"
 MANAGER_NAME = "agenttask-operator"
 
+Key = tuple[str, str]
+"""(namespace, name): how every part of the operator names one object."""
+
 # Object names as Kubernetes validates them (DNS-1123 subdomain).
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 

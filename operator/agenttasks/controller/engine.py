@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from agenttasks import metrics
+from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
 from agenttasks.core.triggers import TriggerFacts
 from agenttasks.inbox.agent_reports import ProgressInbox
@@ -31,7 +32,7 @@ from .schedule_view import ScheduleView
 from .schedules import ScheduleReconciler
 from .settings import OperatorSettings
 from .slot_keeper import SlotKeeper
-from .task_view import Key, TaskView
+from .task_view import TaskView
 from .timers import WakeUps
 from .triggers import TriggerReconciler
 from .workqueue import WorkQueue

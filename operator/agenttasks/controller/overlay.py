@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar
 
-Key = tuple[str, str]
+from agenttasks.api.meta import Key
 
 
 def revision(resource_version: str) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from agenttasks import metrics
-from agenttasks.api.meta import ANNOTATION_GRANTED_AT
+from agenttasks.api.meta import ANNOTATION_GRANTED_AT, Key
 from agenttasks.api.task import AgentTaskStatus, Progress, Reason
 from agenttasks.api.timefmt import format_time_ms, utcnow
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
@@ -29,14 +29,15 @@ from agenttasks.core.queue import Candidate
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
-from agenttasks.manifests.jobs import build_job, controller_uid, job_facts, termination_message
+from agenttasks.manifests.jobs import build_job, job_facts, termination_message
+from agenttasks.manifests.owners import controller_uid
 from agenttasks.manifests.progress_secret import progress_env
 from agenttasks.manifests.tasks import status_patch
 
 from . import failpoints
 from .events import EventRecorder
 from .slot_keeper import SlotKeeper
-from .task_view import Key, TaskView
+from .task_view import TaskView
 from .timers import WakeUps
 
 log = logging.getLogger("agenttasks.tasks")

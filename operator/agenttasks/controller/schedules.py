@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from agenttasks import metrics
+from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
 from agenttasks.core.actions import Emit
 from agenttasks.core.plans import Plan, refusal
@@ -19,14 +20,13 @@ from agenttasks.core.schedule import (
     decide_schedule,
 )
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.manifests.jobs import controller_uid
+from agenttasks.manifests.owners import controller_uid
 from agenttasks.manifests.schedules import build_task
 from agenttasks.manifests.tasks import status_patch
 
 from . import failpoints
 from .events import EventRecorder
 from .schedule_view import ScheduleView
-from .task_view import Key
 from .timers import WakeUps
 
 log = logging.getLogger("agenttasks.schedules")

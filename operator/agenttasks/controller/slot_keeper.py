@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from agenttasks import metrics
+from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.queue import Aging, Candidate, Limits, Running, wait_message
 from agenttasks.core.slots import SlotLedger
-
-from .task_view import Key
 
 log = logging.getLogger("agenttasks.slots")
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agenttasks.api.meta import Key
 from agenttasks.api.task import AgentTaskStatus
 from agenttasks.core.facts import JobFacts, TaskFacts
 
-from .overlay import Key, OverlaidIndex
+from .overlay import OverlaidIndex
 
-__all__ = ["Key", "TaskView"]
+__all__ = ["TaskView"]
 
 
 class TaskView:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
 from agenttasks.core.actions import Emit
 from agenttasks.core.triggers import (
@@ -23,7 +24,6 @@ from agenttasks.manifests.tasks import status_patch
 
 from .events import EventRecorder
 from .overlay import OverlaidIndex
-from .task_view import Key
 from .timers import WakeUps
 
 # Secrets are not watched (that would need every Secret's value in memory): a trigger

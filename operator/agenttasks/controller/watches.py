@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agenttasks.api.meta import GROUP, LABEL_SCHEDULE, LABEL_TASK, VERSION
+from agenttasks.api.meta import GROUP, LABEL_SCHEDULE, LABEL_TASK, VERSION, Key
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
@@ -21,7 +21,7 @@ from agenttasks.manifests.tasks import task_facts
 from agenttasks.manifests.triggers import trigger_facts
 
 from .engine import Engine
-from .index import Body, Index, Key
+from .index import Body, Index
 
 TASKS = Resource(GROUP, VERSION, "agenttasks")
 SCHEDULES = Resource(GROUP, VERSION, "agenttaskschedules")

@@ -30,13 +30,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from agenttasks.api.meta import Key
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.queue import Aging, Candidate, Limits, Running, grant_order
 
-Key = tuple[str, str]
-"""(namespace, task name)."""
-JobKey = tuple[str, str]
-"""(namespace, Job name)."""
+JobKey = Key
+"""(namespace, Job name); a task's Key is (namespace, task name)."""
 
 
 def holds_slot(job: JobFacts) -> bool:

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agenttasks.api.meta import Key
 from agenttasks.api.task import Progress
 
 MIN_WRITE_INTERVAL_S = 1.0
-Key = tuple[str, str]
 
 
 @dataclass

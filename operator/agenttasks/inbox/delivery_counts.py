@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from agenttasks.api.meta import Key
 from agenttasks.core.triggers import PendingCounts
-
-Key = tuple[str, str]
 
 
 class DeliveryCounts:

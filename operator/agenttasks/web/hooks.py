@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from agenttasks import metrics
-from agenttasks.api.meta import LABEL_TRIGGER
+from agenttasks.api.meta import LABEL_TRIGGER, Key
 from agenttasks.api.timefmt import parse_time, utcnow
 from agenttasks.core.filters import FilterError, compile_filter
 from agenttasks.core.payload import env_values
@@ -37,7 +37,6 @@ from agenttasks.kube.secrets import SecretCache
 from agenttasks.manifests.triggers import build_delivery_task, build_payload_config_map
 
 log = logging.getLogger("agenttasks.hooks")
-Key = tuple[str, str]
 _CHUNK = 64 * 1024
 
 
