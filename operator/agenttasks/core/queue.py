@@ -84,7 +84,7 @@ def order_key(candidate: Candidate, now: datetime,
 
 def grant_order(candidates: Iterable[Candidate], running: Running, limits: Limits, now: datetime,
           aging: Aging | None = None) -> list[Candidate]:
-    """The candidates to start now, in admission order."""
+    """The candidates to grant a slot now, in grant order."""
     total_free = limits.max_running - running.total if limits.max_running else None
     if total_free is not None and total_free <= 0:
         return []

@@ -16,7 +16,7 @@ What holds a slot (the one definition, shared with the chaos checker and the ben
    may have succeeded, and its Job may not be visible yet.
 3. No grant is made before the Jobs that exist are known (`jobs_listed`, after the first
    complete listing) and every task of the first task listing has been looked at
-   (`seen`): start-up admits by priority from the whole queue, and counts every running
+   (`seen`): start-up grants by priority from the whole queue, and counts every running
    Job first. A standby replica keeps its informers, hence this ledger, current while it
    waits; when it takes over it drops the grants it made before a pause (`drop_unsent`)
    and grants from what it sees then.
