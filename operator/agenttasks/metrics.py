@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-ADMISSIONS = Counter("agenttasks_admissions", "Slots granted to ready tasks by the queue.",
-                     registry=REGISTRY)
+GRANTS = Counter("agenttasks_slot_grants", "Slots granted to ready tasks by the queue.",
+                 registry=REGISTRY)
 RETRIES = Counter("agenttasks_retries", "Failed attempts followed by a scheduled retry.",
                   ["namespace"], registry=REGISTRY)
 TIMEOUTS = Counter("agenttasks_timeouts", "Attempts that exceeded spec.timeout.",
@@ -28,6 +28,11 @@ SLOT_TO_JOB = Histogram("agenttasks_slot_to_job_seconds",
                         "From a slot granted to the attempt's Job created.",
                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                         registry=REGISTRY)
+START_PASSES = Histogram("agenttasks_start_passes",
+                         "Reconcile passes of a task from ready to start to its Job created "
+                         "(or resumed): the pass that offers it a slot, then the one after "
+                         "the grant; more only when other events reconcile it meanwhile.",
+                         buckets=(1, 2, 3, 4, 6, 10), registry=REGISTRY)
 SCHEDULE_FIRE_LAG = Histogram("agenttasks_schedule_fire_lag_seconds",
                               "From a schedule's fire time to its task created.",
                               buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.meta import LABEL_ATTEMPT, LABEL_TASK
 from agenttasks.core.slots import holds_slot
-from agenttasks.kube.jobs import job_facts
+from agenttasks.manifests.jobs import job_facts
 from tests.integration.harness import Api
 
 

@@ -8,7 +8,7 @@ from .harness import Api, Operator, pod_template
 
 SERIES = (
     "agenttasks_tasks", "agenttasks_queue_depth", "agenttasks_running",
-    "agenttasks_admissions_total", "agenttasks_retries_total", "agenttasks_timeouts_total",
+    "agenttasks_slot_grants_total", "agenttasks_retries_total", "agenttasks_timeouts_total",
     "agenttasks_deadline_misses_total", "agenttasks_slot_to_job_seconds",
     "agenttasks_schedule_fire_lag_seconds", "agenttasks_webhook_requests_total",
 )
@@ -36,5 +36,5 @@ def test_metrics_and_readiness(api: Api, ns: str, operator: Operator) -> None:
                  if line.startswith("agenttasks_slot_to_job_seconds_count"))
     assert float(count.split()[-1]) >= 1
     admissions = next(line for line in text.splitlines()
-                      if line.startswith("agenttasks_admissions_total"))
+                      if line.startswith("agenttasks_slot_grants_total"))
     assert float(admissions.split()[-1]) >= 1

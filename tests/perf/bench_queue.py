@@ -12,6 +12,7 @@ import random
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -21,11 +22,11 @@ from typing import Any
 from kubernetes import watch
 
 from agenttasks.api.crd import all_crds
-from agenttasks.api.meta import ANNOTATION_ADMITTED_AT, GROUP, LABEL_ATTEMPT, VERSION
+from agenttasks.api.meta import ANNOTATION_GRANTED_AT, GROUP, LABEL_ATTEMPT, VERSION
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.slots import holds_slot
 from agenttasks.kube.crds import apply_crds
-from agenttasks.kube.jobs import job_facts
+from agenttasks.manifests.jobs import job_facts
 from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
 from tests.perf.bench_schedules import SCHEDULES, schedule_figures
 from tests.perf.load_webhooks import RATE as WEBHOOK_RATE
@@ -45,7 +46,7 @@ class JobWatch:
 
     def __init__(self, api: Api, namespace: str) -> None:
         self.created: dict[str, float] = {}
-        self.admitted_at: dict[str, float] = {}  # wall-clock grant time, from the annotation
+        self.granted_at: dict[str, float] = {}  # wall-clock grant time, from the annotation
         self.finished: dict[str, float] = {}
         self.running_peak = 0
         self._jobs: dict[str, JobFacts] = {}  # as of the last event
@@ -77,9 +78,9 @@ class JobWatch:
         meta = job["metadata"]
         name = meta["name"]
         self.created.setdefault(name, now)
-        granted = (meta.get("annotations") or {}).get(ANNOTATION_ADMITTED_AT)
+        granted = (meta.get("annotations") or {}).get(ANNOTATION_GRANTED_AT)
         if granted:
-            self.admitted_at.setdefault(name, datetime.fromisoformat(granted).timestamp())
+            self.granted_at.setdefault(name, datetime.fromisoformat(granted).timestamp())
         facts = job_facts(job)
         if kind == "DELETED" or facts is None:
             self._jobs.pop(name, None)
@@ -212,6 +213,7 @@ def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
     wait_until(lambda: _all_completed(api, ns), 300)
     wall = time.monotonic() - started
     rss, cpu = proc_stats(operator.proc.pid)
+    passes = start_passes(operator.port)
     jobs.stop()
     queued.stop()
     task_of = {j: j.rsplit("-", 1)[0] for j in jobs.created}
@@ -221,17 +223,35 @@ def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
             "latencies_after_submit": slot_latencies(jobs, parallelism, after=submit_end),
             # Grant time (the Job's annotation) against when a higher task was seen Queued:
             # the dispatcher's own decisions. Job creation time lags the grant under load.
-            "inversions": count_inversions(jobs.admitted_at, task_of, priorities,
+            "inversions": count_inversions(jobs.granted_at, task_of, priorities,
                                            queued.queued_wall, tolerance=0.05),
             "inversions_by_job_creation": count_inversions(jobs.created, task_of, priorities,
                                                            queued.queued),
-            "granted_jobs": len(jobs.admitted_at),
+            "granted_jobs": len(jobs.granted_at),
             "submission_inversions": count_inversions(jobs.created, task_of, priorities,
                                                       submitted),
             "operator": operator, "namespace": ns, "peak_running": jobs.running_peak,
+            "start_passes": passes,
             "curve": [(t - started, f) for t, f, _ in jobs.samples],
             "queue": [(t - started, len([1 for m in submitted.values() if m <= t]) - f - r)
                       for t, f, r in jobs.samples[::50]]}
+
+
+def start_passes(port: int) -> dict[str, float]:
+    """The operator's own count of reconcile passes per start (agenttasks_start_passes):
+    the mean, and the share of starts that took at most two passes."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("agenttasks_start_passes_"):
+            name, _sep, value = line.rpartition(" ")
+            values[name] = float(value)
+    count = values.get("agenttasks_start_passes_count", 0.0)
+    at_most_two = values.get('agenttasks_start_passes_bucket{le="2.0"}', 0.0)
+    return {"starts": count,
+            "mean": values.get("agenttasks_start_passes_sum", 0.0) / count if count else 0.0,
+            "share_le_2": at_most_two / count if count else 0.0}
 
 
 def _all_completed(api: Api, ns: str) -> bool:
@@ -377,6 +397,8 @@ def main() -> int:
             "operator_peak_rss_mib": round(tasks["rss_mib"], 1),
             "operator_cpu_s": round(tasks["cpu_s"], 1),
             "agenttasks_peak_running": tasks["peak_running"],
+            "start_passes_mean": round(tasks["start_passes"]["mean"], 3),
+            "starts_within_2_passes_share": round(tasks["start_passes"]["share_le_2"], 4),
             **writes_per_task(base_writes, task_writes, N),
         }
         if stored:

@@ -11,7 +11,7 @@ import pytest
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError, api_message, describe
 from agenttasks.cli.kubeapi import SCHEDULES, TASKS, object_name, resource_name
-from agenttasks.core.queue import Aging, Limits, Running, admit
+from agenttasks.core.queue import Aging, Limits, Running, grant_order
 from agenttasks.kube.client import ApiError
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -124,7 +124,7 @@ def test_queue_position_counts_a_task_missing_from_the_list() -> None:
 
 
 def test_queue_position_is_the_operators_order_with_aging() -> None:
-    """describe ranks as core.queue admits: with 1/5m aging, an hour of waiting is worth 12
+    """describe ranks as core.queue grants slots: with 1/5m aging, an hour of waiting is worth 12
     priority steps; a retry waits from when it became due, not from creation."""
     tasks = [
         task("old-low", "Pending", "Queued", priority=0, created=-3600),
@@ -139,9 +139,9 @@ def test_queue_position_is_the_operators_order_with_aging() -> None:
 
     assert ranks(None) == ["new-high", "retried", "old-low"]
     assert ranks(aging) == ["old-low", "new-high", "retried"]
-    admitted = admit([fmt.queue_candidate(t) for t in tasks], Running(0, {}), Limits(0), NOW,
-                     aging)
-    assert [c.name for c in admitted] == ranks(aging)
+    granted = grant_order([fmt.queue_candidate(t) for t in tasks], Running(0, {}), Limits(0),
+                          NOW, aging)
+    assert [c.name for c in granted] == ranks(aging)
     with pytest.raises(ValueError, match="needs now"):
         fmt.queue_position(tasks[0], tasks, aging=aging)
 

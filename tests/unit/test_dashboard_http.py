@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase
 from agenttasks.controller.overlay import OverlaidIndex
 from agenttasks.controller.schedule_view import ScheduleView
-from agenttasks.controller.view import ClusterView
+from agenttasks.controller.task_view import TaskView
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.triggers import TriggerFacts
 from agenttasks.web import dashboard as dashboard_module
@@ -87,7 +87,7 @@ class World:
     def __init__(self, read_only: bool = False) -> None:
         self.kube = FakeKube()
         self.index: dict[Key, list[TaskFacts]] = {}
-        view = ClusterView()
+        view = TaskView()
         view.attach(self.index, {}, {})
         triggers: OverlaidIndex[TriggerFacts] = OverlaidIndex()
         triggers.attach({})

@@ -9,7 +9,7 @@ from typing import Any
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase
 from agenttasks.core.actions import CreateJob, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.facts import JobFacts, TaskFacts
-from agenttasks.core.lifecycle import ceil_seconds, decide, reject
+from agenttasks.core.lifecycle import ceil_seconds, decide
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 TEMPLATE = {"spec": {"containers": [{"name": "a", "image": "busybox"}]}}
@@ -183,7 +183,8 @@ def test_invalid_spec() -> None:
                       status=AgentTaskStatus(), spec_error="spec.template: Field required")
     d = decide(facts, [], T0)
     assert (d.status.phase, d.status.reason) == (Phase.FAILED, "InvalidSpec")
-    rejected = reject(task(), "the API server refused the Job: no containers", T0)
+    refused = Gates(job_refused="the API server refused the Job: no containers")
+    rejected = decide(task(), [], T0, refused)
     assert rejected.status.reason == "InvalidSpec" and rejected.status.attempts == 0
 
 

@@ -14,7 +14,8 @@ from agenttasks import progress as helper
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Progress
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import decide
-from agenttasks.core.progress import Coalescer, ReportError, parse_report, token_matches
+from agenttasks.core.progress_reports import ReportError, parse_report, token_matches
+from agenttasks.inbox.agent_reports import Coalescer
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

@@ -48,3 +48,18 @@ def test_urgent_keys_jump_the_backlog() -> None:
 
     got = run(scenario())
     assert got == ["granted", "r2", "r1", "r3"]
+
+
+def test_a_key_made_urgent_while_processed_comes_back_urgent() -> None:
+    """A task granted a slot during its own pass is decided again before the backlog."""
+    async def scenario() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("granted")
+        first = await queue.get()
+        for key in ("r1", "r2"):
+            queue.add(key)
+        queue.add("granted", urgent=True)
+        queue.done(first)
+        return [await queue.get() for _ in range(3)]
+
+    assert run(scenario()) == ["granted", "r1", "r2"]

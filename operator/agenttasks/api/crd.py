@@ -23,14 +23,6 @@ from agenttasks.api.task import (
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus, trigger_name_rule
 
-# kopf keeps any bookkeeping it needs here instead of in annotations; the API server would
-# prune it if the schema did not declare it.
-KOPF_STATUS_FIELD = {
-    "type": "object",
-    "x-kubernetes-preserve-unknown-fields": True,
-    "description": "Operator framework bookkeeping. Not for users.",
-}
-
 
 def _column(name: str, path: str, kind: str = "string", priority: int = 0,
             description: str = "") -> dict[str, Any]:
@@ -45,7 +37,6 @@ def _column(name: str, path: str, kind: str = "string", priority: int = 0,
 def _crd(kind: str, plural: str, short: str, spec: dict[str, Any], status: dict[str, Any],
          description: str, columns: list[dict[str, Any]],
          rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    status = {**status, "properties": {**status.get("properties", {}), "kopf": KOPF_STATUS_FIELD}}
     root: dict[str, Any] = {
         "type": "object",
         "description": description,

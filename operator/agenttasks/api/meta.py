@@ -20,8 +20,11 @@ ANNOTATION_RUN_NOW = f"{GROUP}/run-now"  # On a schedule: a token; each new one 
 ANNOTATION_RUN_NOW_TOKEN = f"{GROUP}/run-now-token"  # On the task a token created.
 ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 # On a Job: when the queue granted its slot (RFC 3339, milliseconds); absent if no limit held it.
-ANNOTATION_ADMITTED_AT = f"{GROUP}/admitted-at"
+ANNOTATION_GRANTED_AT = f"{GROUP}/granted-at"
 MANAGER_NAME = "agenttask-operator"
+
+Key = tuple[str, str]
+"""(namespace, name): how every part of the operator names one object."""
 
 # Object names as Kubernetes validates them (DNS-1123 subdomain).
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -71,7 +71,7 @@ class AgentTaskSpec(ApiModel):
         "restartPolicy defaults to Never.")
     priority: int = Field(
         0, ge=-1_000_000, le=1_000_000,
-        description="Higher is admitted first when capacity is short. Default 0.")
+        description="Higher is granted a slot first when capacity is short. Default 0.")
     retries: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Retries of failed attempts, with backoff.")
     timeout: Duration | None = Field(

@@ -13,6 +13,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from agenttasks.api.timefmt import utcnow
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError
 from agenttasks.cli.kubeapi import JSON, TASKS, Session, kube_command, object_name
@@ -29,7 +30,6 @@ from agenttasks.cli.output import (
 )
 from agenttasks.core.queue import Aging
 from agenttasks.kube.client import ApiError
-from agenttasks.kube.timefmt import utcnow
 
 RECENT_EVENTS = 15
 

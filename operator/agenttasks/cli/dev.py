@@ -40,7 +40,7 @@ def _reachable(kubeconfig: str) -> bool:
 def dev(directory: Path, http_port: int) -> None:
     """Use $KUBECONFIG's cluster if it answers, else start the local one; install the CRDs;
     run the operator in the foreground."""
-    from agenttasks.controller.main import main
+    from agenttasks.app import main
     from agenttasks.controller.settings import OperatorSettings
     from agenttasks.devcluster import cluster as local
     from agenttasks.kube.crds import apply_crds

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agenttasks.api.task import is_terminal
+from agenttasks.api.timefmt import parse_time
 from agenttasks.core.naming import job_name
 from agenttasks.core.queue import Aging, Candidate, order_key
-from agenttasks.kube.timefmt import parse_time
 
 Obj = Mapping[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

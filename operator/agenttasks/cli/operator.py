@@ -18,7 +18,8 @@ from agenttasks.core.queue import Aging, Limits
               help="Watch this namespace (or glob, such as 'team-*'); repeatable. "
               "Default: every namespace.")
 @click.option("--http-port", type=int, default=8080, show_default=True,
-              help="Port for /healthz, and later webhooks, dashboard and metrics.")
+              help="Port for /healthz, /readyz, /metrics, webhook deliveries, agent "
+                   "progress and the dashboard.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Objects reconciled at once.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False),
@@ -58,7 +59,7 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              admission_cert_dir: str | None, dashboard_read_only: bool = False,
              progress_url: str | None = None) -> None:
     """Run the AgentTask operator."""
-    from agenttasks.controller.main import main
+    from agenttasks.app import main
 
     try:
         aging = Aging.parse(priority_aging) if priority_aging else None

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agenttasks import actions
+from agenttasks.api.timefmt import utcnow
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError
 from agenttasks.cli.kubeapi import (
@@ -33,7 +34,6 @@ from agenttasks.cli.output import (
 )
 from agenttasks.cli.tasks import print_created
 from agenttasks.kube.client import ApiError
-from agenttasks.kube.timefmt import utcnow
 
 POLL_SECONDS = 0.5
 

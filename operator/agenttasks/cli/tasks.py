@@ -12,6 +12,7 @@ from rich.text import Text
 
 from agenttasks import actions
 from agenttasks.api.task import Phase, is_terminal
+from agenttasks.api.timefmt import utcnow
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError, describe
 from agenttasks.cli.kubeapi import (
@@ -35,7 +36,6 @@ from agenttasks.cli.output import (
 )
 from agenttasks.cli.watching import watch_objects
 from agenttasks.kube.client import ApiError
-from agenttasks.kube.timefmt import utcnow
 
 
 def task_table(tasks: Sequence[JSON], header: bool = True, namespaces: bool = False,

@@ -9,8 +9,9 @@ import kopf
 
 from agenttasks.api.meta import GROUP, VERSION
 from agenttasks.core.admission import check_schedule, check_task, check_trigger
+from agenttasks.core.plans import Plan
 
-from .runtime import Runtime
+from .task_view import TaskView
 
 # The paths the ValidatingWebhookConfiguration points at: /<id>.
 TASK_WEBHOOK = "validate-agenttasks"
@@ -18,12 +19,11 @@ SCHEDULE_WEBHOOK = "validate-agenttaskschedules"
 TRIGGER_WEBHOOK = "validate-agenttasktriggers"
 
 
-def register_admission(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
-    plan = runtime.settings.plan
+def register_admission(registry: kopf.OperatorRegistry, view: TaskView, plan: Plan) -> None:
 
     def depends_on_of(namespace: str) -> Any:
         def lookup(name: str) -> list[str]:
-            task = runtime.view.task((namespace, name))
+            task = view.task((namespace, name))
             return list(task.spec.depends_on) if task and task.spec else []
         return lookup
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-Key = tuple[str, str]
+from agenttasks.api.meta import Key
+
 V = TypeVar("V")
 Body = dict[str, Any]
 

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from agenttasks.api.timefmt import utcnow
 from agenttasks.core.peering import is_active
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.timefmt import utcnow
 
 from .settings import OperatorSettings
 
@@ -53,8 +53,10 @@ class Leadership:
 
     async def _check(self) -> bool:
         assert self.settings.peering
-        scopes: list[str | None] = [None] if self.settings.clusterwide else \
-            list(self.settings.namespaces)
+        existing = await self.kube.list_namespaces() if self.settings.uses_patterns else []
+        scopes = self.settings.peering_scopes(existing)
+        if not scopes:
+            return False  # no namespace matches yet: kopf serves none, so nobody leads
         now = utcnow()
         for scope in scopes:
             peers = await self.kube.peering_status(self.settings.peering, scope)

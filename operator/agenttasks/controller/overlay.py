@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar
 
-Key = tuple[str, str]
+from agenttasks.api.meta import Key
 
 
 def revision(resource_version: str) -> int:
@@ -53,3 +53,10 @@ class OverlaidIndex(Generic[F]):
 
     def remember_status(self, key: Key, resource_version: str, status: Any) -> None:
         self._written[key] = (revision(resource_version), status)
+
+    def is_own_write(self, key: Key, resource_version: str) -> bool:
+        """Whether ``resource_version`` is the one our last status write returned: the event
+        then shows what we wrote and nothing else (any other change has its own revision,
+        and its own event, which is not skipped)."""
+        written = self._written.get(key)
+        return written is not None and written[0] == revision(resource_version)

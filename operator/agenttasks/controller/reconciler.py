@@ -1,74 +1,124 @@
-"""Reconciles one AgentTask: gathers facts, asks core.lifecycle, applies the decision."""
+"""Reconciles one AgentTask: gathers the facts, asks core.lifecycle once, applies the answer.
+
+A pass reads everything the decision needs first (the task, its Jobs, the slot ledger's
+grant, the agent's newest progress report, a finished attempt's termination message), calls
+``decide`` once, and then only carries out what it returned. The one exception argues for
+itself: a decision made without a slot, when the ledger grants one as it is offered the
+task, is stale at once; it is dropped unapplied and the task, woken urgently by the grant,
+is decided again with the slot. So a queued task starts in two passes at most: the one that
+queues it and the one that creates its Job.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from agenttasks import metrics
-from agenttasks.api.meta import ANNOTATION_ADMITTED_AT
-from agenttasks.api.task import AgentTaskStatus, Reason, TaskResult
+from agenttasks.api.meta import ANNOTATION_GRANTED_AT, Key
+from agenttasks.api.task import AgentTaskStatus, Progress, Reason
+from agenttasks.api.timefmt import format_time_ms, utcnow
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
-from agenttasks.core.lifecycle import decide, reject
+from agenttasks.core.lifecycle import decide
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.queue import Candidate
+from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.jobs import build_job, controller_uid, job_facts, termination_message
-from agenttasks.kube.progress import ProgressTokens, progress_env
-from agenttasks.kube.tasks import status_patch
-from agenttasks.kube.timefmt import format_time_ms, utcnow
+from agenttasks.kube.progress_tokens import ProgressTokens
+from agenttasks.manifests.jobs import build_job, job_facts, termination_message
+from agenttasks.manifests.owners import controller_uid
+from agenttasks.manifests.progress_secret import progress_env
+from agenttasks.manifests.tasks import status_patch
 
 from . import failpoints
-from .dispatcher import Dispatcher
 from .events import EventRecorder
+from .slot_keeper import SlotKeeper
+from .task_view import TaskView
 from .timers import WakeUps
-from .view import ClusterView, Key
 
 log = logging.getLogger("agenttasks.tasks")
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """Everything one decision is made from, read before it is made."""
+
+    jobs: list[JobFacts]
+    gates: Gates
+    report: Progress | None
+
+
 class TaskReconciler:
-    def __init__(self, kube: Kube, view: ClusterView, wakeups: WakeUps, dispatcher: Dispatcher,
+    def __init__(self, kube: Kube, view: TaskView, wakeups: WakeUps, slots: SlotKeeper,
                  events: EventRecorder, plan: Plan, tokens: ProgressTokens | None = None,
-                 progress_url: str | None = None,
+                 progress_url: str | None = None, reports: ProgressInbox | None = None,
+                 again: Callable[[Key], None] | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
-        self.dispatcher, self.events, self.plan = dispatcher, events, plan
+        # Another pass of a key soon (after this one): the engine's queue.
+        self.again = again or (lambda key: wakeups.at(key, clock()))
+        self.slots, self.events, self.plan = slots, events, plan
         self.tokens, self.progress_url = tokens, progress_url
+        self.reports = reports or ProgressInbox()
+        # Why the API server refused the Job a pass tried to create: the next pass decides
+        # on it. In memory only: after a restart the create is tried (and refused) again.
+        self._refused: dict[Key, tuple[str, str]] = {}
+        # Passes since the task last became ready to start, for the start-passes metric.
+        self._passes: dict[Key, int] = {}
 
     async def reconcile(self, key: Key) -> None:
         try:
             await self._reconcile(key)
         finally:
             # After the offer: the start-up pass must include this task when it is the last
-            # one the dispatcher waits to see (a listing's last name is not its lowest priority).
-            self.dispatcher.seen(key)
+            # one the ledger waits to see (a listing's last name is not its lowest priority).
+            self.slots.seen(key)
 
     async def _reconcile(self, key: Key) -> None:
         task = self.view.task(key)
         if task is None:
-            self.wakeups.forget(key)
-            self.dispatcher.withdraw(key)
-            await self._settle_sent_grant(key, None)
+            await self._forget(key)
             return
-        jobs = await self._owned_jobs(task)
-        now = self.clock()
-        gates = self._gates(task)
-        decision = decide(task, jobs, now, gates)
-        if decision.wants_slot and self.dispatcher.offer(self._candidate(task)):
-            decision = decide(task, jobs, now, replace(gates, slot_granted=True))
-        decision = await self._apply(task, decision, now)
-        await self._attach_result(task, jobs, decision)
-        self._settle_slot(task, decision)
-        await self._write_status(task, decision)
+        facts = await self._gather(task)
+        decision = decide(task, facts.jobs, self.clock(), facts.gates, facts.report)
+        starts = _starts(decision)
+        if decision.wants_slot or starts:
+            self._passes[key] = self._passes.get(key, 0) + 1
+        if decision.wants_slot and self.slots.offer(self._candidate(task)):
+            return  # stale without the slot just granted; the grant woke the next pass
+        if not starts and not decision.wants_slot:
+            self.slots.withdraw(key)  # a grant under which nothing was sent goes back
+            self._passes.pop(key, None)
+        if not await self._apply(task, decision):
+            return  # the Job was refused: the next pass fails the task, saying why
+        await self._write_status(task, decision, facts.report)
         for action in decision.actions:
             if isinstance(action, Emit):
-                self._emit(task, action)
-        self.wakeups.at(key, decision.wake_at)
+                self.events.record("AgentTask", task.namespace, task.name, task.uid, action)
+        self.wakeups.at(key, self._wake_at(key, decision))
+        if decision.status.terminal():
+            self._forget_attempt(key)
+
+    def _wake_at(self, key: Key, decision: Decision) -> datetime | None:
+        """The decision's wake-up, or sooner when an agent's report waits for its turn."""
+        delay = self.reports.waiting(key)
+        if delay is None:
+            return decision.wake_at
+        report_due = self.clock() + timedelta(seconds=delay)
+        return min(report_due, decision.wake_at) if decision.wake_at else report_due
+
+    # --- facts ------------------------------------------------------------------------------
+    async def _gather(self, task: TaskFacts) -> _Facts:
+        jobs = await self._owned_jobs(task)
+        jobs = await self._read_result(task, jobs)
+        refused = self._refused.pop(task.key, None)
+        why = refused[1] if refused and refused[0] == task.uid else None
+        return _Facts(jobs, replace(self._gates(task), job_refused=why),
+                      self.reports.due(task.key))
 
     def _gates(self, task: TaskFacts) -> Gates:
         spec = task.spec
@@ -78,8 +128,8 @@ class TaskReconciler:
         if spec.depends_on and task.status.attempts == 0:
             deps = evaluate(task.name, spec.depends_on,
                             lambda name: self._dependency(task.namespace, name))
-        return Gates(slot_granted=self.dispatcher.has_grant(task.key),
-                     queue_message=self.dispatcher.queue_message(task.namespace),
+        return Gates(slot_granted=self.slots.granted_at(task.key) is not None,
+                     queue_message=self.slots.queue_message(task.namespace),
                      dependencies=deps, plan_refusal=task_refusal(self.plan, spec))
 
     def _dependency(self, namespace: str, name: str) -> Dependency | None:
@@ -93,14 +143,6 @@ class TaskReconciler:
         assert task.spec is not None
         since = task.status.next_retry_time or task.created
         return Candidate(task.namespace, task.name, task.spec.priority, task.created, since)
-
-    def _settle_slot(self, task: TaskFacts, decision: Decision) -> None:
-        """A grant under which nothing was sent is given back when the task no longer
-        wants it; one under which a request went out ends when its Job is seen."""
-        starts = any(isinstance(a, CreateJob) or (isinstance(a, SetJobSuspended) and
-                                                  not a.suspend) for a in decision.actions)
-        if not starts and not decision.wants_slot:
-            self.dispatcher.withdraw(task.key)
 
     async def _owned_jobs(self, task: TaskFacts) -> list[JobFacts]:
         jobs = [j for j in self.view.jobs(task.key) if j.owner_uid == task.uid]
@@ -123,47 +165,66 @@ class TaskReconciler:
         decision (the grant holds the slot until the watch shows the Job: only the watch
         feeds the ledger, so a re-list can report every Job it knew as gone); if not,
         nothing runs under the grant and its slot is free again."""
-        name = self.dispatcher.awaited_job(key)
+        name = self.slots.awaited_job(key)
         if name is None or any(j.name == name for j in self.view.jobs(key)):
             return None
         body = await self.kube.get_job(key[0], name)
         if body is None:
-            self.dispatcher.release(key)
+            self.slots.release(key)
             return None
         facts = job_facts(body)
         if facts is None or uid is None or controller_uid(body) != uid:
             return None
         return facts
 
-    async def _apply(self, task: TaskFacts, decision: Decision, now: datetime) -> Decision:
+    async def _read_result(self, task: TaskFacts, jobs: list[JobFacts]) -> list[JobFacts]:
+        """The newest finished attempt's termination message, read once from its pod when
+        status has no result for that attempt yet."""
+        finished = [j for j in jobs if j.finished]
+        if not finished:
+            return jobs
+        latest = max(finished, key=lambda j: j.attempt)
+        known = task.status.result
+        if known is not None and known.attempt >= latest.attempt:
+            return jobs
+        message = ""
+        for pod in await self.kube.list_pods(task.namespace, f"job-name={latest.name}"):
+            message = termination_message(pod) or message
+        return [replace(j, termination_message=message) if j is latest else j for j in jobs]
+
+    # --- applying the decision --------------------------------------------------------------
+    async def _apply(self, task: TaskFacts, decision: Decision) -> bool:
+        """Carries out the decision's actions; False if the API server refused its Job, so
+        that the status it described (a running attempt) is not written."""
         for action in decision.actions:
             if isinstance(action, CreateJob):
-                failure = await self._create_job(task, action)
-                if failure:
-                    return reject(task, failure, now)
+                if not await self._create_job(task, action):
+                    return False
             elif isinstance(action, SetJobSuspended):
                 if not action.suspend:
-                    self.dispatcher.sent(task.key, action.name)
+                    self.slots.sent(task.key, action.name)
+                    self._started(task.key)
                 await self.kube.set_job_suspended(task.namespace, action.name, action.suspend)
             elif isinstance(action, DeleteJob):
                 await self.kube.delete_job(task.namespace, action.name)
-        return decision
+        return True
 
-    async def _create_job(self, task: TaskFacts, action: CreateJob) -> str | None:
-        """Creates the attempt's Job, or adopts it if an earlier run already did.
-        Returns why the spec cannot run, when the API server refuses it."""
+    async def _create_job(self, task: TaskFacts, action: CreateJob) -> bool:
+        """Creates the attempt's Job, or adopts it if an earlier run already did. A Job the
+        API server refuses is remembered for the next pass, which fails the task (False)."""
         assert task.spec is not None
         env = None
         if self.tokens is not None and self.progress_url:
             await self.tokens.ensure(task, action.attempt)  # before the Job: pods read it
             env = progress_env(task, self.progress_url)
         body = build_job(task, task.spec, action.attempt, action.name, env)
-        granted = self.dispatcher.granted_at(task.key)  # read now: the Job's event ends it
+        granted = self.slots.granted_at(task.key)
         if granted is not None:  # how long the queue held it, for users and the benchmark
-            body["metadata"]["annotations"] = {ANNOTATION_ADMITTED_AT: format_time_ms(granted)}
+            body["metadata"]["annotations"] = {ANNOTATION_GRANTED_AT: format_time_ms(granted)}
         # From here the grant lasts until its Job is seen: the create may succeed even if
         # its answer is lost.
-        self.dispatcher.sent(task.key, action.name)
+        self.slots.sent(task.key, action.name)
+        self._started(task.key)
         try:
             await self.kube.create_job(body)
             failpoints.hit("after-job-create")
@@ -173,45 +234,61 @@ class TaskReconciler:
                      action.attempt)
         except ApiError as exc:
             if exc.invalid:
-                self.dispatcher.release(task.key)  # refused: no Job exists under the grant
-                return f"the API server refused the Job: {exc.message}"
+                self._refuse(task, f"the API server refused the Job: {exc.message}")
+                return False
             if not exc.conflict:
                 raise
             existing = await self.kube.get_job(task.namespace, action.name)
             if existing is None:
                 raise
             if controller_uid(existing) != task.uid:
-                self.dispatcher.release(task.key)
-                return f"a Job named {action.name} already exists and belongs to something else"
+                self._refuse(task, f"a Job named {action.name} already exists and belongs "
+                             "to something else")
+                return False
             log.info("adopted existing Job %s/%s", task.namespace, action.name)
-        return None
+        return True
 
-    async def _attach_result(self, task: TaskFacts, jobs: list[JobFacts],
-                             decision: Decision) -> None:
-        """The finished attempt's termination message, read once from its pod."""
-        finished = [j for j in jobs if j.finished]
-        if not finished:
-            return
-        latest = max(finished, key=lambda j: j.attempt)
-        known = decision.status.result
-        if known is not None and known.attempt >= latest.attempt:
-            return
-        message = ""
-        for pod in await self.kube.list_pods(task.namespace, f"job-name={latest.name}"):
-            message = termination_message(pod) or message
-        decision.status.result = TaskResult(attempt=latest.attempt, message=message[:4096])
+    def _refuse(self, task: TaskFacts, why: str) -> None:
+        """No Job exists under the grant: its slot is free, and the next pass decides."""
+        self.slots.release(task.key)
+        self._refused[task.key] = (task.uid, why)
+        self.again(task.key)
 
-    async def _write_status(self, task: TaskFacts, decision: Decision) -> None:
+    def _started(self, key: Key) -> None:
+        passes = self._passes.pop(key, None)
+        if passes is not None:
+            metrics.START_PASSES.observe(passes)
+
+    async def _write_status(self, task: TaskFacts, decision: Decision,
+                            report: Progress | None) -> None:
         patch = status_patch(task.status, decision.status)
-        if patch is None:
-            return
-        result = await self.kube.patch_status("agenttasks", task.namespace, task.name, patch)
-        self.view.remember_status(task.key, result["metadata"]["resourceVersion"],
-                                  decision.status)
-        _count_transitions(task.namespace, task.status, decision.status)
+        if patch is not None:
+            result = await self.kube.patch_status("agenttasks", task.namespace, task.name,
+                                                  patch)
+            self.view.remember_status(task.key, result["metadata"]["resourceVersion"],
+                                      decision.status)
+            _count_transitions(task.namespace, task.status, decision.status)
+        if report is not None:
+            self.reports.written(task.key, report)
 
-    def _emit(self, task: TaskFacts, event: Emit) -> None:
-        self.events.record("AgentTask", task.namespace, task.name, task.uid, event)
+    async def _forget(self, key: Key) -> None:
+        """The task is gone: nothing of it is kept, and a grant it held goes back."""
+        self.wakeups.forget(key)
+        self.slots.withdraw(key)
+        self._passes.pop(key, None)
+        self._refused.pop(key, None)
+        self._forget_attempt(key)
+        await self._settle_sent_grant(key, None)
+
+    def _forget_attempt(self, key: Key) -> None:
+        self.reports.forget(key)
+        if self.tokens is not None:
+            self.tokens.forget(*key)
+
+
+def _starts(decision: Decision) -> bool:
+    return any(isinstance(a, CreateJob) or (isinstance(a, SetJobSuspended) and not a.suspend)
+               for a in decision.actions)
 
 
 def _count_transitions(namespace: str, old: AgentTaskStatus, new: AgentTaskStatus) -> None:

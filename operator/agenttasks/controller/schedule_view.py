@@ -8,11 +8,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from agenttasks.api.meta import Key
 from agenttasks.api.schedule import AgentTaskScheduleStatus
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 
 from .overlay import OverlaidIndex
-from .view import Key
 
 # A created task missing from the index this long is taken as gone, not as index lag.
 EXPECTATION_TTL_S = 60.0

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from agenttasks import metrics
+from agenttasks.api.meta import Key
+from agenttasks.api.timefmt import utcnow
 from agenttasks.core.actions import Emit
 from agenttasks.core.plans import Plan, refusal
 from agenttasks.core.schedule import (
@@ -18,16 +20,14 @@ from agenttasks.core.schedule import (
     decide_schedule,
 )
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.jobs import controller_uid
-from agenttasks.kube.schedules import build_task
-from agenttasks.kube.tasks import status_patch
-from agenttasks.kube.timefmt import utcnow
+from agenttasks.manifests.owners import controller_uid
+from agenttasks.manifests.schedules import build_task
+from agenttasks.manifests.tasks import status_patch
 
 from . import failpoints
 from .events import EventRecorder
 from .schedule_view import ScheduleView
 from .timers import WakeUps
-from .view import Key
 
 log = logging.getLogger("agenttasks.schedules")
 

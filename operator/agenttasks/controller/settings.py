@@ -28,9 +28,9 @@ class OperatorSettings:
     admission_cert_dir: str | None = None
     """tls.crt and tls.key for the admission webhook server; None: no webhook server."""
     dashboard_read_only: bool = False
+    """The dashboard shows its pages to anyone without a token (actions still need one)."""
     progress_url: str | None = None
     """Base URL of this operator as attempts' pods reach it; None: no progress env."""
-    """The dashboard shows its pages to anyone without a token (actions still need one)."""
 
     @property
     def clusterwide(self) -> bool:
@@ -40,6 +40,25 @@ class OperatorSettings:
     def uses_patterns(self) -> bool:
         """Whether some --namespace is a glob: we then watch every namespace and filter."""
         return any(set(ns) & set("*?[") for ns in self.namespaces)
+
+    @property
+    def informer_scopes(self) -> list[str | None]:
+        """What each informer lists and watches: every namespace (None) when cluster-wide
+        or when a glob is given (events are then filtered by ``watches``), else each named
+        namespace."""
+        if self.clusterwide or self.uses_patterns:
+            return [None]
+        return list(self.namespaces)
+
+    def peering_scopes(self, existing: list[str]) -> list[str | None]:
+        """Where kopf keeps this operator's peering objects: one cluster-wide object, or one
+        in each namespace it serves. With globs, kopf serves the ``existing`` namespaces that
+        match, so those are where the keep-alives are (not a namespace named 'team-*')."""
+        if self.clusterwide:
+            return [None]
+        if self.uses_patterns:
+            return [ns for ns in sorted(existing) if self.watches(ns)]
+        return list(self.namespaces)
 
     def watches(self, namespace: str) -> bool:
         return self.clusterwide or any(fnmatch.fnmatchcase(namespace, pattern)

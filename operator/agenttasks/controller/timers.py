@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Hashable
 from datetime import datetime
 
-from agenttasks.kube.timefmt import utcnow
+from agenttasks.api.timefmt import utcnow
 
 
 class WakeUps:

@@ -7,24 +7,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from agenttasks.api.meta import Key
+from agenttasks.api.timefmt import utcnow
 from agenttasks.core.actions import Emit
 from agenttasks.core.triggers import (
-    DeliveryLedger,
     Readiness,
     SecretState,
     TriggerFacts,
     readiness,
     trigger_status,
 )
+from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.client import Kube
 from agenttasks.kube.secrets import SecretCache
-from agenttasks.kube.tasks import status_patch
-from agenttasks.kube.timefmt import utcnow
+from agenttasks.manifests.tasks import status_patch
 
 from .events import EventRecorder
 from .overlay import OverlaidIndex
 from .timers import WakeUps
-from .view import Key
 
 # Secrets are not watched (that would need every Secret's value in memory): a trigger
 # re-reads its own through the cache, sooner while it is not ready.
@@ -35,21 +35,21 @@ FLUSH_COUNTS = timedelta(seconds=3)
 
 class TriggerReconciler:
     def __init__(self, kube: Kube, triggers: OverlaidIndex[TriggerFacts], secrets: SecretCache,
-                 wakeups: WakeUps, events: EventRecorder, ledger: DeliveryLedger,
+                 wakeups: WakeUps, events: EventRecorder, counts: DeliveryCounts,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.triggers, self.secrets, self.wakeups = kube, triggers, secrets, wakeups
-        self.events, self.ledger, self.clock = events, ledger, clock
-        ledger.on_change = lambda key: wakeups.soon(key, self.clock() + FLUSH_COUNTS)
+        self.events, self.counts, self.clock = events, counts, clock
+        counts.on_change = lambda key: wakeups.soon(key, self.clock() + FLUSH_COUNTS)
 
     async def reconcile(self, key: Key) -> None:
         trigger = self.triggers.get(key)
         if trigger is None:
             self.wakeups.forget(key)
-            self.ledger.take(key)
+            self.counts.take(key)
             return
         ready = await self._readiness(trigger)
         now = self.clock()
-        pending = self.ledger.take(key)
+        pending = self.counts.take(key)
         status = trigger_status(trigger, ready, pending, now)
         patch = status_patch(trigger.status, status)
         if patch is not None:
@@ -57,7 +57,7 @@ class TriggerReconciler:
                 result = await self.kube.patch_status("agenttasktriggers", trigger.namespace,
                                                       trigger.name, patch)
             except BaseException:
-                self.ledger.give_back(key, pending)
+                self.counts.give_back(key, pending)
                 raise
             self.triggers.remember_status(key, result["metadata"]["resourceVersion"], status)
         self._announce(trigger, ready)

@@ -19,11 +19,11 @@ class WorkQueue(Generic[K]):
         self._items = asyncio.Semaphore(0)  # one release per lane entry
         self._queued: set[K] = set()
         self._processing: set[K] = set()
-        self._dirty: set[K] = set()
+        self._dirty: dict[K, bool] = {}  # key → urgent, for keys added while processed
 
     def add(self, key: K, urgent: bool = False) -> None:
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
             return
         if key in self._queued and not urgent:
             return
@@ -45,8 +45,7 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+            self.add(key, urgent=self._dirty.pop(key))
 
     def __len__(self) -> int:
         return len(self._queued)

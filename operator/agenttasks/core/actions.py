@@ -42,12 +42,15 @@ Action = CreateJob | SetJobSuspended | DeleteJob | Emit
 @dataclass(frozen=True)
 class Gates:
     """What the rest of the operator says about starting this task, decided elsewhere:
-    the dispatcher's slot, the dependencies and the plan."""
+    the slot ledger's grant, the dependencies, the plan, and whether the API server refused
+    the Job of the attempt that was to start."""
 
     slot_granted: bool = True
     queue_message: str = "waiting for a free slot"
     dependencies: DependencyState = field(default_factory=DependencyState)
     plan_refusal: str | None = None
+    job_refused: str | None = None
+    """Why the API server refused to create this attempt's Job (a spec it cannot run)."""
 
 
 OPEN_GATES = Gates()
@@ -58,5 +61,5 @@ class Decision:
     status: AgentTaskStatus
     actions: tuple[Action, ...] = ()
     wake_at: datetime | None = None
-    # Ready to start an attempt and waiting only for a slot from the dispatcher.
+    # Ready to start an attempt and waiting only for a slot from the slot ledger.
     wants_slot: bool = False

@@ -29,6 +29,9 @@ class JobFacts:
     started_at: datetime | None = None
     """status.startTime: when the Job controller started it; its timeout counts from here."""
     deleting: bool = False
+    termination_message: str | None = None
+    """The pod's termination message, read by the shell once the attempt has finished and
+    its result is not yet in status; None: not read."""
 
     @property
     def finished(self) -> bool:

@@ -6,7 +6,7 @@ be killed at any instant: the next decision adopts what the last one left behind
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from agenttasks.api.duration import format_duration
@@ -18,6 +18,7 @@ from agenttasks.api.task import (
     Phase,
     Progress,
     Reason,
+    TaskResult,
 )
 from agenttasks.core.actions import (
     OPEN_GATES,
@@ -57,10 +58,17 @@ class _Outcome:
 
 
 def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
-           gates: Gates = OPEN_GATES) -> Decision:
-    """Decides the task's next status and actions. ``jobs`` are the Jobs this task owns."""
+           gates: Gates = OPEN_GATES, report: Progress | None = None) -> Decision:
+    """Decides the task's next status and actions. ``jobs`` are the Jobs this task owns;
+    ``report`` is the agent's newest progress report not yet in status, if any."""
     now = whole_seconds(now)
     status = task.status
+    if report is not None and not status.terminal():
+        status = status.model_copy(update={"progress": report})
+    result = _result(status.result, jobs)
+    if result is not status.result:
+        status = status.model_copy(update={"result": result})
+    task = replace(task, status=status)
     by_attempt = {j.attempt: j for j in jobs}
     attempts = max([status.attempts, *by_attempt])
     timeout = attempt_deadline(task.spec.timeout) if task.spec else None
@@ -199,6 +207,9 @@ def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: dat
         return _Outcome(Phase.PENDING, Reason.WAITING_FOR_START_TIME,
                         f"waiting until {spec.start_after.isoformat()} (spec.startAfter)",
                         wake_at=_earliest(ceil_seconds(spec.start_after), deadline))
+    if gates.job_refused:
+        return _Outcome(Phase.FAILED, Reason.INVALID_SPEC, gates.job_refused,
+                        completion_time=now)
     if not gates.slot_granted:
         return _Outcome(Phase.PENDING, Reason.QUEUED, gates.queue_message, wants_slot=True,
                         wake_at=deadline)
@@ -336,8 +347,13 @@ def _old_jobs(jobs: list[JobFacts], attempts: int) -> list[Action]:
             if j.finished and not j.deleting and j.attempt <= attempts - KEEP_JOBS]
 
 
-def reject(task: TaskFacts, why: str, now: datetime) -> Decision:
-    """Terminal InvalidSpec, for a spec the API server refuses to run."""
-    now = whole_seconds(now)
-    outcome = _Outcome(Phase.FAILED, Reason.INVALID_SPEC, why, completion_time=now)
-    return _finish(task, outcome, task.status.attempts, list(task.status.history), now)
+def _result(known: TaskResult | None, jobs: list[JobFacts]) -> TaskResult | None:
+    """The newest finished attempt's termination message, once the shell has read it from
+    the attempt's pod (``JobFacts.termination_message``); an older result is replaced."""
+    read = [j for j in jobs if j.finished and j.termination_message is not None]
+    if not read:
+        return known
+    latest = max(read, key=lambda j: j.attempt)
+    if known is not None and known.attempt >= latest.attempt:
+        return known
+    return TaskResult(attempt=latest.attempt, message=(latest.termination_message or "")[:4096])

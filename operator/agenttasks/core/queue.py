@@ -82,24 +82,24 @@ def order_key(candidate: Candidate, now: datetime,
             candidate.namespace)
 
 
-def admit(candidates: Iterable[Candidate], running: Running, limits: Limits, now: datetime,
+def grant_order(candidates: Iterable[Candidate], running: Running, limits: Limits, now: datetime,
           aging: Aging | None = None) -> list[Candidate]:
-    """The candidates to start now, in admission order."""
+    """The candidates to grant a slot now, in grant order."""
     total_free = limits.max_running - running.total if limits.max_running else None
     if total_free is not None and total_free <= 0:
         return []
     heap = [(order_key(c, now, aging), c) for c in candidates]
     heapq.heapify(heap)
     per_ns = dict(running.by_namespace)
-    admitted: list[Candidate] = []
-    while heap and (total_free is None or len(admitted) < total_free):
+    granted: list[Candidate] = []
+    while heap and (total_free is None or len(granted) < total_free):
         _, candidate = heapq.heappop(heap)
         limit = limits.max_running_per_namespace
         if limit and per_ns.get(candidate.namespace, 0) >= limit:
             continue  # its namespace is full; other namespaces have their own capacity
         per_ns[candidate.namespace] = per_ns.get(candidate.namespace, 0) + 1
-        admitted.append(candidate)
-    return admitted
+        granted.append(candidate)
+    return granted
 
 
 def wait_message(namespace: str, running: Running, limits: Limits) -> str:

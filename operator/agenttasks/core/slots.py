@@ -16,11 +16,11 @@ What holds a slot (the one definition, shared with the chaos checker and the ben
    may have succeeded, and its Job may not be visible yet.
 3. No grant is made before the Jobs that exist are known (`jobs_listed`, after the first
    complete listing) and every task of the first task listing has been looked at
-   (`seen`): start-up admits by priority from the whole queue, and counts every running
+   (`seen`): start-up grants by priority from the whole queue, and counts every running
    Job first. A standby replica keeps its informers, hence this ledger, current while it
    waits; when it takes over it drops the grants it made before a pause (`drop_unsent`)
    and grants from what it sees then.
-4. Order and limits are core.queue.admit's: effective priority (with aging), then age,
+4. Order and limits are core.queue.grant_order's: effective priority (with aging), then age,
    then name; a full namespace is skipped, a full cluster stops the pass.
 """
 
@@ -30,13 +30,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from agenttasks.api.meta import Key
 from agenttasks.core.facts import JobFacts
-from agenttasks.core.queue import Aging, Candidate, Limits, Running, admit
+from agenttasks.core.queue import Aging, Candidate, Limits, Running, grant_order
 
-Key = tuple[str, str]
-"""(namespace, task name)."""
-JobKey = tuple[str, str]
-"""(namespace, Job name)."""
+JobKey = Key
+"""(namespace, Job name); a task's Key is (namespace, task name)."""
 
 
 def holds_slot(job: JobFacts) -> bool:
@@ -147,7 +146,7 @@ class SlotLedger:
         """Grants what the limits allow to the waiting tasks, in queue order."""
         if not self.ready or not self._waiting:
             return []
-        granted = [c.key for c in admit(self._waiting.values(), self.running(), self.limits,
+        granted = [c.key for c in grant_order(self._waiting.values(), self.running(), self.limits,
                                         now, self.aging)]
         for key in granted:
             del self._waiting[key]

@@ -3,7 +3,6 @@ names of delivery tasks, and the delivery counters waiting to be written."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -134,31 +133,3 @@ def delivery_task_names(trigger: TriggerFacts, delivery_id: str, now: datetime) 
     window = max(1, int(spec.dedup_window.total_seconds()))
     bucket = int(now.timestamp()) // window
     return [task_name(trigger.name, f"{delivery_id}@{b}") for b in (bucket, bucket - 1)]
-
-
-class DeliveryLedger:
-    """Counters of deliveries not yet written to status, per trigger. Writing status on
-    every delivery would cost a write per request; the trigger reconciler flushes these every
-    few seconds instead (an operator killed meanwhile loses only those seconds of counts)."""
-
-    def __init__(self) -> None:
-        self._pending: dict[tuple[str, str], PendingCounts] = {}
-        self.on_change: Callable[[tuple[str, str]], None] = lambda _key: None
-
-    def count(self, key: tuple[str, str], outcome: str, when: datetime | None = None) -> None:
-        pending = self._pending.setdefault(key, PendingCounts())
-        setattr(pending, outcome, getattr(pending, outcome) + 1)
-        if when is not None:
-            pending.last_triggered = max(filter(None, (pending.last_triggered, when)))
-        self.on_change(key)
-
-    def take(self, key: tuple[str, str]) -> PendingCounts:
-        return self._pending.pop(key, PendingCounts())
-
-    def give_back(self, key: tuple[str, str], taken: PendingCounts) -> None:
-        pending = self._pending.setdefault(key, PendingCounts())
-        pending.accepted += taken.accepted
-        pending.duplicate += taken.duplicate
-        pending.rejected += taken.rejected
-        times = [t for t in (pending.last_triggered, taken.last_triggered) if t]
-        pending.last_triggered = max(times) if times else None

@@ -15,8 +15,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
+from agenttasks.api.timefmt import format_time, utcnow
 from agenttasks.kube.connection import ApiError, Connection, Loader, api_error, load_api_client
-from agenttasks.kube.timefmt import format_time, utcnow
 from agenttasks.kube.watching import Resource, WatchEvent, watch
 
 __all__ = ["ApiError", "Kube", "load_api_client"]
@@ -143,6 +143,11 @@ class Kube:
         plural = "kopfpeerings" if namespace else "clusterkopfpeerings"
         body = await self._get_or_none(_path("kopf.dev/v1", plural, namespace, name))
         return None if body is None else dict(body.get("status") or {})
+
+    async def list_namespaces(self) -> list[str]:
+        """The names of every namespace (kopf resolves namespace globs against these)."""
+        listing = await self._call("GET", _path("v1", "namespaces"))
+        return [str(item["metadata"]["name"]) for item in listing.get("items") or []]
 
     # --- core objects -------------------------------------------------------------------------
     async def read_secret(self, namespace: str, name: str) -> JSON | None:

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from agenttasks.api.task import Phase, is_terminal
-from agenttasks.kube.timefmt import format_time, parse_time
+from agenttasks.api.timefmt import format_time, parse_time
 
 from .tables import ScheduleRow, TaskRow, TriggerRow
 

@@ -20,24 +20,23 @@ from typing import Any
 from aiohttp import web
 
 from agenttasks import metrics
-from agenttasks.api.meta import LABEL_TRIGGER
+from agenttasks.api.meta import LABEL_TRIGGER, Key
+from agenttasks.api.timefmt import parse_time, utcnow
 from agenttasks.core.filters import FilterError, compile_filter
 from agenttasks.core.payload import env_values
 from agenttasks.core.ratelimit import TokenBuckets
 from agenttasks.core.signatures import CONFIGURATION_REASONS, verify
 from agenttasks.core.triggers import (
-    DeliveryLedger,
     SecretState,
     TriggerFacts,
     delivery_task_names,
 )
+from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.secrets import SecretCache
-from agenttasks.kube.timefmt import parse_time, utcnow
-from agenttasks.kube.triggers import build_delivery_task, build_payload_config_map
+from agenttasks.manifests.triggers import build_delivery_task, build_payload_config_map
 
 log = logging.getLogger("agenttasks.hooks")
-Key = tuple[str, str]
 _CHUNK = 64 * 1024
 
 
@@ -48,10 +47,10 @@ def _answer(status: int, body: dict[str, Any], **headers: str) -> web.Response:
 class DeliveryService:
     def __init__(self, kube: Kube, secrets: SecretCache,
                  lookup: Callable[[Key], TriggerFacts | None],
-                 watched: Callable[[str], bool], ledger: DeliveryLedger,
+                 watched: Callable[[str], bool], counts: DeliveryCounts,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.secrets, self.lookup, self.watched = kube, secrets, lookup, watched
-        self.ledger, self.clock = ledger, clock
+        self.counts, self.clock = counts, clock
         self.buckets = TokenBuckets()
         self._last_prune = time.monotonic()
 
@@ -64,7 +63,7 @@ class DeliveryService:
             return _answer(404, {"error": f"no trigger {key[0]}/{key[1]}"})
         response = await self._deliver(trigger, request)
         if response.status >= 400 and response.status < 500:
-            self.ledger.count(key, "rejected")
+            self.counts.count(key, "rejected")
         metrics.WEBHOOK_REQUESTS.labels(key[0], key[1], str(response.status)).inc()
         return response
 
@@ -105,7 +104,7 @@ class DeliveryService:
             except FilterError as exc:
                 return _answer(503, {"error": f"trigger not ready: spec.filter: {exc}"})
             if not matched:
-                self.ledger.count(trigger.key, "accepted")
+                self.counts.count(trigger.key, "accepted")
                 return _answer(202, {"task": None, "filtered": True})
         try:
             name, duplicate = await self._create(trigger, verdict.delivery_id, payload, body,
@@ -114,7 +113,7 @@ class DeliveryService:
             log.warning("delivery to %s/%s failed: %s", *trigger.key, exc)
             return _answer(503, {"error": "could not create the task; retry the delivery"},
                            **{"Retry-After": "5"})
-        self.ledger.count(trigger.key, "duplicate" if duplicate else "accepted",
+        self.counts.count(trigger.key, "duplicate" if duplicate else "accepted",
                           None if duplicate else now)
         return _answer(202, {"task": name, "namespace": trigger.namespace})
 

@@ -11,13 +11,13 @@ from agenttasks import metrics
 from agenttasks.api.trigger import MAX_PAYLOAD_BYTES
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.hooks import DeliveryService
-from agenttasks.web.progress import ProgressService
+from agenttasks.web.progress_endpoint import ProgressEndpoint
 
 
 def build_app(deliveries: DeliveryService | None = None,
               ready: Callable[[], bool] = lambda: True,
               dashboard: Dashboard | None = None,
-              progress: ProgressService | None = None) -> web.Application:
+              progress: ProgressEndpoint | None = None) -> web.Application:
     # Bodies are read by the hook handler itself, chunk by chunk up to each trigger's limit.
     app = web.Application(client_max_size=MAX_PAYLOAD_BYTES + 1)
 
@@ -49,7 +49,7 @@ def build_app(deliveries: DeliveryService | None = None,
 async def start_http(port: int, deliveries: DeliveryService | None = None,
                      ready: Callable[[], bool] = lambda: True,
                      dashboard: Dashboard | None = None,
-                     progress: ProgressService | None = None) -> web.AppRunner:
+                     progress: ProgressEndpoint | None = None) -> web.AppRunner:
     # No access log: it would hold dashboard URLs, and the dashboard's own log says who did
     # what (never with a token).
     runner = web.AppRunner(build_app(deliveries, ready, dashboard, progress), access_log=None,

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
+from agenttasks.api.timefmt import parse_time
 from agenttasks.core.facts import TaskFacts
-from agenttasks.kube.timefmt import parse_time
 
 
 def describe_validation_error(error: ValidationError) -> str:

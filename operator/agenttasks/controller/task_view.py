@@ -1,20 +1,21 @@
-"""The operator's in-memory view of tasks and their Jobs: the informers' indexes, plus the
-statuses we have just written and whose watch events have not arrived yet."""
+"""The operator's in-memory view of tasks, their Jobs and their dependents: the informers'
+indexes, plus the statuses we have just written and whose watch events have not arrived."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agenttasks.api.meta import Key
 from agenttasks.api.task import AgentTaskStatus
 from agenttasks.core.facts import JobFacts, TaskFacts
 
-from .overlay import Key, OverlaidIndex
+from .overlay import OverlaidIndex
 
-__all__ = ["ClusterView", "Key"]
+__all__ = ["TaskView"]
 
 
-class ClusterView:
+class TaskView:
     def __init__(self) -> None:
         self._tasks: OverlaidIndex[TaskFacts] = OverlaidIndex()
         self._jobs: Mapping[Key, Iterable[JobFacts]] | None = None
@@ -49,3 +50,7 @@ class ClusterView:
 
     def remember_status(self, key: Key, resource_version: str, status: AgentTaskStatus) -> None:
         self._tasks.remember_status(key, resource_version, status)
+
+    def is_own_write(self, key: Key, resource_version: str) -> bool:
+        """Whether a watch event shows exactly the object our last status write returned."""
+        return self._tasks.is_own_write(key, resource_version)

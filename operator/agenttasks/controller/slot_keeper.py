@@ -1,5 +1,6 @@
 """The shell around core.slots.SlotLedger: feeds it every Job event and every task's wish,
-runs its grant passes (only while this replica is active), and wakes the granted tasks.
+runs its grant passes (only while this replica is active), and wakes the granted tasks
+(urgently: a granted task is reconciled before the routine backlog).
 
 All slot accounting, and the rule of what holds a slot, is the ledger's; this module only
 decides when to ask it."""
@@ -12,17 +13,16 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from agenttasks import metrics
+from agenttasks.api.meta import Key
+from agenttasks.api.timefmt import utcnow
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.queue import Aging, Candidate, Limits, Running, wait_message
 from agenttasks.core.slots import SlotLedger
-from agenttasks.kube.timefmt import utcnow
 
-from .view import Key
-
-log = logging.getLogger("agenttasks.dispatcher")
+log = logging.getLogger("agenttasks.slots")
 
 
-class Dispatcher:
+class SlotKeeper:
     def __init__(self, limits: Limits, aging: Aging | None, wake: Callable[[Key], None],
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.limits, self.wake, self.clock = limits, wake, clock
@@ -77,7 +77,7 @@ class Dispatcher:
         running = self.ledger.running()
         if self.limits.max_running and running.total >= self.limits.max_running:
             return False  # full: nothing can be granted, skip the ordering work
-        self._dispatch()
+        self._grant_pass()
         return self.ledger.has_grant(key)
 
     def withdraw(self, key: Key) -> None:
@@ -98,9 +98,6 @@ class Dispatcher:
             self.kick()
 
     # --- reading ------------------------------------------------------------------------------
-    def has_grant(self, key: Key) -> bool:
-        return self.ledger.has_grant(key)
-
     def granted_at(self, key: Key) -> datetime | None:
         return self.ledger.granted_at(key)
 
@@ -128,18 +125,18 @@ class Dispatcher:
 
     def _scheduled_pass(self) -> None:
         self._pass_scheduled = False
-        self._dispatch()
+        self._grant_pass()
 
     def _after_seen(self) -> None:
         if self.ledger.ready:
             log.info("initial view complete; granting by priority")
-            self._dispatch()
+            self._grant_pass()
             for waiting in self.ledger.waiting():  # refresh their queue messages
                 self.wake(waiting.key)
 
-    def _dispatch(self) -> None:
+    def _grant_pass(self) -> None:
         if not self._active:
             return
         for key in self.ledger.grant(self.clock()):
-            metrics.ADMISSIONS.inc()
+            metrics.GRANTS.inc()
             self.wake(key)

@@ -16,10 +16,10 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStatus
 from agenttasks.api.task import is_terminal
+from agenttasks.api.timefmt import format_time, parse_time
 from agenttasks.core.schedule import ChildFacts, CreateTask, ScheduleFacts
-from agenttasks.kube.jobs import controller_uid
-from agenttasks.kube.tasks import parse_spec_status
-from agenttasks.kube.timefmt import format_time, parse_time
+from agenttasks.manifests.owners import controller_reference, controller_uid
+from agenttasks.manifests.tasks import parse_spec_status
 
 
 def schedule_facts(body: dict[str, Any]) -> ScheduleFacts:
@@ -69,9 +69,8 @@ def build_task(schedule: ScheduleFacts, action: CreateTask) -> dict[str, Any]:
             "namespace": schedule.namespace,
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [{
-                "apiVersion": API_VERSION, "kind": "AgentTaskSchedule", "name": schedule.name,
-                "uid": schedule.uid, "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [controller_reference("AgentTaskSchedule", schedule.name,
+                                                     schedule.uid)],
         },
         "spec": template["spec"],
     }

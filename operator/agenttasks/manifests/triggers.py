@@ -14,8 +14,9 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
 from agenttasks.core.triggers import TriggerFacts
-from agenttasks.kube.jobs import add_to_containers
-from agenttasks.kube.tasks import parse_spec_status
+from agenttasks.manifests.jobs import add_to_containers
+from agenttasks.manifests.owners import controller_reference
+from agenttasks.manifests.tasks import parse_spec_status
 
 PAYLOAD_DIR = "/var/run/agenttasks"
 PAYLOAD_FILE = "payload.json"
@@ -61,9 +62,8 @@ def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
         "metadata": {
             "name": name, "namespace": trigger.namespace, "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [{
-                "apiVersion": API_VERSION, "kind": "AgentTaskTrigger", "name": trigger.name,
-                "uid": trigger.uid, "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [controller_reference("AgentTaskTrigger", trigger.name,
+                                                     trigger.uid)],
         },
         "spec": spec,
     }
@@ -80,9 +80,7 @@ def build_payload_config_map(task: dict[str, Any], payload: str) -> dict[str, An
             "namespace": meta["namespace"],
             "labels": {LABEL_TRIGGER: meta["labels"][LABEL_TRIGGER],
                        LABEL_MANAGED_BY: MANAGER_NAME},
-            "ownerReferences": [{"apiVersion": API_VERSION, "kind": "AgentTask",
-                                 "name": meta["name"], "uid": meta["uid"],
-                                 "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [controller_reference("AgentTask", meta["name"], meta["uid"])],
         },
         "data": {PAYLOAD_FILE: payload},
     }

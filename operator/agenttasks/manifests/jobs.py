@@ -6,21 +6,20 @@ import copy
 from typing import Any
 
 from agenttasks.api.meta import (
-    API_VERSION,
     LABEL_ATTEMPT,
     LABEL_MANAGED_BY,
     LABEL_TASK,
     MANAGER_NAME,
 )
 from agenttasks.api.task import AgentTaskSpec
+from agenttasks.api.timefmt import parse_time
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import attempt_deadline
-from agenttasks.kube.timefmt import parse_time
+from agenttasks.manifests.owners import controller_reference, controller_uid
 
 
 def owner_reference(task: TaskFacts) -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": "AgentTask", "name": task.name, "uid": task.uid,
-            "controller": True, "blockOwnerDeletion": True}
+    return controller_reference("AgentTask", task.name, task.uid)
 
 
 def add_to_containers(pod_spec: dict[str, Any], env: list[dict[str, Any]],
@@ -69,13 +68,6 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
         },
         "spec": job_spec,
     }
-
-
-def controller_uid(body: dict[str, Any]) -> str | None:
-    for ref in body.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
 
 
 def job_facts(body: dict[str, Any]) -> JobFacts | None:

@@ -1,4 +1,8 @@
-"""Wires the operator's parts together (the factory): view, queue, wake-ups, reconcilers."""
+"""The engine: the views the informers fill, one work queue and one wake-up heap per kind,
+the slot keeper, the three reconcilers and leadership; and the lanes that run them.
+
+app.py builds it with the parts it shares with the HTTP side (the client, the inboxes, the
+Secret cache and the progress tokens); nothing here knows that side exists."""
 
 from __future__ import annotations
 
@@ -10,14 +14,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from agenttasks import metrics
-from agenttasks.core.triggers import DeliveryLedger, TriggerFacts
+from agenttasks.api.meta import Key
+from agenttasks.api.timefmt import utcnow
+from agenttasks.core.triggers import TriggerFacts
+from agenttasks.inbox.agent_reports import ProgressInbox
+from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.client import Kube
-from agenttasks.kube.progress import ProgressTokens
+from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
-from agenttasks.kube.timefmt import utcnow
 from agenttasks.kube.watching import Informer
 
-from .dispatcher import Dispatcher
 from .events import EventRecorder
 from .leadership import Leadership
 from .overlay import OverlaidIndex
@@ -25,9 +31,10 @@ from .reconciler import TaskReconciler
 from .schedule_view import ScheduleView
 from .schedules import ScheduleReconciler
 from .settings import OperatorSettings
+from .slot_keeper import SlotKeeper
+from .task_view import TaskView
 from .timers import WakeUps
 from .triggers import TriggerReconciler
-from .view import ClusterView, Key
 from .workqueue import WorkQueue
 
 log = logging.getLogger("agenttasks.runtime")
@@ -39,16 +46,19 @@ SCHEDULE_WORKERS_FACTOR = 4
 
 
 @dataclass
-class Runtime:
+class Engine:
     settings: OperatorSettings
     kube: Kube
-    view: ClusterView = field(default_factory=ClusterView)
+    secrets: SecretCache
+    progress_tokens: ProgressTokens
+    reports: ProgressInbox = field(default_factory=ProgressInbox)
+    counts: DeliveryCounts = field(default_factory=DeliveryCounts)
+    view: TaskView = field(default_factory=TaskView)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     schedule_view: ScheduleView = field(default_factory=ScheduleView)
     schedule_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     trigger_index: OverlaidIndex[TriggerFacts] = field(default_factory=OverlaidIndex)
     trigger_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
-    ledger: DeliveryLedger = field(default_factory=DeliveryLedger)
 
     def __post_init__(self) -> None:
         # Set once every informer has listed: no reconcile runs on a partial view.
@@ -57,13 +67,14 @@ class Runtime:
                                      self._on_pause)
         metrics.STATE.provider = self.snapshot
         self.wakeups = WakeUps(lambda key: self.queue.add(key))  # type: ignore[arg-type]
-        self.dispatcher = Dispatcher(self.settings.limits, self.settings.aging,
-                                     lambda key: self.queue.add(key, urgent=True))
+        self.slots = SlotKeeper(self.settings.limits, self.settings.aging,
+                                lambda key: self.queue.add(key, urgent=True))
         self.events = EventRecorder(self.kube)
-        self.progress_tokens = ProgressTokens(self.kube)
-        self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.dispatcher,
+        self.reports.wake = self._report_arrived
+        self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.slots,
                                     self.events, self.settings.plan, self.progress_tokens,
-                                    self.settings.progress_url)
+                                    self.settings.progress_url, self.reports,
+                                    again=self.queue.add)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(
             lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]
@@ -72,9 +83,15 @@ class Runtime:
                                             self.settings.plan)
         self.trigger_wakeups = WakeUps(
             lambda key: self.trigger_queue.add(key))  # type: ignore[arg-type]
-        self.secrets = SecretCache(self.kube)
         self.triggers = TriggerReconciler(self.kube, self.trigger_index, self.secrets,
-                                          self.trigger_wakeups, self.events, self.ledger)
+                                          self.trigger_wakeups, self.events, self.counts)
+
+    def _report_arrived(self, key: Key, delay: float) -> None:
+        """An agent's report may be written in ``delay`` seconds, by the task's reconciler."""
+        if delay <= 0:
+            self.queue.add(key)
+        else:
+            self.wakeups.soon(key, utcnow() + timedelta(seconds=delay))
 
     def ready(self) -> bool:
         """Every informer has listed, and this replica acts: a standby is not Ready, so the
@@ -88,21 +105,21 @@ class Runtime:
             if task is not None:
                 phase = (key[0], str(task.status.phase or "Pending"))
                 by_phase[phase] = by_phase.get(phase, 0) + 1
-        return metrics.StateSnapshot(by_phase, self.dispatcher.waiting_count(),
-                                     self.dispatcher.running().total)
+        return metrics.StateSnapshot(by_phase, self.slots.waiting_count(),
+                                     self.slots.running().total)
 
     async def _on_activate(self) -> None:
         """Before acting as the active replica. The informers kept the view, hence the slot
         ledger, current while this replica waited, so nothing is listed again here."""
-        self.dispatcher.activate()
+        self.slots.activate()
 
     def _on_pause(self) -> None:
-        self.dispatcher.deactivate()
+        self.slots.deactivate()
 
     async def _sync(self, informers: Sequence[Informer]) -> None:
         await asyncio.gather(*(informer.synced.wait() for informer in informers))
         self.view.complete = True
-        self.dispatcher.listed(self.view.task_keys())
+        self.slots.listed(self.view.task_keys())
         self.synced.set()
         log.info("initial listings complete: %d tasks, %d schedules, %d triggers",
                  len(self.view.task_keys()), len(self.schedule_view.keys()),

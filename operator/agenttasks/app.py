@@ -1,0 +1,79 @@
+"""The composition root: the one place that builds the parts and wires them together.
+
+One client (``Kube``) for every call the operator makes; the engine (controller/) that
+reconciles; the HTTP side (web/) that serves webhook deliveries, agent progress, the
+dashboard and metrics; the inboxes through which the HTTP side hands facts to the
+reconcilers that own each status; and kopf, for the process, login, peering and the
+admission server. controller/ and web/ never import each other: only this module (and the
+CLI, which calls it) knows both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import kopf
+
+from agenttasks.controller.admission import configure_admission, register_admission
+from agenttasks.controller.engine import Engine
+from agenttasks.controller.kopf_setup import kopf_settings, register_login
+from agenttasks.controller.settings import OperatorSettings
+from agenttasks.controller.watches import Watches
+from agenttasks.kube.client import Kube
+from agenttasks.kube.progress_tokens import ProgressTokens
+from agenttasks.kube.secrets import SecretCache
+from agenttasks.web.dashboard import Dashboard
+from agenttasks.web.hooks import DeliveryService
+from agenttasks.web.progress_endpoint import ProgressEndpoint
+from agenttasks.web.server import start_http
+from agenttasks.web.views import Sources
+
+
+async def run(settings: OperatorSettings) -> None:
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
+    kube = Kube(settings.kubeconfig, connections=settings.workers * 6)
+    engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube),
+                    progress_tokens=ProgressTokens(kube))
+    watches = Watches(engine)
+    registry = kopf.OperatorRegistry()
+    register_login(registry, settings.kubeconfig)
+    chosen = kopf_settings(settings)
+    if settings.admission_cert_dir:
+        register_admission(registry, engine.view, settings.plan)
+        configure_admission(chosen, settings.admission_port, Path(settings.admission_cert_dir))
+    deliveries = DeliveryService(kube, engine.secrets, engine.trigger_index.get,
+                                 settings.watches, engine.counts)
+    dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
+                                        engine.trigger_index, settings.watches),
+                          read_only_without_token=settings.dashboard_read_only)
+    progress = ProgressEndpoint(engine.progress_tokens, engine.reports)
+    http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)
+    background = asyncio.create_task(engine.run(watches.informers))
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=chosen,
+            clusterwide=settings.clusterwide,
+            namespaces=list(settings.namespaces),
+            standalone=not settings.peering,
+            peering_name=settings.peering,
+            priority=settings.priority,
+            identity=settings.identity or None,  # type: ignore[arg-type]
+        )
+    finally:
+        background.cancel()
+        await http.cleanup()
+        await kube.close()
+
+
+def main(settings: OperatorSettings) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    # kopf reports every event handler call at INFO; our own log says what happened.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    asyncio.run(run(settings))

@@ -1,0 +1,287 @@
+"""The task reconciler over a fake client: passes to start, the refused Job, agent progress,
+and the event of our own status write.
+
+The fake keeps objects in memory and feeds the engine's indexes through the same watch
+handlers the informers call, so the reconciler sees what it would see in a cluster (but not
+what the API server validates: the integration suite covers that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from agenttasks import metrics
+from agenttasks.api.task import Progress
+from agenttasks.controller.engine import Engine
+from agenttasks.controller.settings import OperatorSettings
+from agenttasks.controller.watches import Watches
+from agenttasks.core.queue import Limits
+from agenttasks.kube.client import ApiError, Kube
+from agenttasks.kube.progress_tokens import ProgressTokens
+from agenttasks.kube.secrets import SecretCache
+
+NS = "team"
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+JSON = dict[str, Any]
+
+
+class FakeKube:
+    """Objects in memory; every write is recorded and shown to the watches at once."""
+
+    def __init__(self) -> None:
+        self.revisions = itertools.count(100)
+        self.tasks: dict[str, JSON] = {}
+        self.jobs: dict[str, JSON] = {}
+        self.writes: list[tuple[str, str]] = []
+        self.refuse_jobs = False
+        self.watches: Watches | None = None
+
+    def _stamp(self, body: JSON) -> JSON:
+        body["metadata"]["resourceVersion"] = str(next(self.revisions))
+        return body
+
+    def add_task(self, name: str, **spec: Any) -> None:
+        body = self._stamp({"apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
+                            "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}",
+                                         "generation": 1,
+                                         "creationTimestamp": "2026-12-01T12:00:00Z"},
+                            "spec": {"template": {"spec": {"containers": [
+                                {"name": "a", "image": "busybox"}]}}, **spec}})
+        self.tasks[name] = body
+        self._show("ADDED", body, job=False)
+
+    def _show(self, kind: str, body: JSON, job: bool) -> None:
+        assert self.watches is not None
+        (self.watches.on_job if job else self.watches.on_task)(kind, body)
+
+    async def create_job(self, body: JSON) -> JSON:
+        self.writes.append(("create-job", body["metadata"]["name"]))
+        if self.refuse_jobs:
+            raise ApiError(422, "Invalid", "spec.template.spec.containers: Required value")
+        body = self._stamp({**body, "metadata": {**body["metadata"],
+                                                 "creationTimestamp": "2026-12-01T12:00:01Z",
+                                                 "uid": f"job-{body['metadata']['name']}"}})
+        self.jobs[body["metadata"]["name"]] = body
+        self._show("ADDED", body, job=True)
+        return body
+
+    def finish_job(self, name: str) -> None:
+        body = self.jobs[name]
+        body["status"] = {"succeeded": 1, "conditions": [
+            {"type": "Complete", "status": "True",
+             "lastTransitionTime": "2026-12-01T12:00:05Z"}]}
+        self._show("MODIFIED", self._stamp(body), job=True)
+
+    async def get_job(self, namespace: str, name: str) -> JSON | None:
+        return self.jobs.get(name)
+
+    async def patch_status(self, plural: str, namespace: str, name: str,
+                           status: JSON) -> JSON:
+        self.writes.append(("status", name))
+        body = self.tasks[name]
+        merged = {**(body.get("status") or {}), **status}
+        body["status"] = {k: v for k, v in merged.items() if v is not None}
+        self._stamp(body)
+        return body
+
+    def deliver_status_event(self, name: str) -> None:
+        """The watch event of the last status write (the fake holds it until asked)."""
+        self._show("MODIFIED", self.tasks[name], job=False)
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[JSON]:
+        return []
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        self.writes.append(("delete-job", name))
+
+    async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
+        self.writes.append(("suspend" if suspend else "resume", name))
+
+    async def emit(self, *args: Any) -> None:
+        pass
+
+
+class World:
+    def __init__(self, limit: int = 0) -> None:
+        self.kube = FakeKube()
+        kube = cast(Kube, self.kube)
+        self.engine = Engine(OperatorSettings(namespaces=(NS,), limits=Limits(limit)), kube,
+                             SecretCache(kube), ProgressTokens(kube))
+        self.kube.watches = Watches(self.engine)
+        self.engine.tasks.clock = lambda: T0
+        self.engine.slots.clock = lambda: T0
+        self.passes: list[str] = []
+
+    async def start(self) -> None:
+        """What the engine does once every informer has listed (nothing is stored yet)."""
+        self.engine.view.complete = True
+        self.engine.slots.listed(self.engine.view.task_keys())
+        self.engine.slots.activate()
+        await asyncio.sleep(0)
+
+    async def drain(self) -> None:
+        """Runs passes until the queue is empty (letting grant passes run between them)."""
+        queue = self.engine.queue
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if not len(queue):
+                return
+            key = await queue.get()
+            try:
+                self.passes.append(key[1])
+                await self.engine.tasks.reconcile(key)
+            finally:
+                queue.done(key)
+        raise AssertionError("the queue never drained")
+
+    def phase(self, name: str) -> tuple[str, str]:
+        status = self.kube.tasks[name].get("status") or {}
+        return status.get("phase", ""), status.get("reason", "")
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())
+
+
+def _start_passes() -> tuple[float, float]:
+    samples = {s.name: s.value for m in metrics.START_PASSES.collect() for s in m.samples}
+    return samples["agenttasks_start_passes_count"], samples["agenttasks_start_passes_sum"]
+
+
+def test_a_task_with_a_free_slot_starts_in_two_passes_with_one_decision_each() -> None:
+    async def scenario() -> None:
+        world = World(limit=2)
+        await world.start()
+        count, total = _start_passes()
+        world.kube.add_task("a")
+        await world.drain()
+        assert world.kube.writes[:2] == [("create-job", "a-1"), ("status", "a")]
+        # Pass 1 offers the task and is granted; its decision (made without the slot) is
+        # dropped unwritten. Pass 2 creates the Job; the Job's event makes pass 3.
+        assert world.passes[:2] == ["a", "a"]
+        assert world.phase("a") == ("InProgress", "Running")
+        assert _start_passes() == (count + 1, total + 2)
+
+    run(scenario)
+
+
+def test_a_queued_task_starts_in_the_pass_after_its_grant() -> None:
+    async def scenario() -> None:
+        world = World(limit=1)
+        await world.start()
+        world.kube.add_task("first")
+        await world.drain()
+        world.kube.add_task("second")
+        await world.drain()
+        assert world.phase("second") == ("Pending", "Queued")
+        assert ("create-job", "second-1") not in world.kube.writes
+        world.passes.clear()
+        count, total = _start_passes()
+        world.kube.finish_job("first-1")  # frees the slot: the grant wakes "second"
+        await world.drain()
+        assert ("create-job", "second-1") in world.kube.writes
+        assert world.passes.count("second") >= 1
+        # Two passes in all: the one that queued it and the one after the grant.
+        assert _start_passes() == (count + 1, total + 2)
+
+    run(scenario)
+
+
+def test_a_refused_job_fails_the_task_in_the_next_pass_without_a_running_status() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        world.kube.refuse_jobs = True
+        world.kube.add_task("bad")
+        await world.drain()
+        writes = world.kube.writes
+        assert writes[0] == ("create-job", "bad-1")
+        # No status said "running" for a Job that was never made: the next pass fails it.
+        await asyncio.wait_for(_until(lambda: world.phase("bad")[1] == "InvalidSpec",
+                                      world), timeout=10)
+        status = world.kube.tasks["bad"]["status"]
+        assert status["phase"] == "Failed" and status.get("attempts", 0) == 0
+        assert "the API server refused the Job" in status["message"]
+        assert writes.count(("status", "bad")) == 1
+
+    run(scenario)
+
+
+async def _until(condition: Callable[[], bool], world: World) -> None:
+    """Runs the wake-ups and passes until ``condition`` holds."""
+    wakeups = asyncio.create_task(world.engine.wakeups.run())
+    try:
+        while not condition():
+            await world.drain()
+            await asyncio.sleep(0.01)
+    finally:
+        wakeups.cancel()
+
+
+def test_agent_progress_reaches_status_through_the_reconciler_at_most_once_a_second() -> None:
+    async def scenario() -> None:
+        world = World()
+        clock = [0.0]
+        world.engine.reports._clock = lambda: clock[0]
+        await world.start()
+        world.kube.add_task("agent")
+        await world.drain()
+        world.kube.writes.clear()
+        key = (NS, "agent")
+        world.engine.reports.offer(key, Progress(completed=1, total=4, percent=25, attempt=1))
+        await world.drain()
+        assert world.kube.writes == [("status", "agent")]
+        assert world.kube.tasks["agent"]["status"]["progress"]["completed"] == 1
+        world.engine.reports.offer(key, Progress(completed=2, total=4, percent=50, attempt=1))
+        world.engine.reports.offer(key, Progress(completed=3, total=4, percent=75, attempt=1))
+        await world.drain()
+        assert world.kube.writes == [("status", "agent")]  # not yet: within the second
+        assert world.engine.wakeups._due.get(key) is not None
+        clock[0] = 1.0
+        world.engine.queue.add(key)
+        await world.drain()
+        assert world.kube.writes == [("status", "agent"), ("status", "agent")]
+        assert world.kube.tasks["agent"]["status"]["progress"]["completed"] == 3  # newest
+
+    run(scenario)
+
+
+def test_the_event_of_our_own_status_write_makes_no_pass() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        world.kube.add_task("quiet")
+        await world.drain()
+        world.passes.clear()
+        world.kube.deliver_status_event("quiet")
+        await world.drain()
+        assert world.passes == []
+        world.kube.tasks["quiet"]["spec"]["paused"] = True  # someone else's change
+        world.kube._stamp(world.kube.tasks["quiet"])
+        world.kube.deliver_status_event("quiet")
+        await world.drain()
+        assert world.passes == ["quiet"]
+
+    run(scenario)
+
+
+def test_grants_wake_in_priority_order_after_the_running_job_ends() -> None:
+    async def scenario() -> None:
+        world = World(limit=1)
+        await world.start()
+        world.kube.add_task("running")
+        await world.drain()
+        for name, priority in (("low", 0), ("high", 5)):
+            world.kube.add_task(name, priority=priority)
+        await world.drain()
+        world.kube.finish_job("running-1")
+        await world.drain()
+        created = [name for verb, name in world.kube.writes if verb == "create-job"]
+        assert created == ["running-1", "high-1"]
+
+    run(scenario)
+
