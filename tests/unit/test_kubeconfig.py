@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import ssl
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -138,13 +139,14 @@ def test_cluster_and_user_fields(tmp_path: Path) -> None:
                "tls-server-name": "kubernetes.default"},
          "insecure": {"server": "https://y", "insecure-skip-tls-verify": True,
                       "certificate-authority": "ca.crt"}},
-        {"u": {"client-certificate-data": base64.b64encode(b"CERT").decode(),
+        {"u": {"client-certificate-data": base64.encodebytes(b"CERT" * 30).decode(),
                "client-key-data": base64.b64encode(b"KEY").decode()},
          "files": {"tokenFile": "token", "client-certificate": "tls.crt",
                    "client-key": "tls.key"}}, current="a")
     a = load_credentials(str(path), environ={})
     assert (a.ca_data, a.ca_path, a.tls_server_name) == (b"PEM", None, "kubernetes.default")
-    assert (a.certificate_data, a.private_key_data, a.token) == (b"CERT", b"KEY", None)
+    # (encodebytes breaks lines every 76 characters, as some tools write them)
+    assert (a.certificate_data, a.private_key_data, a.token) == (b"CERT" * 30, b"KEY", None)
     assert "PEM" not in repr(a) and "KEY" not in repr(a)
     b = load_credentials(str(path), "b", environ={})
     assert (b.insecure, b.ca_path, b.token) == (True, None, "from-file")
@@ -171,6 +173,24 @@ def test_an_exec_plugin_gives_the_token(tmp_path: Path) -> None:
                                       "args": ["-c", f"print({json.dumps(credential)!r})"]}}},
                       current="a")
     assert load_credentials(str(path), environ={}).token == "from-plugin"
+
+
+def test_a_failing_exec_plugin_is_one_error(tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "config", {"a": ("c", "u", "")},
+                      {"c": {"server": "https://x"}},
+                      {"u": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                      "command": sys.executable,
+                                      "args": ["-c", "import sys; sys.exit('no login')"]}}},
+                      current="a")
+    with pytest.raises(KubeconfigError, match=r"gave no credentials.*no login"):
+        load_credentials(str(path), environ={})
+    # The loader's log line is part of that error, not a second line on the CLI's stderr.
+    cli = subprocess.run([sys.executable, "-m", "agenttasks", "list", "--kubeconfig",
+                          str(path)], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 1
+    assert cli.stderr.splitlines() == [
+        f'error: kubeconfig {path}, context "a": the user\'s exec plugin or auth-provider '
+        "gave no credentials (exec: process returned 1. no login)"]
 
 
 # --- proxies ----------------------------------------------------------------------------------

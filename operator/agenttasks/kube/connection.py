@@ -29,6 +29,7 @@ import functools
 import hashlib
 import ipaddress
 import json
+import logging
 import os
 import ssl
 import tempfile
@@ -279,7 +280,8 @@ def _file_or_data(section: JSON, key: str, folder: Path, where: str
     data = section.get(f"{key}-data")
     if data:
         try:
-            return None, base64.b64decode(str(data), validate=True)
+            # Line breaks and spaces are not data (Go's decoder skips them too).
+            return None, base64.b64decode("".join(str(data).split()), validate=True)
         except ValueError:
             raise KubeconfigError(f"{where}: {key}-data is not base64") from None
     path = section.get(key)
@@ -309,15 +311,31 @@ def _plugin_credentials(user: JSON, cluster: JSON, folder: Path, where: str
                 "clusters": [{"name": "c", "cluster": cluster}],
                 "users": [{"name": "u", "user": only}]}
     configuration = client.Configuration()
+    # The loader logs a failed plugin (on the root logger) and carries on without
+    # credentials: its message belongs in our error, not on stderr as a second line.
+    failures = _Collected()
+    logging.getLogger().addHandler(failures)
     try:
         KubeConfigLoader(document, config_base_path=str(folder)).load_and_set(configuration)
     except (ConfigException, OSError, ValueError) as exc:
         raise KubeconfigError(f"{where}: {exc}") from None
+    finally:
+        logging.getLogger().removeHandler(failures)
     token = str(configuration.api_key.get("BearerToken") or "").removeprefix("Bearer ")
     if not token and not configuration.cert_file:
+        why = "; ".join(failures.messages) or "no token and no client certificate"
         raise KubeconfigError(f"{where}: the user's exec plugin or auth-provider gave no "
-                              "credentials")
+                              f"credentials ({why})")
     return token, configuration.cert_file, configuration.key_file
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
 
 
 # --- proxies from the environment --------------------------------------------------------------
