@@ -24,7 +24,6 @@ JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT_S = 30
 LOG_TIMEOUT_S = 60
-LOG_CHUNK = 4096
 CRDS = "apiextensions.k8s.io/v1"
 
 
