@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from markupsafe import Markup
 
 from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStatus
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, Progress
@@ -115,7 +116,7 @@ def test_tasks_fragment_escapes_everything() -> None:
     f = facts("a", "t", Phase.FAILED, display_name=EVIL, description=EVIL)
     f.status.message = EVIL
     html = tasks_fragment([task_row(f)], 1, ["a"])
-    assert "<img" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "<img" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
     assert 'data-phase="Failed"' in html and 'href="/tasks/a/t"' in html
     assert '<datalist id="namespace-list"><option value="a"></option></datalist>' in html
 
@@ -158,17 +159,17 @@ def test_task_detail_fragment() -> None:
     }
     events = [{"type": "Normal", "reason": "Started", "message": "attempt 1",
                "lastTimestamp": "2026-01-01T12:00:01Z", "count": 1}]
-    html = task_detail_fragment(body, events, "", "<svg></svg>", "")
+    html = task_detail_fragment(body, events, "", Markup("<svg></svg>"), "")
     assert "<img" not in html
     for text in ("2026-01-02T00:00:00Z", "JobFailed", "Reconciling", "attempt 1", "t-2",
-                 'value="50"', "&quot;rows&quot;: 3", "Result", "<svg></svg>"):
+                 'value="50"', "&#34;rows&#34;: 3", "Result", "<svg></svg>"):
         assert text in html, text
     assert re.findall(r'data-action="([a-z-]+)"', html) == ["resume", "cancel", "rerun"]
     assert "(current)" in html  # attempt 2 has no history entry yet
     body["status"]["result"] = {"attempt": 2, "message": f"report at {EVIL}"}
-    html = task_detail_fragment(body, events, "", "", "")
+    html = task_detail_fragment(body, events, "", Markup(), "")
     assert "From attempt 2." in html and "report at &lt;img" in html
-    denied = task_detail_fragment(body, None, "You may not list events.", "", "")
+    denied = task_detail_fragment(body, None, "You may not list events.", Markup(), "")
     assert "You may not list events." in denied and "No events." not in denied
 
 

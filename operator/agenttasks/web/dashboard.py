@@ -23,12 +23,11 @@ from agenttasks.api.task import is_terminal
 from agenttasks.kube.client import ApiError
 
 from .access import TASK_ACTIONS, UserInfo, run_now_access, task_action_access
+from .assets import Asset, load, respond
 from .auth import DashboardError, Gate
 from .edits import new_run_now_token, rerun_manifest, run_now_patch, task_patch
-from .fragments import task_path
 from .pages import SECURITY_HEADERS, page
-from .script import SCRIPT
-from .style import STYLE
+from .templating import task_path
 from .views import DashboardKube, Sources, Views, check_name, check_namespace, view_params
 
 log = logging.getLogger("agenttasks.dashboard")
@@ -79,8 +78,10 @@ class Dashboard:
         r.add_get("/schedules", self._page("schedules", "Schedules"))
         r.add_get("/triggers", self._page("triggers", "Triggers"))
         r.add_get("/tasks/{namespace}/{name}", self.task_page)
-        r.add_get("/dashboard/assets/dashboard.js", self._asset(SCRIPT, "text/javascript"))
-        r.add_get("/dashboard/assets/dashboard.css", self._asset(STYLE, "text/css"))
+        r.add_get("/dashboard/assets/dashboard.js",
+                  self._asset(load("dashboard.js", "text/javascript")))
+        r.add_get("/dashboard/assets/dashboard.css",
+                  self._asset(load("dashboard.css", "text/css")))
         r.add_get("/api/dashboard/whoami", _json_errors(self.whoami))
         r.add_get("/api/dashboard/views/{view}", _json_errors(self.view))
         r.add_get("/api/dashboard/stream/{view}", _json_errors(self.stream))
@@ -113,11 +114,9 @@ class Dashboard:
         return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
 
     @staticmethod
-    def _asset(text: str, content_type: str) -> Handler:
-        async def handler(_request: web.Request) -> web.StreamResponse:
-            return web.Response(text=text, content_type=content_type,
-                                headers={"Cache-Control": "no-cache",
-                                         "X-Content-Type-Options": "nosniff"})
+    def _asset(asset: Asset) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return respond(asset, request)
 
         return handler
 

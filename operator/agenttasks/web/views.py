@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from markupsafe import Markup
+
 from agenttasks.api.meta import NAME_PATTERN
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
@@ -27,7 +29,6 @@ from .dag import layout, render_svg
 from .fragments import (
     schedules_fragment,
     task_detail_fragment,
-    task_path,
     tasks_fragment,
     triggers_fragment,
 )
@@ -41,6 +42,7 @@ from .tables import (
     trigger_row,
     visible,
 )
+from .templating import task_path
 
 VIEWS = ("tasks", "task", "schedules", "triggers")
 EVENTS_REFRESH_S = 5  # a task's Events are not in the view: fetched again this often
@@ -200,7 +202,7 @@ class Views:
         return task_detail_fragment(body, events, events_note, svg, graph_note)
 
     def _graph(self, body: Mapping[str, Any], namespace: str, name: str,
-               may_list: bool) -> tuple[str, str]:
+               may_list: bool) -> tuple[Markup, str]:
         own = tuple(str(d) for d in (body.get("spec") or {}).get("dependsOn") or [])
         phase = str((body.get("status") or {}).get("phase") or "Pending")
         if may_list:

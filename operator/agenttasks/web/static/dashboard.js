@@ -1,12 +1,9 @@
-"""The dashboard's script, served as /dashboard/assets/dashboard.js (kept in a module so that
-it ships inside the package). Vanilla JavaScript, no build step.
-
-The token lives in sessionStorage and goes out only as `Authorization: Bearer` on the
-dashboard's own API calls. Live updates use fetch() with that header and read the streamed
-text/event-stream body, so no token or ticket ever appears in a URL.
-"""
-
-SCRIPT = r"""'use strict';
+// The dashboard's script, served as /dashboard/assets/dashboard.js. Vanilla JavaScript, no
+// build step. The token lives in sessionStorage and goes out only as
+// `Authorization: Bearer` on the dashboard's own API calls. Live updates use fetch() with
+// that header and read the streamed text/event-stream body, so no token or ticket ever
+// appears in a URL.
+'use strict';
 (function () {
   const KEY = 'agenttasks.dashboard.token';
   const body = document.body;
@@ -232,4 +229,3 @@ SCRIPT = r"""'use strict';
 
   init();
 })();
-"""
