@@ -23,6 +23,7 @@ from agenttasks.core.facts import TaskFacts
 from agenttasks.core.triggers import TriggerFacts
 from agenttasks.web import dashboard as dashboard_module
 from agenttasks.web.dashboard import Dashboard
+from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.server import build_app
 from agenttasks.web.views import Sources
 
@@ -93,19 +94,22 @@ class World:
         triggers.attach({})
         schedules = ScheduleView()
         schedules.attach({}, {})
+        self.feed = ChangeFeed()
         self.dashboard = Dashboard(self.kube, Sources(view, schedules, triggers,
-                                                      lambda ns: ns != "unwatched"),
+                                                      lambda ns: ns != "unwatched", self.feed),
                                    read_only_without_token=read_only)
         for facts in (task("a", "t1", Phase.IN_PROGRESS), task("b", "secret", Phase.PENDING),
                       task("a", "done", Phase.COMPLETED)):
             self.put(facts)
 
     def put(self, facts: TaskFacts) -> None:
+        """As an informer's event: the index changes, then the feed is told."""
         self.index[facts.key] = [facts]
         status = facts.status.model_dump(by_alias=True, exclude_none=True, mode="json")
         self.kube.objects[("agenttasks", *facts.key)] = {
             "metadata": {"namespace": facts.namespace, "name": facts.name},
             "spec": {"template": TEMPLATE}, "status": status}
+        self.feed.changed("AgentTask", facts.key)
 
 
 @asynccontextmanager
@@ -310,8 +314,7 @@ async def next_event(resp: ClientResponse) -> tuple[str, dict[str, Any]]:
 
 
 def test_stream_sends_changes_and_stops_when_access_is_revoked(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(dashboard_module, "TICK_S", 0.02)
+        caplog: pytest.LogCaptureFixture) -> None:
     world = World()
 
     async def check(client: TestClient[Any, Any]) -> None:
@@ -337,7 +340,7 @@ def test_stream_sends_changes_and_stops_when_access_is_revoked(
 
 
 def test_open_streams_do_not_hold_up_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard_module, "TICK_S", 10.0)  # only shutdown can end the wait
+    monkeypatch.setattr(dashboard_module, "ALIVE_S", 10.0)  # only shutdown can end the wait
     world = World()
 
     async def main() -> None:

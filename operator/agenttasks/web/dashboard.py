@@ -4,8 +4,9 @@
 Every API call carries the user's token (``Authorization: Bearer``). A TokenReview says who
 the user is; a SubjectAccessReview for that user allows each read and each action before the
 operator performs it with its own client. Streams are fetch() requests with the same header
-whose body is a text/event-stream: they re-check the token and the review whenever they send
-something new, and at least every REAUTH_S seconds.
+whose body is a text/event-stream. A stream renders again only when the change feed says
+something its view shows has changed (at most once per RENDER_GAP_S), and at least every
+REAUTH_S seconds; each render re-checks the token and the reviews.
 """
 
 from __future__ import annotations
@@ -26,13 +27,23 @@ from .access import TASK_ACTIONS, UserInfo, run_now_access, task_action_access
 from .assets import Asset, load, respond
 from .auth import DashboardError, Gate
 from .edits import new_run_now_token, rerun_manifest, run_now_patch, task_patch
+from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
 from .templating import task_path
-from .views import DashboardKube, Sources, Views, check_name, check_namespace, view_params
+from .views import (
+    EVENTS_REFRESH_S,
+    DashboardKube,
+    Sources,
+    Views,
+    check_name,
+    check_namespace,
+    view_params,
+)
 
 log = logging.getLogger("agenttasks.dashboard")
-TICK_S = 1.0  # how often a stream looks for changes in the in-memory view
+RENDER_GAP_S = 0.25  # a stream renders at most this often: a burst of changes is one render
 REAUTH_S = 15.0  # a quiet stream re-checks the token and access at least this often
+ALIVE_S = 2.0  # how often a quiet stream looks whether the browser has gone
 MAX_STREAMS = 200
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 DONE = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled"}
@@ -64,8 +75,10 @@ def _json_errors(handler: Handler) -> Handler:
 
 class Dashboard:
     def __init__(self, kube: DashboardKube, sources: Sources,
-                 read_only_without_token: bool = False) -> None:
+                 read_only_without_token: bool = False, feed: ChangeFeed | None = None) -> None:
+        """``feed`` is what wakes the streams; without one, ``sources.feed``."""
         self.kube, self.sources = kube, sources
+        self.feed = feed if feed is not None else sources.feed
         self.read_only = read_only_without_token
         self.gate = Gate(kube, read_only_without_token)
         self.views = Views(kube, sources, self.gate)
@@ -143,50 +156,69 @@ class Dashboard:
         params = view_params(kind, request.query)
         user = await self._user(request)
         base = _base_url(request)
-        payload = await self.views.render(kind, user, params, base)  # 401/403 before streaming
-        if self._streams >= MAX_STREAMS:
-            raise DashboardError(503, "too many open dashboards; try again later")
-        response = web.StreamResponse(headers={
-            **API_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
-        await response.prepare(request)
-        self._streams += 1
-        try:
-            await self._follow(request, response, kind, params, base, payload)
-        except ConnectionError:
-            pass  # the browser went away
-        finally:
-            self._streams -= 1
+        # Subscribed before the first render: a change while it renders is not missed.
+        with self.feed.subscribe(relevant_to(kind, params["namespace"])) as changes:
+            payload = await self.views.render(kind, user, params, base)  # 401/403 first
+            if self._streams >= MAX_STREAMS:
+                raise DashboardError(503, "too many open dashboards; try again later")
+            response = web.StreamResponse(headers={
+                **API_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+            await response.prepare(request)
+            self._streams += 1
+            try:
+                await self._follow(request, response, kind, params, base, payload, changes)
+            except ConnectionError:
+                pass  # the browser went away
+            finally:
+                self._streams -= 1
         return response
 
     async def _follow(self, request: web.Request, response: web.StreamResponse, kind: str,
-                      params: dict[str, str], base: str, payload: dict[str, Any]) -> None:
+                      params: dict[str, str], base: str, payload: dict[str, Any],
+                      changes: Subscription) -> None:
         await _send(response, "view", payload)
-        seen = self.views.fingerprint(kind, params)
-        checked = time.monotonic()
-        while not self._closing.is_set():
-            try:
-                await asyncio.wait_for(self._closing.wait(), TICK_S)
+        rendered = checked = time.monotonic()
+        while True:
+            now = time.monotonic()
+            due = checked + REAUTH_S
+            if kind == "task":  # its Events come from the API server, not the feed
+                due = min(due, rendered + EVENTS_REFRESH_S)
+            if not changes.pending and now < due:
+                await self._wait(changes, min(due - now, ALIVE_S))
+            if self._closing.is_set() or request.transport is None or \
+                    request.transport.is_closing():
                 break
-            except TimeoutError:
-                pass
-            if request.transport is None or request.transport.is_closing():
-                break
-            current = self.views.fingerprint(kind, params)
-            due = time.monotonic() - checked >= REAUTH_S
-            if current == seen and not due:
-                continue
+            now = time.monotonic()
+            if not changes.pending and now < due:
+                continue  # only the liveness check was due
+            if now - rendered < RENDER_GAP_S:  # coalesce: later changes join this render
+                await self._wait(None, RENDER_GAP_S - (now - rendered))
+                if self._closing.is_set():
+                    break
+            changes.take()  # before reading: what changes during the render wakes us again
             try:  # every send is a read: authenticate and authorize again
                 user = await self._user(request)
                 fresh = await self.views.render(kind, user, params, base)
             except DashboardError as exc:
                 await _send(response, "failure", {"status": exc.status, "error": exc.message})
                 break
-            seen, checked = current, time.monotonic()
+            rendered = checked = time.monotonic()
             if fresh != payload:
                 payload = fresh
                 await _send(response, "view", payload)
             else:
                 await response.write(b": still here\n\n")
+
+    async def _wait(self, changes: Subscription | None, timeout: float) -> None:
+        """Until a relevant change (when ``changes`` is given), shutdown, or ``timeout``."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._closing.wait())]
+        if changes is not None:
+            waiters.append(asyncio.ensure_future(changes.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     # --- actions ----------------------------------------------------------------------------
     async def task_action(self, request: web.Request) -> web.StreamResponse:

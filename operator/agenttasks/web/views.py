@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from markupsafe import Markup
@@ -26,6 +25,7 @@ from .access import (
 )
 from .auth import DashboardError, Gate, Reviews
 from .dag import layout, render_svg
+from .feed import ChangeFeed
 from .fragments import (
     schedules_fragment,
     task_detail_fragment,
@@ -45,7 +45,7 @@ from .tables import (
 from .templating import task_path
 
 VIEWS = ("tasks", "task", "schedules", "triggers")
-EVENTS_REFRESH_S = 5  # a task's Events are not in the view: fetched again this often
+EVENTS_REFRESH_S = 5.0  # a task's Events are not in the view (nor the feed): fetched this often
 
 
 class DashboardKube(Reviews, Protocol):
@@ -85,12 +85,15 @@ class TriggerSource(Protocol):
 @dataclass
 class Sources:
     """The operator's in-memory state (runtime.view, schedule_view, trigger_index), seen
-    through small protocols so that web/ does not depend on controller/."""
+    through small protocols so that web/ does not depend on controller/, and the feed that
+    tells which of it changed (the composition root calls ``feed.changed`` from the
+    informers' handlers)."""
 
     tasks: TaskSource
     schedules: ScheduleSource
     triggers: TriggerSource
     watches: Callable[[str], bool]
+    feed: ChangeFeed = field(default_factory=ChangeFeed)
 
     def task_facts(self) -> list[TaskFacts]:
         found = (self.tasks.task(key) for key in self.tasks.task_keys() if self.watches(key[0]))
@@ -130,28 +133,6 @@ def view_params(kind: str, query: Mapping[str, str]) -> dict[str, str]:
 class Views:
     def __init__(self, kube: DashboardKube, sources: Sources, gate: Gate) -> None:
         self.kube, self.sources, self.gate = kube, sources, gate
-
-    # --- what changed (cheap, no authorization: nothing leaves the process) ----------------
-    def fingerprint(self, kind: str, params: Mapping[str, str]) -> int:
-        src = self.sources
-        if kind in ("tasks", "task"):
-            namespace = params.get("namespace", "")
-            stamp: Any = tuple(sorted((f.key, f.resource_version) for f in src.task_facts()
-                                      if not namespace or f.namespace == namespace))
-            if kind == "task":
-                stamp = (stamp, int(time.monotonic() // EVENTS_REFRESH_S))
-            return hash(stamp)
-        if kind == "schedules":
-            items = []
-            for key in sorted(src.schedules.keys()):
-                facts = src.schedules.schedule(key)
-                children = tuple(sorted((c.name, c.phase or "") for c in
-                                        src.schedules.children(key)))
-                items.append((key, facts.resource_version if facts else "", children))
-            return hash(tuple(items))
-        keys = sorted(src.triggers.keys())
-        return hash(tuple((k, getattr(src.triggers.get(k), "resource_version", ""))
-                          for k in keys))
 
     # --- rendering, after authorization -----------------------------------------------------
     async def render(self, kind: str, user: UserInfo | None, params: Mapping[str, str],
