@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,7 +21,9 @@ from agenttasks.controller.overlay import OverlaidIndex
 from agenttasks.controller.schedule_view import ScheduleView
 from agenttasks.controller.view import ClusterView
 from agenttasks.core.facts import TaskFacts
+from agenttasks.core.naming import manual_task_name
 from agenttasks.core.triggers import TriggerFacts
+from agenttasks.kube.client import ApiError
 from agenttasks.web import dashboard as dashboard_module
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed
@@ -47,6 +50,8 @@ class FakeKube:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.patches: list[tuple[str, str, str, dict[str, Any]]] = []
         self.created: list[dict[str, Any]] = []
+        self.writes: list[tuple[str, str]] = []  # ("dry-run" or "create", name), in order
+        self.refusal: ApiError | None = None
         self.access_reviews: list[dict[str, Any]] = []
 
     async def review_token(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -64,9 +69,16 @@ class FakeKube:
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get((plural, namespace, name))
 
-    async def create_object(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.created.append(body)
-        return {**body, "metadata": {**body["metadata"], "name": "t1-rerun-abcde"}}
+    async def create_object(self, plural: str, body: dict[str, Any],
+                            dry_run: bool = False) -> dict[str, Any]:
+        """Stores nothing on a dry run; ``refusal`` (as the API server's admission would)
+        refuses both."""
+        self.writes.append(("dry-run" if dry_run else "create", body["metadata"]["name"]))
+        if self.refusal is not None:
+            raise self.refusal
+        if not dry_run:
+            self.created.append(body)
+        return {**body, "metadata": {**body["metadata"], "uid": "new-uid"}}
 
     async def patch_object(self, plural: str, namespace: str, name: str,
                            patch: dict[str, Any]) -> dict[str, Any]:
@@ -245,10 +257,19 @@ def test_actions_are_authorized_for_the_exact_object() -> None:
             "namespace": "a", "name": "t1"}
         resp = await client.post("/api/dashboard/tasks/a/done/cancel", headers=bearer(WRITER))
         assert resp.status == 409
+        done = world.kube.objects[("agenttasks", "a", "done")]
+        done["metadata"]["labels"] = {"team": "x", "agenttasks.io/schedule": "nightly"}
+        done["spec"]["paused"] = True
         resp = await client.post("/api/dashboard/tasks/a/done/rerun", headers=bearer(WRITER))
         assert resp.status == 201
-        assert (await resp.json())["url"] == "/tasks/a/t1-rerun-abcde"
-        assert world.kube.created[0]["metadata"]["labels"] == {"agenttasks.io/rerun-of": "done"}
+        created = world.kube.created[0]
+        new = created["metadata"]["name"]
+        assert re.fullmatch(r"done-rerun-[a-z0-9]{5}", new)  # named here, not generateName
+        assert (await resp.json())["url"] == f"/tasks/a/{new}"
+        # the old task's own labels stay, the operator's go; neither paused nor cancelled
+        assert created["metadata"]["labels"] == {"team": "x", "agenttasks.io/rerun-of": "done"}
+        assert created["metadata"]["annotations"]["agenttasks.io/requested-by"] == "writer"
+        assert created["spec"] == {"template": TEMPLATE}
         resp = await client.post("/api/dashboard/tasks/a/t1/delete", headers=bearer(WRITER))
         assert resp.status == 404
         resp = await client.post("/api/dashboard/tasks/a/gone/pause", headers=bearer(WRITER))
@@ -280,6 +301,8 @@ def test_run_now_sets_a_fresh_token() -> None:
         assert [p[:3] for p in world.kube.patches] == [("agenttaskschedules", "a", "daily")] * 2
         assert world.kube.patches[0][3]["metadata"]["annotations"]["agenttasks.io/run-now"] in (
             tokens)
+        body = await resp.json()
+        assert body["task"] == manual_task_name("daily", body["token"])
 
     run(world, check)
 

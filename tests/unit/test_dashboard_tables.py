@@ -1,4 +1,4 @@
-"""The dashboard's rows and filters, fragments and edits (pure functions)."""
+"""The dashboard's rows and filters, and its fragments (pure functions)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,6 @@ from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
-from agenttasks.web.edits import (
-    LABEL_RERUN_OF,
-    label_value,
-    rerun_manifest,
-    run_now_patch,
-    task_patch,
-)
 from agenttasks.web.fragments import (
     progress_bar,
     task_actions,
@@ -171,47 +164,3 @@ def test_task_detail_fragment() -> None:
     assert "From attempt 2." in html and "report at &lt;img" in html
     denied = task_detail_fragment(body, None, "You may not list events.", Markup(), "")
     assert "You may not list events." in denied and "No events." not in denied
-
-
-# --- edits ----------------------------------------------------------------------------------
-
-
-def test_patches() -> None:
-    assert task_patch("pause") == {"spec": {"paused": True}}
-    assert task_patch("resume") == {"spec": {"paused": False}}
-    assert task_patch("cancel") == {"spec": {"cancelled": True}}
-    assert run_now_patch("tok") == {"metadata": {"annotations": {
-        "agenttasks.io/run-now": "tok"}}}
-
-
-def test_rerun_copies_the_spec_only() -> None:
-    old = {"apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
-           "metadata": {"name": "daily-42", "namespace": "a", "uid": "u",
-                        "labels": {"agenttasks.io/schedule": "daily", "team": "x"},
-                        "ownerReferences": [{"uid": "s"}], "resourceVersion": "9"},
-           "spec": {"template": TEMPLATE, "paused": True, "cancelled": True, "priority": 3},
-           "status": {"phase": "Cancelled"}}
-    new = rerun_manifest(old, "alice")
-    assert new == {
-        "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
-        "metadata": {"generateName": "daily-42-rerun-", "namespace": "a",
-                     "labels": {LABEL_RERUN_OF: "daily-42"},
-                     "annotations": {"agenttasks.io/rerun-of": "daily-42",
-                                     "agenttasks.io/requested-by": "alice"}},
-        "spec": {"template": TEMPLATE, "priority": 3}}
-    assert old["spec"] == {"template": TEMPLATE, "paused": True, "cancelled": True,
-                           "priority": 3}  # the old object is not changed
-
-
-def test_rerun_of_a_long_name() -> None:
-    name = "x" * 100 + ".y"
-    new = rerun_manifest({"metadata": {"name": name, "namespace": "a"}, "spec": {}})
-    value = new["metadata"]["labels"][LABEL_RERUN_OF]
-    assert len(value) <= 63 and re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", value)
-    assert new["metadata"]["annotations"]["agenttasks.io/rerun-of"] == name
-    assert len(new["metadata"]["generateName"]) <= 60
-
-
-def test_label_value() -> None:
-    assert label_value("task-1") == "task-1"
-    assert label_value("a" * 70) != label_value("a" * 71)

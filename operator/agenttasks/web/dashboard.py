@@ -20,13 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
+from agenttasks import actions
 from agenttasks.api.task import is_terminal
 from agenttasks.kube.client import ApiError
 
 from .access import TASK_ACTIONS, UserInfo, run_now_access, task_action_access
 from .assets import Asset, load, respond
 from .auth import DashboardError, Gate
-from .edits import new_run_now_token, rerun_manifest, run_now_patch, task_patch
 from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
 from .templating import task_path
@@ -220,7 +220,7 @@ class Dashboard:
             for waiter in waiters:
                 waiter.cancel()
 
-    # --- actions ----------------------------------------------------------------------------
+    # --- actions (agenttasks.actions: the same code as the CLI's) ------------------------
     async def task_action(self, request: web.Request) -> web.StreamResponse:
         user = await self._user(request, action=True)
         assert user is not None
@@ -232,28 +232,36 @@ class Dashboard:
         await self.gate.require(user, *task_action_access(action, namespace, name))
         if not self.sources.watches(namespace):
             raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
+        if action == "rerun":
+            return await self._rerun(user, namespace, name)
         try:
             task = await self.kube.get_object("agenttasks", namespace, name)
             if task is None:
                 raise DashboardError(404, f"no AgentTask {namespace}/{name}")
-            if action == "rerun":
-                created = await self.kube.create_object(
-                    "agenttasks", rerun_manifest(task, user.username))
-                new = str(created["metadata"]["name"])
-                log.info("dashboard: %s reran %s/%s as %s", user.username, namespace, name, new)
-                return web.json_response(
-                    {"message": f"Created {namespace}/{new}, a rerun of {name}.", "name": new,
-                     "url": task_path(namespace, new)}, status=201, headers=API_HEADERS)
             status = task.get("status") or {}
             if is_terminal(status.get("phase"), status.get("reason")):
                 raise DashboardError(409, f"{namespace}/{name} is already "
                                      f"{status.get('phase')}; rerun it instead")
-            await self.kube.patch_object("agenttasks", namespace, name, task_patch(action))
+            await actions.change_task(self.kube, _task_action(action), namespace, name)
         except ApiError as exc:
             raise _api_failure(exc, f"{action} {namespace}/{name}") from None
         log.info("dashboard: %s %s %s/%s", user.username, DONE[action].lower(), namespace, name)
         return web.json_response({"message": f"{DONE[action]} {namespace}/{name}."},
                                  headers=API_HEADERS)
+
+    async def _rerun(self, user: UserInfo, namespace: str, name: str) -> web.StreamResponse:
+        try:
+            created = await actions.rerun(self.kube, namespace, name,
+                                          requested_by=user.username)
+        except actions.NotFound:
+            raise DashboardError(404, f"no AgentTask {namespace}/{name}") from None
+        except ApiError as exc:
+            raise _api_failure(exc, f"rerun {namespace}/{name}") from None
+        new = str(created["metadata"]["name"])
+        log.info("dashboard: %s reran %s/%s as %s", user.username, namespace, name, new)
+        return web.json_response(
+            {"message": f"Created {namespace}/{new}, a rerun of {name}.", "name": new,
+             "url": task_path(namespace, new)}, status=201, headers=API_HEADERS)
 
     async def run_now(self, request: web.Request) -> web.StreamResponse:
         user = await self._user(request, action=True)
@@ -263,18 +271,23 @@ class Dashboard:
         await self.gate.require(user, run_now_access(namespace, name))
         if not self.sources.watches(namespace):
             raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
-        token = new_run_now_token()
         try:
             if await self.kube.get_object("agenttaskschedules", namespace, name) is None:
                 raise DashboardError(404, f"no AgentTaskSchedule {namespace}/{name}")
-            await self.kube.patch_object("agenttaskschedules", namespace, name,
-                                         run_now_patch(token))
+            token, task = await actions.run_now(self.kube, namespace, name)
         except ApiError as exc:
             raise _api_failure(exc, f"run {namespace}/{name} now") from None
         log.info("dashboard: %s ran schedule %s/%s now", user.username, namespace, name)
         return web.json_response(
-            {"message": f"Asked {namespace}/{name} to run now.", "token": token},
-            headers=API_HEADERS)
+            {"message": f"Asked {namespace}/{name} to run now.", "token": token,
+             "task": task}, headers=API_HEADERS)
+
+
+def _task_action(action: str) -> actions.TaskAction:
+    for known in actions.TASK_ACTIONS:  # narrows the URL's word to the action's type
+        if known == action:
+            return known
+    raise DashboardError(404, f"no action {action!r}")
 
 
 def _base_url(request: web.Request) -> str:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from markupsafe import Markup
 
+from agenttasks.actions import ObjectWriter
 from agenttasks.api.meta import NAME_PATTERN
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
@@ -48,16 +49,9 @@ VIEWS = ("tasks", "task", "schedules", "triggers")
 EVENTS_REFRESH_S = 5.0  # a task's Events are not in the view (nor the feed): fetched this often
 
 
-class DashboardKube(Reviews, Protocol):
-    """The operator's own client calls the dashboard makes once a review allows them."""
-
-    async def get_object(self, plural: str, namespace: str,
-                         name: str) -> dict[str, Any] | None: ...
-
-    async def create_object(self, plural: str, body: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def patch_object(self, plural: str, namespace: str, name: str,
-                           patch: dict[str, Any]) -> dict[str, Any]: ...
+class DashboardKube(Reviews, ObjectWriter, Protocol):
+    """The operator's own client calls the dashboard makes once a review allows them:
+    reviews, the actions' reads and writes (agenttasks.actions), and Events."""
 
     async def list_events(self, namespace: str, kind: str, name: str,
                           limit: int = 200) -> list[dict[str, Any]]: ...
