@@ -153,3 +153,8 @@ def task_action_access(action: str, namespace: str, name: str) -> list[Access]:
 
 def run_now_access(namespace: str, name: str) -> Access:
     return Access("patch", "agenttaskschedules", namespace, name)
+
+
+def create_task_access(namespace: str) -> Access:
+    """A new task from the form: what ``kubectl create`` would need."""
+    return Access("create", "agenttasks", namespace)

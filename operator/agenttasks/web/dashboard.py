@@ -24,11 +24,18 @@ from agenttasks import actions
 from agenttasks.api.task import is_terminal
 from agenttasks.kube.client import ApiError
 
-from .access import TASK_ACTIONS, UserInfo, run_now_access, task_action_access
+from .access import (
+    TASK_ACTIONS,
+    UserInfo,
+    create_task_access,
+    run_now_access,
+    task_action_access,
+)
 from .assets import Asset, load, respond
 from .auth import DashboardError, Gate
 from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
+from .task_form import MAX_BODY_BYTES, FormError, new_task
 from .templating import task_path
 from .views import (
     EVENTS_REFRESH_S,
@@ -90,6 +97,7 @@ class Dashboard:
         r.add_get("/", self._page("tasks", "Tasks"))
         r.add_get("/schedules", self._page("schedules", "Schedules"))
         r.add_get("/triggers", self._page("triggers", "Triggers"))
+        r.add_get("/tasks/new", self._page("new", "New task"))
         r.add_get("/tasks/{namespace}/{name}", self.task_page)
         r.add_get("/dashboard/assets/dashboard.js",
                   self._asset(load("dashboard.js", "text/javascript")))
@@ -98,6 +106,7 @@ class Dashboard:
         r.add_get("/api/dashboard/whoami", _json_errors(self.whoami))
         r.add_get("/api/dashboard/views/{view}", _json_errors(self.view))
         r.add_get("/api/dashboard/stream/{view}", _json_errors(self.stream))
+        r.add_post("/api/dashboard/tasks", _json_errors(self.create_task))
         r.add_post("/api/dashboard/tasks/{namespace}/{name}/{action}",
                    _json_errors(self.task_action))
         r.add_post("/api/dashboard/schedules/{namespace}/{name}/run-now",
@@ -281,6 +290,62 @@ class Dashboard:
         return web.json_response(
             {"message": f"Asked {namespace}/{name} to run now.", "token": token,
              "task": task}, headers=API_HEADERS)
+
+    # --- a new task (the form) --------------------------------------------------------------
+    async def create_task(self, request: web.Request) -> web.StreamResponse:
+        """Checks, in order: the token; the form (400); ``create agenttasks`` for this user
+        in the namespace (403); that the operator watches it (404); a server-side dry run
+        (the API server's validation and admission, 422 with its message); then creates."""
+        user = await self._user(request, action=True)
+        assert user is not None
+        payload = await _json_body(request, MAX_BODY_BYTES)
+        try:
+            manifest = new_task(payload, user.username)
+        except FormError as exc:
+            raise DashboardError(400, exc.message) from None
+        namespace = str(manifest["metadata"]["namespace"])
+        name = str(manifest["metadata"]["name"])
+        await self.gate.require(user, create_task_access(namespace))
+        if not self.sources.watches(namespace):
+            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
+        for dry_run in (True, False):  # the name is chosen here: the same in both
+            try:
+                await self.kube.create_object("agenttasks", manifest, dry_run=dry_run)
+            except ApiError as exc:
+                raise _refused(exc, namespace, name, dry_run) from None
+        log.info("dashboard: %s created %s/%s", user.username, namespace, name)
+        return web.json_response(
+            {"message": f"Created {namespace}/{name}.", "namespace": namespace, "name": name,
+             "url": task_path(namespace, name)}, status=201, headers=API_HEADERS)
+
+
+def _refused(exc: ApiError, namespace: str, name: str, dry_run: bool) -> DashboardError:
+    """The API server's answer to a create: its message, and a status that says whose
+    move it is (422: fix the task; 409: the name is taken; 502: the operator's problem)."""
+    status = 409 if exc.status == 409 else 422 if exc.status in (400, 403, 422) else 502
+    when = " (dry run)" if dry_run else ""
+    return DashboardError(status, f"the API server refused {namespace}/{name}{when}: "
+                          f"{exc.message}")
+
+
+async def _json_body(request: web.Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object, read up to ``limit`` bytes (413 beyond)."""
+    if request.content_type != "application/json":
+        raise DashboardError(415, "send the task as application/json")
+    if request.content_length is not None and request.content_length > limit:
+        raise DashboardError(413, f"the request is larger than {limit // 1024} KiB")
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise DashboardError(413, f"the request is larger than {limit // 1024} KiB")
+    try:
+        body = json.loads(data)
+    except ValueError:
+        raise DashboardError(400, "the request is not JSON") from None
+    if not isinstance(body, dict):
+        raise DashboardError(400, "the request must be a JSON object")
+    return body
 
 
 def _task_action(action: str) -> actions.TaskAction:
