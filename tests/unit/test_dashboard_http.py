@@ -227,6 +227,10 @@ def test_task_detail_checks_get_and_events_separately() -> None:
         assert "t1 started" in html and "<svg" in html
         html = (await (await client.get(url, headers=bearer(READER))).json())["html"]
         assert "t1 started" not in html and "You may not list events" in html
+        world.put(task("a", "t1", Phase.IN_PROGRESS, display_name="First <task>"))
+        world.put(task("a", "after", Phase.PENDING, display_name="Runs after", depends_on=["t1"]))
+        html = (await (await client.get(url, headers=bearer(READER))).json())["html"]
+        assert '<text x="10" y="17">Runs after</text>' in html  # a neighbour in the graph
         resp = await client.get("/api/dashboard/views/task?namespace=b&name=secret",
                                 headers=bearer(READER))
         assert resp.status == 403

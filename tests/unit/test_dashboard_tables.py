@@ -164,3 +164,22 @@ def test_task_detail_fragment() -> None:
     assert "From attempt 2." in html and "report at &lt;img" in html
     denied = task_detail_fragment(body, None, "You may not list events.", Markup(), "")
     assert "You may not list events." in denied and "No events." not in denied
+
+
+def test_tasks_are_listed_by_display_name_with_the_name_beside() -> None:
+    named = task_row(facts("a", "daily-42", display_name="Daily Sales Report - US Region"))
+    plain = task_row(facts("a", "plain"))
+    html = tasks_fragment([named, plain], 2, ["a"])
+    assert ('<a href="/tasks/a/daily-42">Daily Sales Report - US Region</a>'
+            '<div class="muted name">daily-42</div>') in html
+    assert '<a href="/tasks/a/plain">plain</a></td>' in html  # no display name: the name
+
+
+def test_the_task_page_is_titled_by_its_display_name() -> None:
+    body = {"metadata": {"namespace": "a", "name": "t"}, "spec": {"displayName": "Report"},
+            "status": {}}
+    html = task_detail_fragment(body, None, "", Markup(), "")
+    assert 'data-title="Report"' in html
+    assert '<h2>Report <span class="muted">a/t</span></h2>' in html
+    body["spec"] = {}
+    assert 'data-title="t"' in task_detail_fragment(body, None, "", Markup(), "")

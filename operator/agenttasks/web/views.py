@@ -180,10 +180,13 @@ class Views:
                may_list: bool) -> tuple[Markup, str]:
         own = tuple(str(d) for d in (body.get("spec") or {}).get("dependsOn") or [])
         phase = str((body.get("status") or {}).get("phase") or "Pending")
+        titles: dict[str, str] = {}
         if may_list:
             facts = [f for f in self.sources.task_facts() if f.namespace == namespace]
             depends = {f.name: tuple(f.spec.depends_on if f.spec else ()) for f in facts}
             phases = {f.name: str(f.status.phase or "Pending") for f in facts}
+            titles = {f.name: f.spec.display_name for f in facts
+                      if f.spec and f.spec.display_name}
             note = ""
         else:  # its own dependencies only, from the object the user may get
             depends = {dep: () for dep in own}
@@ -191,11 +194,14 @@ class Views:
             note = ("You may not list agenttasks in this namespace: only this task's own "
                     "dependencies are shown, without their phases.")
         depends[name], phases[name] = own, phase
+        titles.pop(name, None)
+        if display := (body.get("spec") or {}).get("displayName"):
+            titles[name] = str(display)
         placed = layout(name, depends, phases)
         if placed.truncated:
             note = (note + " The graph is cut short.").strip()
         svg = render_svg(placed, lambda n: task_path(namespace, n),
-                         f"Dependency graph of {name}")
+                         f"Dependency graph of {name}", titles)
         return svg, note
 
     async def schedules(self, user: UserInfo | None, namespace: str) -> str:
