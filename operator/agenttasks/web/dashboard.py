@@ -1,5 +1,6 @@
 """The live dashboard on the operator's HTTP port: pages at /, /tasks/<ns>/<name>,
-/schedules and /triggers; JSON, streams and actions under /api/dashboard/.
+/schedules, /triggers and /tasks/new; JSON, streams and actions under /api/dashboard/
+(the actions themselves are in writes.py).
 
 Every API call carries the user's token (``Authorization: Bearer``). A TokenReview says who
 the user is; a SubjectAccessReview for that user allows each read and each action before the
@@ -20,23 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
-from agenttasks import actions
-from agenttasks.api.task import is_terminal
-from agenttasks.kube.client import ApiError
-
-from .access import (
-    TASK_ACTIONS,
-    UserInfo,
-    create_task_access,
-    run_now_access,
-    task_action_access,
-)
+from .access import UserInfo
 from .assets import Asset, load, respond
-from .auth import DashboardError, Gate
+from .auth import API_HEADERS, DashboardError, Gate
 from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
-from .task_form import MAX_BODY_BYTES, FormError, new_task
-from .templating import task_path
 from .views import (
     EVENTS_REFRESH_S,
     DashboardKube,
@@ -46,14 +35,13 @@ from .views import (
     check_namespace,
     view_params,
 )
+from .writes import Writes
 
 log = logging.getLogger("agenttasks.dashboard")
 RENDER_GAP_S = 0.25  # a stream renders at most this often: a burst of changes is one render
 REAUTH_S = 15.0  # a quiet stream re-checks the token and access at least this often
 ALIVE_S = 2.0  # how often a quiet stream looks whether the browser has gone
 MAX_STREAMS = 200
-API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-DONE = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,11 +51,6 @@ def _error(exc: DashboardError) -> web.Response:
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="agenttasks-dashboard"'
     return web.json_response({"error": exc.message}, status=exc.status, headers=headers)
-
-
-def _api_failure(exc: ApiError, what: str) -> DashboardError:
-    status = exc.status if exc.status in (404, 409, 422) else 502
-    return DashboardError(status, f"{what} failed: {exc.message}")
 
 
 def _json_errors(handler: Handler) -> Handler:
@@ -89,6 +72,7 @@ class Dashboard:
         self.read_only = read_only_without_token
         self.gate = Gate(kube, read_only_without_token)
         self.views = Views(kube, sources, self.gate)
+        self.writes = Writes(kube, self.gate, sources)
         self._closing = asyncio.Event()
         self._streams = 0
 
@@ -106,11 +90,11 @@ class Dashboard:
         r.add_get("/api/dashboard/whoami", _json_errors(self.whoami))
         r.add_get("/api/dashboard/views/{view}", _json_errors(self.view))
         r.add_get("/api/dashboard/stream/{view}", _json_errors(self.stream))
-        r.add_post("/api/dashboard/tasks", _json_errors(self.create_task))
+        r.add_post("/api/dashboard/tasks", _json_errors(self.writes.create_task))
         r.add_post("/api/dashboard/tasks/{namespace}/{name}/{action}",
-                   _json_errors(self.task_action))
+                   _json_errors(self.writes.task_action))
         r.add_post("/api/dashboard/schedules/{namespace}/{name}/run-now",
-                   _json_errors(self.run_now))
+                   _json_errors(self.writes.run_now))
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, _app: web.Application) -> None:
@@ -228,131 +212,6 @@ class Dashboard:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-
-    # --- actions (agenttasks.actions: the same code as the CLI's) ------------------------
-    async def task_action(self, request: web.Request) -> web.StreamResponse:
-        user = await self._user(request, action=True)
-        assert user is not None
-        action = request.match_info["action"]
-        if action not in TASK_ACTIONS:
-            raise DashboardError(404, f"no action {action!r}")
-        namespace = check_namespace(request.match_info["namespace"], required=True)
-        name = check_name(request.match_info["name"])
-        await self.gate.require(user, *task_action_access(action, namespace, name))
-        if not self.sources.watches(namespace):
-            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
-        if action == "rerun":
-            return await self._rerun(user, namespace, name)
-        try:
-            task = await self.kube.get_object("agenttasks", namespace, name)
-            if task is None:
-                raise DashboardError(404, f"no AgentTask {namespace}/{name}")
-            status = task.get("status") or {}
-            if is_terminal(status.get("phase"), status.get("reason")):
-                raise DashboardError(409, f"{namespace}/{name} is already "
-                                     f"{status.get('phase')}; rerun it instead")
-            await actions.change_task(self.kube, _task_action(action), namespace, name)
-        except ApiError as exc:
-            raise _api_failure(exc, f"{action} {namespace}/{name}") from None
-        log.info("dashboard: %s %s %s/%s", user.username, DONE[action].lower(), namespace, name)
-        return web.json_response({"message": f"{DONE[action]} {namespace}/{name}."},
-                                 headers=API_HEADERS)
-
-    async def _rerun(self, user: UserInfo, namespace: str, name: str) -> web.StreamResponse:
-        try:
-            created = await actions.rerun(self.kube, namespace, name,
-                                          requested_by=user.username)
-        except actions.NotFound:
-            raise DashboardError(404, f"no AgentTask {namespace}/{name}") from None
-        except ApiError as exc:
-            raise _api_failure(exc, f"rerun {namespace}/{name}") from None
-        new = str(created["metadata"]["name"])
-        log.info("dashboard: %s reran %s/%s as %s", user.username, namespace, name, new)
-        return web.json_response(
-            {"message": f"Created {namespace}/{new}, a rerun of {name}.", "name": new,
-             "url": task_path(namespace, new)}, status=201, headers=API_HEADERS)
-
-    async def run_now(self, request: web.Request) -> web.StreamResponse:
-        user = await self._user(request, action=True)
-        assert user is not None
-        namespace = check_namespace(request.match_info["namespace"], required=True)
-        name = check_name(request.match_info["name"])
-        await self.gate.require(user, run_now_access(namespace, name))
-        if not self.sources.watches(namespace):
-            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
-        try:
-            if await self.kube.get_object("agenttaskschedules", namespace, name) is None:
-                raise DashboardError(404, f"no AgentTaskSchedule {namespace}/{name}")
-            token, task = await actions.run_now(self.kube, namespace, name)
-        except ApiError as exc:
-            raise _api_failure(exc, f"run {namespace}/{name} now") from None
-        log.info("dashboard: %s ran schedule %s/%s now", user.username, namespace, name)
-        return web.json_response(
-            {"message": f"Asked {namespace}/{name} to run now.", "token": token,
-             "task": task}, headers=API_HEADERS)
-
-    # --- a new task (the form) --------------------------------------------------------------
-    async def create_task(self, request: web.Request) -> web.StreamResponse:
-        """Checks, in order: the token; the form (400); ``create agenttasks`` for this user
-        in the namespace (403); that the operator watches it (404); a server-side dry run
-        (the API server's validation and admission, 422 with its message); then creates."""
-        user = await self._user(request, action=True)
-        assert user is not None
-        payload = await _json_body(request, MAX_BODY_BYTES)
-        try:
-            manifest = new_task(payload, user.username)
-        except FormError as exc:
-            raise DashboardError(400, exc.message) from None
-        namespace = str(manifest["metadata"]["namespace"])
-        name = str(manifest["metadata"]["name"])
-        await self.gate.require(user, create_task_access(namespace))
-        if not self.sources.watches(namespace):
-            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
-        for dry_run in (True, False):  # the name is chosen here: the same in both
-            try:
-                await self.kube.create_object("agenttasks", manifest, dry_run=dry_run)
-            except ApiError as exc:
-                raise _refused(exc, namespace, name, dry_run) from None
-        log.info("dashboard: %s created %s/%s", user.username, namespace, name)
-        return web.json_response(
-            {"message": f"Created {namespace}/{name}.", "namespace": namespace, "name": name,
-             "url": task_path(namespace, name)}, status=201, headers=API_HEADERS)
-
-
-def _refused(exc: ApiError, namespace: str, name: str, dry_run: bool) -> DashboardError:
-    """The API server's answer to a create: its message, and a status that says whose
-    move it is (422: fix the task; 409: the name is taken; 502: the operator's problem)."""
-    status = 409 if exc.status == 409 else 422 if exc.status in (400, 403, 422) else 502
-    when = " (dry run)" if dry_run else ""
-    return DashboardError(status, f"the API server refused {namespace}/{name}{when}: "
-                          f"{exc.message}")
-
-
-async def _json_body(request: web.Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object, read up to ``limit`` bytes (413 beyond)."""
-    if request.content_type != "application/json":
-        raise DashboardError(415, "send the task as application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise DashboardError(413, f"the request is larger than {limit // 1024} KiB")
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise DashboardError(413, f"the request is larger than {limit // 1024} KiB")
-    try:
-        body = json.loads(data)
-    except ValueError:
-        raise DashboardError(400, "the request is not JSON") from None
-    if not isinstance(body, dict):
-        raise DashboardError(400, "the request must be a JSON object")
-    return body
-
-
-def _task_action(action: str) -> actions.TaskAction:
-    for known in actions.TASK_ACTIONS:  # narrows the URL's word to the action's type
-        if known == action:
-            return known
-    raise DashboardError(404, f"no action {action!r}")
 
 
 def _base_url(request: web.Request) -> str:
