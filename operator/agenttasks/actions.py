@@ -17,6 +17,7 @@ import time
 from typing import Any, Literal, Protocol
 
 from agenttasks.api.meta import ANNOTATION_RUN_NOW, GROUP
+from agenttasks.api.task import MAX_TASK_NAME
 from agenttasks.core.naming import manual_task_name
 
 JSON = dict[str, Any]
@@ -25,7 +26,6 @@ TASK_ACTIONS: tuple[TaskAction, ...] = ("pause", "resume", "cancel")
 LABEL_RERUN_OF = f"{GROUP}/rerun-of"
 ANNOTATION_RERUN_OF = f"{GROUP}/rerun-of"
 ANNOTATION_REQUESTED_BY = f"{GROUP}/requested-by"
-MAX_NAME = 253
 MAX_LABEL_VALUE = 63
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SPEC_PATCHES: dict[TaskAction, JSON] = {
@@ -67,12 +67,13 @@ def label_value(text: str) -> str:
 
 
 def rerun_name(old: str, suffix: str | None = None) -> str:
-    """``<old>-rerun-<5 random characters>``, cut to fit an object name. The name is chosen
-    here, not by the server (generateName), so the caller can print or link it at once."""
+    """``<old>-rerun-<5 random characters>``, cut to fit a task's name (63 characters: it
+    labels the task's Jobs and pods). The name is chosen here, not by the server
+    (generateName), so the caller can print or link it at once."""
     suffix = suffix or "".join(secrets.choice(string.ascii_lowercase + string.digits)
                                for _ in range(5))
     tail = f"-rerun-{suffix}"
-    return old[:MAX_NAME - len(tail)].rstrip("-.") + tail
+    return old[:MAX_TASK_NAME - len(tail)].rstrip("-.") + tail
 
 
 def rerun_manifest(old: JSON, name: str, requested_by: str = "") -> JSON:

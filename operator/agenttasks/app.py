@@ -26,6 +26,7 @@ from agenttasks.kube.client import Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.web.dashboard import Dashboard
+from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.hooks import DeliveryService
 from agenttasks.web.progress_endpoint import ProgressEndpoint
 from agenttasks.web.server import start_http
@@ -38,7 +39,8 @@ async def run(settings: OperatorSettings) -> None:
     kube = Kube(settings.kubeconfig, connections=settings.workers * 6)
     engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube),
                     progress_tokens=ProgressTokens(kube))
-    watches = Watches(engine)
+    feed = ChangeFeed()  # dashboard streams hear of each change to our kinds from it
+    watches = Watches(engine, on_change=feed.changed)
     registry = kopf.OperatorRegistry()
     register_login(registry, settings.kubeconfig)
     chosen = kopf_settings(settings)
@@ -48,7 +50,7 @@ async def run(settings: OperatorSettings) -> None:
     deliveries = DeliveryService(kube, engine.secrets, engine.trigger_index.get,
                                  settings.watches, engine.counts)
     dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
-                                        engine.trigger_index, settings.watches),
+                                        engine.trigger_index, settings.watches, feed),
                           read_only_without_token=settings.dashboard_read_only)
     progress = ProgressEndpoint(engine.progress_tokens, engine.reports)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)

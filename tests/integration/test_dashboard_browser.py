@@ -1,6 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright): sign in with a
 ServiceAccount token, watch tasks change phase live, pause one, and be refused an action with
-a token whose RBAC lacks the patch right. Screenshots go to test-artifacts/dashboard-*.png.
+a token whose RBAC lacks the patch right; create a task with the New task form and find it
+by its display name, and be refused the form without the create right. Screenshots go to
+test-artifacts/dashboard-*.png.
 
 Chromium comes from tests/browser/ensure_chromium.sh (apt-get, as root); when it cannot be
 had, the test is skipped with the reason, never passed silently.
@@ -8,12 +10,14 @@ had, the test is skipped with the reason, never passed silently.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.meta import GROUP, VERSION
 
@@ -183,3 +187,94 @@ def test_dashboard_live_updates_pause_and_refusal(api: Api, ns: str, operator: O
         page.close()
     wait_for(lambda: api.status(ns, "quick").get("phase") == "Completed", 5,
              what="quick to stay Completed")
+
+
+DISPLAY = "Daily Sales Report - US Region"
+
+
+@pytest.mark.timeout(600)
+def test_dashboard_creates_a_task_from_the_form(api: Api, ns: str, operator: Operator,
+                                               browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    creator = make_user(api, ns, "dash-creator", [
+        {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],
+         "verbs": [*READ, "create"]}])
+    viewer = make_user(api, ns, "dash-viewer", [
+        {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"], "verbs": READ}])
+    base = f"http://127.0.0.1:{operator.port}"
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        page.goto(f"{base}/?namespace={ns}")
+        sign_in(page, creator, f"system:serviceaccount:{ns}:dash-creator")
+        page.click('nav a[href="/tasks/new"]')  # the token stays in the tab's session
+        expect(page.locator("#who")).to_have_text(
+            f"Signed in as system:serviceaccount:{ns}:dash-creator")
+
+        page.fill("#new-namespace", ns)
+        page.fill("#new-display-name", DISPLAY)
+        page.fill("#new-image", "busybox")
+        page.fill("#new-command", 'sh -c "echo hello"')
+        page.fill("#new-env", "REGION=us\nMODE=daily")
+        page.fill("#new-retries", "2")
+        page.fill("#new-timeout", "10m")
+        page.click("#new-task button[type=submit]")
+        message = page.locator("#message")
+        expect(message).to_have_class("ok")
+        expect(message).to_have_text(re.compile(
+            rf"^Created {re.escape(ns)}/daily-sales-report-us-region-[a-z0-9]{{5}}\.$"))
+        name = str(message.text_content()).removeprefix(f"Created {ns}/").removesuffix(".")
+        link = page.locator("#created-link")
+        expect(link).to_have_attribute("href", f"/tasks/{ns}/{name}")
+        shot(page, "dashboard-new-task.png")
+        task = api.task(ns, name)
+        assert task["spec"]["displayName"] == DISPLAY
+        assert task["spec"]["retries"]["limit"] == 2 and task["spec"]["timeout"] == "10m"
+        container = task["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["sh", "-c", "echo hello"]
+        assert container["env"] == [{"name": "REGION", "value": "us"},
+                                    {"name": "MODE", "value": "daily"}]
+        assert task["metadata"]["annotations"]["agenttasks.io/requested-by"] == (
+            f"system:serviceaccount:{ns}:dash-creator")
+
+        # The link leads to the task's page, titled by its display name; the list shows it.
+        link.click()
+        expect(page.locator("article.task-detail h2")).to_contain_text(DISPLAY,
+                                                                       timeout=LIVE_TIMEOUT_MS)
+        expect(page).to_have_title(f"{DISPLAY} - AgentTasks")
+        page.goto(f"{base}/?namespace={ns}")
+        row = page.locator(f'tr.task[data-name="{name}"]')
+        expect(row.locator("a")).to_have_text(DISPLAY, timeout=LIVE_TIMEOUT_MS)
+        shot(page, "dashboard-display-name.png")
+
+        # The same name again, pasted as a manifest: the API server's dry run refuses it,
+        # its message is shown, and no link to a new task.
+        page.goto(f"{base}/tasks/new?namespace={ns}")
+        page.fill("#manifest-text", f"metadata: {{name: {name}, namespace: {ns}}}\n"
+                  "spec:\n  template: {spec: {containers: [{name: a, image: busybox}]}}\n")
+        page.click("#new-manifest button[type=submit]")
+        expect(message).to_have_class("error")
+        expect(message).to_contain_text(f"the API server refused {ns}/{name} (dry run):")
+        expect(message).to_contain_text("already exists")
+        expect(page.locator("#created")).to_be_hidden()
+
+        # A user who may read tasks but not create them is refused, visibly.
+        page.goto(f"{base}/?namespace={ns}")
+        page.click("#logout")
+        sign_in(page, viewer, f"system:serviceaccount:{ns}:dash-viewer")
+        page.click('nav a[href="/tasks/new"]')
+        page.fill("#new-namespace", ns)
+        page.fill("#new-name", "not-allowed")
+        page.fill("#new-image", "busybox")
+        page.click("#new-task button[type=submit]")
+        expect(message).to_have_class("error")
+        expect(message).to_have_text(
+            f"Refused: system:serviceaccount:{ns}:dash-viewer may not create "
+            f"agenttasks.agenttasks.io in namespace '{ns}'")
+        expect(page.locator("#created")).to_be_hidden()
+        shot(page, "dashboard-create-refused.png")
+    finally:
+        page.close()
+    with pytest.raises(ApiException) as missing:
+        api.task(ns, "not-allowed")
+    assert missing.value.status == 404

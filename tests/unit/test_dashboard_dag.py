@@ -110,3 +110,16 @@ def test_long_names_are_shortened_in_labels_but_kept_in_titles() -> None:
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert texts[0] is not None and texts[0].endswith("\u2026") and len(texts[0]) == 22
     assert [t.text for t in root.iter(f"{SVG}title")] == [f"{name}: Pending"]
+
+
+def test_labels_are_display_names_when_there_are_some() -> None:
+    depends = {"extract": (), "report": ("extract",)}
+    placed = layout("report", depends, {"extract": "Completed", "report": "Pending"})
+    svg = render_svg(placed, str, "g", {"extract": "Extract <the> rows"})
+    root = ET.fromstring(svg)
+    groups = {g.get("data-task"): g for g in root.iter(f"{SVG}g")}
+    texts = [t.text for t in groups["extract"].iter(f"{SVG}text")]
+    assert texts == ["Extract <the> rows", "Completed"]
+    assert [t.text for t in groups["extract"].iter(f"{SVG}title")] == [
+        "Extract <the> rows (extract): Completed"]
+    assert [t.text for t in groups["report"].iter(f"{SVG}text")] == ["report", "Pending"]

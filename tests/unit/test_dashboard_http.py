@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,9 +21,12 @@ from agenttasks.controller.overlay import OverlaidIndex
 from agenttasks.controller.schedule_view import ScheduleView
 from agenttasks.controller.task_view import TaskView
 from agenttasks.core.facts import TaskFacts
+from agenttasks.core.naming import manual_task_name
 from agenttasks.core.triggers import TriggerFacts
+from agenttasks.kube.client import ApiError
 from agenttasks.web import dashboard as dashboard_module
 from agenttasks.web.dashboard import Dashboard
+from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.server import build_app
 from agenttasks.web.views import Sources
 
@@ -46,6 +50,8 @@ class FakeKube:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.patches: list[tuple[str, str, str, dict[str, Any]]] = []
         self.created: list[dict[str, Any]] = []
+        self.writes: list[tuple[str, str]] = []  # ("dry-run" or "create", name), in order
+        self.refusal: ApiError | None = None
         self.access_reviews: list[dict[str, Any]] = []
 
     async def review_token(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,9 +69,16 @@ class FakeKube:
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get((plural, namespace, name))
 
-    async def create_object(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.created.append(body)
-        return {**body, "metadata": {**body["metadata"], "name": "t1-rerun-abcde"}}
+    async def create_object(self, plural: str, body: dict[str, Any],
+                            dry_run: bool = False) -> dict[str, Any]:
+        """Stores nothing on a dry run; ``refusal`` (as the API server's admission would)
+        refuses both."""
+        self.writes.append(("dry-run" if dry_run else "create", body["metadata"]["name"]))
+        if self.refusal is not None:
+            raise self.refusal
+        if not dry_run:
+            self.created.append(body)
+        return {**body, "metadata": {**body["metadata"], "uid": "new-uid"}}
 
     async def patch_object(self, plural: str, namespace: str, name: str,
                            patch: dict[str, Any]) -> dict[str, Any]:
@@ -93,19 +106,22 @@ class World:
         triggers.attach({})
         schedules = ScheduleView()
         schedules.attach({}, {})
+        self.feed = ChangeFeed()
         self.dashboard = Dashboard(self.kube, Sources(view, schedules, triggers,
-                                                      lambda ns: ns != "unwatched"),
+                                                      lambda ns: ns != "unwatched", self.feed),
                                    read_only_without_token=read_only)
         for facts in (task("a", "t1", Phase.IN_PROGRESS), task("b", "secret", Phase.PENDING),
                       task("a", "done", Phase.COMPLETED)):
             self.put(facts)
 
     def put(self, facts: TaskFacts) -> None:
+        """As an informer's event: the index changes, then the feed is told."""
         self.index[facts.key] = [facts]
         status = facts.status.model_dump(by_alias=True, exclude_none=True, mode="json")
         self.kube.objects[("agenttasks", *facts.key)] = {
             "metadata": {"namespace": facts.namespace, "name": facts.name},
             "spec": {"template": TEMPLATE}, "status": status}
+        self.feed.changed("AgentTask", facts.key)
 
 
 @asynccontextmanager
@@ -211,6 +227,10 @@ def test_task_detail_checks_get_and_events_separately() -> None:
         assert "t1 started" in html and "<svg" in html
         html = (await (await client.get(url, headers=bearer(READER))).json())["html"]
         assert "t1 started" not in html and "You may not list events" in html
+        world.put(task("a", "t1", Phase.IN_PROGRESS, display_name="First <task>"))
+        world.put(task("a", "after", Phase.PENDING, display_name="Runs after", depends_on=["t1"]))
+        html = (await (await client.get(url, headers=bearer(READER))).json())["html"]
+        assert '<text x="10" y="17">Runs after</text>' in html  # a neighbour in the graph
         resp = await client.get("/api/dashboard/views/task?namespace=b&name=secret",
                                 headers=bearer(READER))
         assert resp.status == 403
@@ -241,10 +261,19 @@ def test_actions_are_authorized_for_the_exact_object() -> None:
             "namespace": "a", "name": "t1"}
         resp = await client.post("/api/dashboard/tasks/a/done/cancel", headers=bearer(WRITER))
         assert resp.status == 409
+        done = world.kube.objects[("agenttasks", "a", "done")]
+        done["metadata"]["labels"] = {"team": "x", "agenttasks.io/schedule": "nightly"}
+        done["spec"]["paused"] = True
         resp = await client.post("/api/dashboard/tasks/a/done/rerun", headers=bearer(WRITER))
         assert resp.status == 201
-        assert (await resp.json())["url"] == "/tasks/a/t1-rerun-abcde"
-        assert world.kube.created[0]["metadata"]["labels"] == {"agenttasks.io/rerun-of": "done"}
+        created = world.kube.created[0]
+        new = created["metadata"]["name"]
+        assert re.fullmatch(r"done-rerun-[a-z0-9]{5}", new)  # named here, not generateName
+        assert (await resp.json())["url"] == f"/tasks/a/{new}"
+        # the old task's own labels stay, the operator's go; neither paused nor cancelled
+        assert created["metadata"]["labels"] == {"team": "x", "agenttasks.io/rerun-of": "done"}
+        assert created["metadata"]["annotations"]["agenttasks.io/requested-by"] == "writer"
+        assert created["spec"] == {"template": TEMPLATE}
         resp = await client.post("/api/dashboard/tasks/a/t1/delete", headers=bearer(WRITER))
         assert resp.status == 404
         resp = await client.post("/api/dashboard/tasks/a/gone/pause", headers=bearer(WRITER))
@@ -276,6 +305,8 @@ def test_run_now_sets_a_fresh_token() -> None:
         assert [p[:3] for p in world.kube.patches] == [("agenttaskschedules", "a", "daily")] * 2
         assert world.kube.patches[0][3]["metadata"]["annotations"]["agenttasks.io/run-now"] in (
             tokens)
+        body = await resp.json()
+        assert body["task"] == manual_task_name("daily", body["token"])
 
     run(world, check)
 
@@ -310,8 +341,7 @@ async def next_event(resp: ClientResponse) -> tuple[str, dict[str, Any]]:
 
 
 def test_stream_sends_changes_and_stops_when_access_is_revoked(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(dashboard_module, "TICK_S", 0.02)
+        caplog: pytest.LogCaptureFixture) -> None:
     world = World()
 
     async def check(client: TestClient[Any, Any]) -> None:
@@ -337,7 +367,7 @@ def test_stream_sends_changes_and_stops_when_access_is_revoked(
 
 
 def test_open_streams_do_not_hold_up_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard_module, "TICK_S", 10.0)  # only shutdown can end the wait
+    monkeypatch.setattr(dashboard_module, "ALIVE_S", 10.0)  # only shutdown can end the wait
     world = World()
 
     async def main() -> None:

@@ -1,4 +1,4 @@
-"""The dashboard's rows and filters, fragments and edits (pure functions)."""
+"""The dashboard's rows and filters, and its fragments (pure functions)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from markupsafe import Markup
 
 from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStatus
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, Progress
@@ -14,13 +15,6 @@ from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
-from agenttasks.web.edits import (
-    LABEL_RERUN_OF,
-    label_value,
-    rerun_manifest,
-    run_now_patch,
-    task_patch,
-)
 from agenttasks.web.fragments import (
     progress_bar,
     task_actions,
@@ -115,7 +109,7 @@ def test_tasks_fragment_escapes_everything() -> None:
     f = facts("a", "t", Phase.FAILED, display_name=EVIL, description=EVIL)
     f.status.message = EVIL
     html = tasks_fragment([task_row(f)], 1, ["a"])
-    assert "<img" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "<img" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
     assert 'data-phase="Failed"' in html and 'href="/tasks/a/t"' in html
     assert '<datalist id="namespace-list"><option value="a"></option></datalist>' in html
 
@@ -158,59 +152,34 @@ def test_task_detail_fragment() -> None:
     }
     events = [{"type": "Normal", "reason": "Started", "message": "attempt 1",
                "lastTimestamp": "2026-01-01T12:00:01Z", "count": 1}]
-    html = task_detail_fragment(body, events, "", "<svg></svg>", "")
+    html = task_detail_fragment(body, events, "", Markup("<svg></svg>"), "")
     assert "<img" not in html
     for text in ("2026-01-02T00:00:00Z", "JobFailed", "Reconciling", "attempt 1", "t-2",
-                 'value="50"', "&quot;rows&quot;: 3", "Result", "<svg></svg>"):
+                 'value="50"', "&#34;rows&#34;: 3", "Result", "<svg></svg>"):
         assert text in html, text
     assert re.findall(r'data-action="([a-z-]+)"', html) == ["resume", "cancel", "rerun"]
     assert "(current)" in html  # attempt 2 has no history entry yet
     body["status"]["result"] = {"attempt": 2, "message": f"report at {EVIL}"}
-    html = task_detail_fragment(body, events, "", "", "")
+    html = task_detail_fragment(body, events, "", Markup(), "")
     assert "From attempt 2." in html and "report at &lt;img" in html
-    denied = task_detail_fragment(body, None, "You may not list events.", "", "")
+    denied = task_detail_fragment(body, None, "You may not list events.", Markup(), "")
     assert "You may not list events." in denied and "No events." not in denied
 
 
-# --- edits ----------------------------------------------------------------------------------
+def test_tasks_are_listed_by_display_name_with_the_name_beside() -> None:
+    named = task_row(facts("a", "daily-42", display_name="Daily Sales Report - US Region"))
+    plain = task_row(facts("a", "plain"))
+    html = tasks_fragment([named, plain], 2, ["a"])
+    assert ('<a href="/tasks/a/daily-42">Daily Sales Report - US Region</a>'
+            '<div class="muted name">daily-42</div>') in html
+    assert '<a href="/tasks/a/plain">plain</a></td>' in html  # no display name: the name
 
 
-def test_patches() -> None:
-    assert task_patch("pause") == {"spec": {"paused": True}}
-    assert task_patch("resume") == {"spec": {"paused": False}}
-    assert task_patch("cancel") == {"spec": {"cancelled": True}}
-    assert run_now_patch("tok") == {"metadata": {"annotations": {
-        "agenttasks.io/run-now": "tok"}}}
-
-
-def test_rerun_copies_the_spec_only() -> None:
-    old = {"apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
-           "metadata": {"name": "daily-42", "namespace": "a", "uid": "u",
-                        "labels": {"agenttasks.io/schedule": "daily", "team": "x"},
-                        "ownerReferences": [{"uid": "s"}], "resourceVersion": "9"},
-           "spec": {"template": TEMPLATE, "paused": True, "cancelled": True, "priority": 3},
-           "status": {"phase": "Cancelled"}}
-    new = rerun_manifest(old, "alice")
-    assert new == {
-        "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
-        "metadata": {"generateName": "daily-42-rerun-", "namespace": "a",
-                     "labels": {LABEL_RERUN_OF: "daily-42"},
-                     "annotations": {"agenttasks.io/rerun-of": "daily-42",
-                                     "agenttasks.io/requested-by": "alice"}},
-        "spec": {"template": TEMPLATE, "priority": 3}}
-    assert old["spec"] == {"template": TEMPLATE, "paused": True, "cancelled": True,
-                           "priority": 3}  # the old object is not changed
-
-
-def test_rerun_of_a_long_name() -> None:
-    name = "x" * 100 + ".y"
-    new = rerun_manifest({"metadata": {"name": name, "namespace": "a"}, "spec": {}})
-    value = new["metadata"]["labels"][LABEL_RERUN_OF]
-    assert len(value) <= 63 and re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", value)
-    assert new["metadata"]["annotations"]["agenttasks.io/rerun-of"] == name
-    assert len(new["metadata"]["generateName"]) <= 60
-
-
-def test_label_value() -> None:
-    assert label_value("task-1") == "task-1"
-    assert label_value("a" * 70) != label_value("a" * 71)
+def test_the_task_page_is_titled_by_its_display_name() -> None:
+    body = {"metadata": {"namespace": "a", "name": "t"}, "spec": {"displayName": "Report"},
+            "status": {}}
+    html = task_detail_fragment(body, None, "", Markup(), "")
+    assert 'data-title="Report"' in html
+    assert '<h2>Report <span class="muted">a/t</span></h2>' in html
+    body["spec"] = {}
+    assert 'data-title="t"' in task_detail_fragment(body, None, "", Markup(), "")

@@ -137,7 +137,6 @@ class Watches:
         else:
             slots.job_changed(namespace, task, facts)
         self.engine.queue.add((namespace, task))
-        self.on_change("AgentTask", (namespace, task))
 
     def on_schedule(self, kind: str, body: Body) -> None:
         self.schedules.apply(kind, body)

@@ -141,7 +141,8 @@ TASK_ACTIONS = ("pause", "resume", "cancel", "rerun")
 
 def task_action_access(action: str, namespace: str, name: str) -> list[Access]:
     """Every permission an action on one task needs. A rerun reads the old task and creates
-    a new one (whose name the server generates, so the create is checked without a name)."""
+    a new one; the create is checked without a name, as kubectl's would be (RBAC cannot
+    limit create to names)."""
     if action in ("pause", "resume", "cancel"):
         return [Access("patch", "agenttasks", namespace, name)]
     if action == "rerun":
@@ -152,3 +153,8 @@ def task_action_access(action: str, namespace: str, name: str) -> list[Access]:
 
 def run_now_access(namespace: str, name: str) -> Access:
     return Access("patch", "agenttaskschedules", namespace, name)
+
+
+def create_task_access(namespace: str) -> Access:
+    """A new task from the form: what ``kubectl create`` would need."""
+    return Access("create", "agenttasks", namespace)

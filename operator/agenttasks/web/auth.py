@@ -36,6 +36,9 @@ class Reviews(Protocol):
     async def review_access(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}  # JSON answers
+
+
 class DashboardError(Exception):
     """An answer to the browser: HTTP ``status`` and a message a person can act on."""
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
+
+from markupsafe import Markup
+
+from .templating import render
 
 NODE_W, NODE_H = 176, 42
 GAP_X, GAP_Y, PAD = 56, 14, 12
@@ -157,30 +160,31 @@ def _css_word(text: str) -> str:
     return re.sub(r"[^A-Za-z]", "", text) or MISSING
 
 
-def render_svg(graph: Layout, link: Callable[[str], str], title: str) -> str:
-    """The layout as an inline SVG document fragment; every text is escaped."""
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="{graph.width}" '
-        f'height="{graph.height}" viewBox="0 0 {graph.width} {graph.height}" role="img" '
-        f'aria-label="{escape(title)}">',
-        '<defs><marker id="dag-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/>'
-        "</marker></defs>",
-    ]
-    for edge in graph.edges:
-        kind = "edge cycle" if edge.backward else "edge"
-        parts.append(f'<path class="{kind}" data-from="{escape(edge.source)}" '
-                     f'data-to="{escape(edge.target)}" d="{edge.path}" '
-                     'marker-end="url(#dag-arrow)"/>')
-    for node in graph.nodes:
-        classes = f"node phase-{_css_word(node.phase)}" + (" current" if node.current else "")
-        body = (f"<title>{escape(node.name)}: {escape(node.phase)}</title>"
-                f'<rect width="{NODE_W}" height="{NODE_H}" rx="6"/>'
-                f'<text x="10" y="17">{escape(_label(node.name))}</text>'
-                f'<text class="sub" x="10" y="33">{escape(node.phase)}</text>')
-        if node.exists and not node.current:
-            body = f'<a href="{escape(link(node.name))}">{body}</a>'
-        parts.append(f'<g class="{classes}" data-task="{escape(node.name)}" '
-                     f'transform="translate({node.x},{node.y})">{body}</g>')
-    parts.append("</svg>")
-    return "".join(parts)
+@dataclass(frozen=True)
+class DrawnNode:
+    """A placed node with what the SVG shows of it."""
+
+    node: PlacedNode
+    label: str
+    title: str
+    css_phase: str
+    href: str
+
+
+def drawn(node: PlacedNode, link: Callable[[str], str],
+          display_names: Mapping[str, str]) -> DrawnNode:
+    """The node's label is its display name when it has one (else its name), shortened; the
+    tooltip keeps both in full."""
+    display = display_names.get(node.name, "")
+    title = f"{display} ({node.name})" if display else node.name
+    return DrawnNode(node=node, label=_label(display or node.name),
+                     title=f"{title}: {node.phase}", css_phase=_css_word(node.phase),
+                     href=link(node.name) if node.exists and not node.current else "")
+
+
+def render_svg(graph: Layout, link: Callable[[str], str], title: str,
+               display_names: Mapping[str, str] | None = None) -> Markup:
+    """The layout as an inline SVG document fragment, from templates/dag.svg (escaped)."""
+    names = display_names or {}
+    return render("dag.svg", graph=graph, title=title, node_w=NODE_W, node_h=NODE_H,
+                  nodes=[drawn(n, link, names) for n in graph.nodes])

@@ -1,11 +1,13 @@
 """The live dashboard on the operator's HTTP port: pages at /, /tasks/<ns>/<name>,
-/schedules and /triggers; JSON, streams and actions under /api/dashboard/.
+/schedules, /triggers and /tasks/new; JSON, streams and actions under /api/dashboard/
+(the actions themselves are in writes.py).
 
 Every API call carries the user's token (``Authorization: Bearer``). A TokenReview says who
 the user is; a SubjectAccessReview for that user allows each read and each action before the
 operator performs it with its own client. Streams are fetch() requests with the same header
-whose body is a text/event-stream: they re-check the token and the review whenever they send
-something new, and at least every REAUTH_S seconds.
+whose body is a text/event-stream. A stream renders again only when the change feed says
+something its view shows has changed (at most once per RENDER_GAP_S), and at least every
+REAUTH_S seconds; each render re-checks the token and the reviews.
 """
 
 from __future__ import annotations
@@ -19,24 +21,27 @@ from typing import Any
 
 from aiohttp import web
 
-from agenttasks.api.task import is_terminal
-from agenttasks.kube.client import ApiError
-
-from .access import TASK_ACTIONS, UserInfo, run_now_access, task_action_access
-from .auth import DashboardError, Gate
-from .edits import new_run_now_token, rerun_manifest, run_now_patch, task_patch
-from .fragments import task_path
+from .access import UserInfo
+from .assets import Asset, load, respond
+from .auth import API_HEADERS, DashboardError, Gate
+from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
-from .script import SCRIPT
-from .style import STYLE
-from .views import DashboardKube, Sources, Views, check_name, check_namespace, view_params
+from .views import (
+    EVENTS_REFRESH_S,
+    DashboardKube,
+    Sources,
+    Views,
+    check_name,
+    check_namespace,
+    view_params,
+)
+from .writes import Writes
 
 log = logging.getLogger("agenttasks.dashboard")
-TICK_S = 1.0  # how often a stream looks for changes in the in-memory view
+RENDER_GAP_S = 0.25  # a stream renders at most this often: a burst of changes is one render
 REAUTH_S = 15.0  # a quiet stream re-checks the token and access at least this often
+ALIVE_S = 2.0  # how often a quiet stream looks whether the browser has gone
 MAX_STREAMS = 200
-API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-DONE = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,11 +51,6 @@ def _error(exc: DashboardError) -> web.Response:
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="agenttasks-dashboard"'
     return web.json_response({"error": exc.message}, status=exc.status, headers=headers)
-
-
-def _api_failure(exc: ApiError, what: str) -> DashboardError:
-    status = exc.status if exc.status in (404, 409, 422) else 502
-    return DashboardError(status, f"{what} failed: {exc.message}")
 
 
 def _json_errors(handler: Handler) -> Handler:
@@ -65,11 +65,14 @@ def _json_errors(handler: Handler) -> Handler:
 
 class Dashboard:
     def __init__(self, kube: DashboardKube, sources: Sources,
-                 read_only_without_token: bool = False) -> None:
+                 read_only_without_token: bool = False, feed: ChangeFeed | None = None) -> None:
+        """``feed`` is what wakes the streams; without one, ``sources.feed``."""
         self.kube, self.sources = kube, sources
+        self.feed = feed if feed is not None else sources.feed
         self.read_only = read_only_without_token
         self.gate = Gate(kube, read_only_without_token)
         self.views = Views(kube, sources, self.gate)
+        self.writes = Writes(kube, self.gate, sources)
         self._closing = asyncio.Event()
         self._streams = 0
 
@@ -78,16 +81,20 @@ class Dashboard:
         r.add_get("/", self._page("tasks", "Tasks"))
         r.add_get("/schedules", self._page("schedules", "Schedules"))
         r.add_get("/triggers", self._page("triggers", "Triggers"))
+        r.add_get("/tasks/new", self._page("new", "New task"))
         r.add_get("/tasks/{namespace}/{name}", self.task_page)
-        r.add_get("/dashboard/assets/dashboard.js", self._asset(SCRIPT, "text/javascript"))
-        r.add_get("/dashboard/assets/dashboard.css", self._asset(STYLE, "text/css"))
+        r.add_get("/dashboard/assets/dashboard.js",
+                  self._asset(load("dashboard.js", "text/javascript")))
+        r.add_get("/dashboard/assets/dashboard.css",
+                  self._asset(load("dashboard.css", "text/css")))
         r.add_get("/api/dashboard/whoami", _json_errors(self.whoami))
         r.add_get("/api/dashboard/views/{view}", _json_errors(self.view))
         r.add_get("/api/dashboard/stream/{view}", _json_errors(self.stream))
+        r.add_post("/api/dashboard/tasks", _json_errors(self.writes.create_task))
         r.add_post("/api/dashboard/tasks/{namespace}/{name}/{action}",
-                   _json_errors(self.task_action))
+                   _json_errors(self.writes.task_action))
         r.add_post("/api/dashboard/schedules/{namespace}/{name}/run-now",
-                   _json_errors(self.run_now))
+                   _json_errors(self.writes.run_now))
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, _app: web.Application) -> None:
@@ -113,11 +120,9 @@ class Dashboard:
         return web.Response(text=html, content_type="text/html", headers=SECURITY_HEADERS)
 
     @staticmethod
-    def _asset(text: str, content_type: str) -> Handler:
-        async def handler(_request: web.Request) -> web.StreamResponse:
-            return web.Response(text=text, content_type=content_type,
-                                headers={"Cache-Control": "no-cache",
-                                         "X-Content-Type-Options": "nosniff"})
+    def _asset(asset: Asset) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return respond(asset, request)
 
         return handler
 
@@ -144,106 +149,69 @@ class Dashboard:
         params = view_params(kind, request.query)
         user = await self._user(request)
         base = _base_url(request)
-        payload = await self.views.render(kind, user, params, base)  # 401/403 before streaming
-        if self._streams >= MAX_STREAMS:
-            raise DashboardError(503, "too many open dashboards; try again later")
-        response = web.StreamResponse(headers={
-            **API_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
-        await response.prepare(request)
-        self._streams += 1
-        try:
-            await self._follow(request, response, kind, params, base, payload)
-        except ConnectionError:
-            pass  # the browser went away
-        finally:
-            self._streams -= 1
+        # Subscribed before the first render: a change while it renders is not missed.
+        with self.feed.subscribe(relevant_to(kind, params["namespace"])) as changes:
+            payload = await self.views.render(kind, user, params, base)  # 401/403 first
+            if self._streams >= MAX_STREAMS:
+                raise DashboardError(503, "too many open dashboards; try again later")
+            response = web.StreamResponse(headers={
+                **API_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+            await response.prepare(request)
+            self._streams += 1
+            try:
+                await self._follow(request, response, kind, params, base, payload, changes)
+            except ConnectionError:
+                pass  # the browser went away
+            finally:
+                self._streams -= 1
         return response
 
     async def _follow(self, request: web.Request, response: web.StreamResponse, kind: str,
-                      params: dict[str, str], base: str, payload: dict[str, Any]) -> None:
+                      params: dict[str, str], base: str, payload: dict[str, Any],
+                      changes: Subscription) -> None:
         await _send(response, "view", payload)
-        seen = self.views.fingerprint(kind, params)
-        checked = time.monotonic()
-        while not self._closing.is_set():
-            try:
-                await asyncio.wait_for(self._closing.wait(), TICK_S)
+        rendered = checked = time.monotonic()
+        while True:
+            now = time.monotonic()
+            due = checked + REAUTH_S
+            if kind == "task":  # its Events come from the API server, not the feed
+                due = min(due, rendered + EVENTS_REFRESH_S)
+            if not changes.pending and now < due:
+                await self._wait(changes, min(due - now, ALIVE_S))
+            if self._closing.is_set() or request.transport is None or \
+                    request.transport.is_closing():
                 break
-            except TimeoutError:
-                pass
-            if request.transport is None or request.transport.is_closing():
-                break
-            current = self.views.fingerprint(kind, params)
-            due = time.monotonic() - checked >= REAUTH_S
-            if current == seen and not due:
-                continue
+            now = time.monotonic()
+            if not changes.pending and now < due:
+                continue  # only the liveness check was due
+            if now - rendered < RENDER_GAP_S:  # coalesce: later changes join this render
+                await self._wait(None, RENDER_GAP_S - (now - rendered))
+                if self._closing.is_set():
+                    break
+            changes.take()  # before reading: what changes during the render wakes us again
             try:  # every send is a read: authenticate and authorize again
                 user = await self._user(request)
                 fresh = await self.views.render(kind, user, params, base)
             except DashboardError as exc:
                 await _send(response, "failure", {"status": exc.status, "error": exc.message})
                 break
-            seen, checked = current, time.monotonic()
+            rendered = checked = time.monotonic()
             if fresh != payload:
                 payload = fresh
                 await _send(response, "view", payload)
             else:
                 await response.write(b": still here\n\n")
 
-    # --- actions ----------------------------------------------------------------------------
-    async def task_action(self, request: web.Request) -> web.StreamResponse:
-        user = await self._user(request, action=True)
-        assert user is not None
-        action = request.match_info["action"]
-        if action not in TASK_ACTIONS:
-            raise DashboardError(404, f"no action {action!r}")
-        namespace = check_namespace(request.match_info["namespace"], required=True)
-        name = check_name(request.match_info["name"])
-        await self.gate.require(user, *task_action_access(action, namespace, name))
-        if not self.sources.watches(namespace):
-            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
+    async def _wait(self, changes: Subscription | None, timeout: float) -> None:
+        """Until a relevant change (when ``changes`` is given), shutdown, or ``timeout``."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._closing.wait())]
+        if changes is not None:
+            waiters.append(asyncio.ensure_future(changes.wait()))
         try:
-            task = await self.kube.get_object("agenttasks", namespace, name)
-            if task is None:
-                raise DashboardError(404, f"no AgentTask {namespace}/{name}")
-            if action == "rerun":
-                created = await self.kube.create_object(
-                    "agenttasks", rerun_manifest(task, user.username))
-                new = str(created["metadata"]["name"])
-                log.info("dashboard: %s reran %s/%s as %s", user.username, namespace, name, new)
-                return web.json_response(
-                    {"message": f"Created {namespace}/{new}, a rerun of {name}.", "name": new,
-                     "url": task_path(namespace, new)}, status=201, headers=API_HEADERS)
-            status = task.get("status") or {}
-            if is_terminal(status.get("phase"), status.get("reason")):
-                raise DashboardError(409, f"{namespace}/{name} is already "
-                                     f"{status.get('phase')}; rerun it instead")
-            await self.kube.patch_object("agenttasks", namespace, name, task_patch(action))
-        except ApiError as exc:
-            raise _api_failure(exc, f"{action} {namespace}/{name}") from None
-        log.info("dashboard: %s %s %s/%s", user.username, DONE[action].lower(), namespace, name)
-        return web.json_response({"message": f"{DONE[action]} {namespace}/{name}."},
-                                 headers=API_HEADERS)
-
-    async def run_now(self, request: web.Request) -> web.StreamResponse:
-        user = await self._user(request, action=True)
-        assert user is not None
-        namespace = check_namespace(request.match_info["namespace"], required=True)
-        name = check_name(request.match_info["name"])
-        await self.gate.require(user, run_now_access(namespace, name))
-        if not self.sources.watches(namespace):
-            raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
-        token = new_run_now_token()
-        try:
-            if await self.kube.get_object("agenttaskschedules", namespace, name) is None:
-                raise DashboardError(404, f"no AgentTaskSchedule {namespace}/{name}")
-            await self.kube.patch_object("agenttaskschedules", namespace, name,
-                                         run_now_patch(token))
-        except ApiError as exc:
-            raise _api_failure(exc, f"run {namespace}/{name} now") from None
-        log.info("dashboard: %s ran schedule %s/%s now", user.username, namespace, name)
-        return web.json_response(
-            {"message": f"Asked {namespace}/{name} to run now.", "token": token},
-            headers=API_HEADERS)
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
 
 def _base_url(request: web.Request) -> str:

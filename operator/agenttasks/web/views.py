@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from markupsafe import Markup
+
+from agenttasks.actions import ObjectWriter
 from agenttasks.api.meta import NAME_PATTERN
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
@@ -24,10 +26,10 @@ from .access import (
 )
 from .auth import DashboardError, Gate, Reviews
 from .dag import layout, render_svg
+from .feed import ChangeFeed
 from .fragments import (
     schedules_fragment,
     task_detail_fragment,
-    task_path,
     tasks_fragment,
     triggers_fragment,
 )
@@ -41,21 +43,15 @@ from .tables import (
     trigger_row,
     visible,
 )
+from .templating import task_path
 
 VIEWS = ("tasks", "task", "schedules", "triggers")
-EVENTS_REFRESH_S = 5  # a task's Events are not in the view: fetched again this often
+EVENTS_REFRESH_S = 5.0  # a task's Events are not in the view (nor the feed): fetched this often
 
 
-class DashboardKube(Reviews, Protocol):
-    """The operator's own client calls the dashboard makes once a review allows them."""
-
-    async def get_object(self, plural: str, namespace: str,
-                         name: str) -> dict[str, Any] | None: ...
-
-    async def create_object(self, plural: str, body: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def patch_object(self, plural: str, namespace: str, name: str,
-                           patch: dict[str, Any]) -> dict[str, Any]: ...
+class DashboardKube(Reviews, ObjectWriter, Protocol):
+    """The operator's own client calls the dashboard makes once a review allows them:
+    reviews, the actions' reads and writes (agenttasks.actions), and Events."""
 
     async def list_events(self, namespace: str, kind: str, name: str,
                           limit: int = 200) -> list[dict[str, Any]]: ...
@@ -83,12 +79,15 @@ class TriggerSource(Protocol):
 @dataclass
 class Sources:
     """The operator's in-memory state (runtime.view, schedule_view, trigger_index), seen
-    through small protocols so that web/ does not depend on controller/."""
+    through small protocols so that web/ does not depend on controller/, and the feed that
+    tells which of it changed (the composition root calls ``feed.changed`` from the
+    informers' handlers)."""
 
     tasks: TaskSource
     schedules: ScheduleSource
     triggers: TriggerSource
     watches: Callable[[str], bool]
+    feed: ChangeFeed = field(default_factory=ChangeFeed)
 
     def task_facts(self) -> list[TaskFacts]:
         found = (self.tasks.task(key) for key in self.tasks.task_keys() if self.watches(key[0]))
@@ -128,28 +127,6 @@ def view_params(kind: str, query: Mapping[str, str]) -> dict[str, str]:
 class Views:
     def __init__(self, kube: DashboardKube, sources: Sources, gate: Gate) -> None:
         self.kube, self.sources, self.gate = kube, sources, gate
-
-    # --- what changed (cheap, no authorization: nothing leaves the process) ----------------
-    def fingerprint(self, kind: str, params: Mapping[str, str]) -> int:
-        src = self.sources
-        if kind in ("tasks", "task"):
-            namespace = params.get("namespace", "")
-            stamp: Any = tuple(sorted((f.key, f.resource_version) for f in src.task_facts()
-                                      if not namespace or f.namespace == namespace))
-            if kind == "task":
-                stamp = (stamp, int(time.monotonic() // EVENTS_REFRESH_S))
-            return hash(stamp)
-        if kind == "schedules":
-            items = []
-            for key in sorted(src.schedules.keys()):
-                facts = src.schedules.schedule(key)
-                children = tuple(sorted((c.name, c.phase or "") for c in
-                                        src.schedules.children(key)))
-                items.append((key, facts.resource_version if facts else "", children))
-            return hash(tuple(items))
-        keys = sorted(src.triggers.keys())
-        return hash(tuple((k, getattr(src.triggers.get(k), "resource_version", ""))
-                          for k in keys))
 
     # --- rendering, after authorization -----------------------------------------------------
     async def render(self, kind: str, user: UserInfo | None, params: Mapping[str, str],
@@ -200,13 +177,16 @@ class Views:
         return task_detail_fragment(body, events, events_note, svg, graph_note)
 
     def _graph(self, body: Mapping[str, Any], namespace: str, name: str,
-               may_list: bool) -> tuple[str, str]:
+               may_list: bool) -> tuple[Markup, str]:
         own = tuple(str(d) for d in (body.get("spec") or {}).get("dependsOn") or [])
         phase = str((body.get("status") or {}).get("phase") or "Pending")
+        titles: dict[str, str] = {}
         if may_list:
             facts = [f for f in self.sources.task_facts() if f.namespace == namespace]
             depends = {f.name: tuple(f.spec.depends_on if f.spec else ()) for f in facts}
             phases = {f.name: str(f.status.phase or "Pending") for f in facts}
+            titles = {f.name: f.spec.display_name for f in facts
+                      if f.spec and f.spec.display_name}
             note = ""
         else:  # its own dependencies only, from the object the user may get
             depends = {dep: () for dep in own}
@@ -214,11 +194,14 @@ class Views:
             note = ("You may not list agenttasks in this namespace: only this task's own "
                     "dependencies are shown, without their phases.")
         depends[name], phases[name] = own, phase
+        titles.pop(name, None)
+        if display := (body.get("spec") or {}).get("displayName"):
+            titles[name] = str(display)
         placed = layout(name, depends, phases)
         if placed.truncated:
             note = (note + " The graph is cut short.").strip()
         svg = render_svg(placed, lambda n: task_path(namespace, n),
-                         f"Dependency graph of {name}")
+                         f"Dependency graph of {name}", titles)
         return svg, note
 
     async def schedules(self, user: UserInfo | None, namespace: str) -> str:

@@ -1,12 +1,9 @@
-"""The dashboard's script, served as /dashboard/assets/dashboard.js (kept in a module so that
-it ships inside the package). Vanilla JavaScript, no build step.
-
-The token lives in sessionStorage and goes out only as `Authorization: Bearer` on the
-dashboard's own API calls. Live updates use fetch() with that header and read the streamed
-text/event-stream body, so no token or ticket ever appears in a URL.
-"""
-
-SCRIPT = r"""'use strict';
+// The dashboard's script, served as /dashboard/assets/dashboard.js. Vanilla JavaScript, no
+// build step. The token lives in sessionStorage and goes out only as
+// `Authorization: Bearer` on the dashboard's own API calls. Live updates use fetch() with
+// that header and read the streamed text/event-stream body, so no token or ticket ever
+// appears in a URL.
+'use strict';
 (function () {
   const KEY = 'agenttasks.dashboard.token';
   const body = document.body;
@@ -32,7 +29,10 @@ SCRIPT = r"""'use strict';
     box.hidden = !text;
   }
 
-  function live(text) { $('live').textContent = text; }
+  function live(text) {
+    const box = $('live');  // not on the New task page
+    if (box) { box.textContent = text; }
+  }
 
   async function failure(resp) {
     let text = resp.status + ' ' + resp.statusText;
@@ -68,7 +68,7 @@ SCRIPT = r"""'use strict';
     sessionStorage.removeItem(KEY);
     stop();
     showSignedIn('');
-    $('content').innerHTML = '';
+    if ($('content')) { $('content').innerHTML = ''; }
     if (reason) { say(reason, 'error'); }
     if (readOnly) { start(); } else { live('not connected'); }
   }
@@ -80,6 +80,8 @@ SCRIPT = r"""'use strict';
   function handle(event, data) {
     if (event === 'view') {
       $('content').innerHTML = data.html;
+      const detail = document.querySelector('article.task-detail');
+      if (detail) { document.title = detail.dataset.title + ' - AgentTasks'; }
       const stamp = new Date().toLocaleTimeString();
       live((token() ? 'live' : 'live, read-only') + ' - updated ' + stamp);
     } else if (event === 'failure') {
@@ -93,6 +95,7 @@ SCRIPT = r"""'use strict';
 
   async function start() {
     stop();
+    if (view === 'new') { return; }  // a form: nothing to follow
     const mine = new AbortController();
     controller = mine;
     live('connecting');
@@ -189,6 +192,40 @@ SCRIPT = r"""'use strict';
     }
   }
 
+  // The New task page: either form goes as JSON, with the token, and the answer says
+  // what was created (with a link) or why not.
+  async function createTask(event) {
+    event.preventDefault();
+    const form = event.target;
+    const fields = Object.fromEntries(new FormData(form).entries());
+    const payload = form.id === 'new-manifest'
+      ? {namespace: fields.namespace, manifest: fields.manifest} : {form: fields};
+    const button = form.querySelector('button[type=submit]');
+    $('created').hidden = true;
+    button.disabled = true;
+    try {
+      const resp = await fetch('/api/dashboard/tasks', {
+        method: 'POST', headers: headers({'Content-Type': 'application/json'}),
+        body: JSON.stringify(payload), cache: 'no-store'});
+      if (!resp.ok) {
+        const f = await failure(resp);
+        if (f.status === 401) { signOut(f.error); return; }
+        say('Refused: ' + f.error, 'error');
+        return;
+      }
+      const made = await resp.json();
+      say(made.message, 'ok');
+      const link = $('created-link');
+      if (made.url && made.url.startsWith('/')) { link.href = made.url; }
+      link.textContent = made.namespace + '/' + made.name;
+      $('created').hidden = false;
+    } catch (err) {
+      say('The request failed: ' + err, 'error');
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function filtersChanged() {
     const query = params().toString();
     history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
@@ -211,6 +248,12 @@ SCRIPT = r"""'use strict';
     if (filters) {
       filters.addEventListener('submit', (ev) => { ev.preventDefault(); filtersChanged(); });
     }
+    for (const id of ['new-task', 'new-manifest']) {
+      const form = $(id);
+      if (form) { form.addEventListener('submit', createTask); }
+    }
+    const target = $('new-namespace');
+    if (target) { target.value = query.get('namespace') || ''; }
     $('login').addEventListener('submit', signIn);
     $('logout').addEventListener('click', () => signOut(''));
     document.addEventListener('click', (ev) => {
@@ -232,4 +275,3 @@ SCRIPT = r"""'use strict';
 
   init();
 })();
-"""
