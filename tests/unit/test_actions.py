@@ -12,6 +12,7 @@ import pytest
 
 from agenttasks import actions
 from agenttasks.api.meta import ANNOTATION_RUN_NOW
+from agenttasks.api.task import MAX_TASK_NAME
 from agenttasks.core.naming import manual_task_name
 
 JSON = dict[str, Any]
@@ -56,12 +57,13 @@ def test_label_value_keeps_what_fits_and_hashes_the_rest() -> None:
 
 def test_rerun_name() -> None:
     assert actions.rerun_name("report", "ab3d9") == "report-rerun-ab3d9"
-    name = actions.rerun_name("x" * 253)
-    assert len(name) == 253 and name.startswith("x") and name[-12:-5] == "-rerun-"
+    # A task's name is at most 63 characters (it labels its Jobs and pods): so is a rerun's.
+    name = actions.rerun_name("x" * MAX_TASK_NAME)
+    assert len(name) == MAX_TASK_NAME and name.startswith("x") and name[-12:-5] == "-rerun-"
     assert re.fullmatch(r"[a-z0-9]{5}", name[-5:])
-    # A cut that would end in a dot or dash is trimmed: the name stays a valid DNS subdomain.
-    cut = actions.rerun_name("a" * 240 + ".b" * 10, "zzzzz")
-    assert len(cut) <= 253 and ".-rerun-" not in cut and "--rerun-" not in cut
+    # A cut that would end in a dot or dash is trimmed: the name stays a valid DNS name.
+    cut = actions.rerun_name("a" * 50 + ".b" * 6, "zzzzz")
+    assert cut == "a" * 50 + "-rerun-zzzzz"
 
 
 def test_rerun_manifest() -> None:
@@ -84,14 +86,16 @@ def test_rerun_manifest() -> None:
 
 
 def test_rerun_manifest_of_a_long_name_and_who_asked() -> None:
+    """The schema allows no task name over 63 characters; the builder still labels one
+    safely (a prefix and a hash) and keeps it whole in the annotation."""
     long = "t" * 100
-    body = actions.rerun_manifest(old_task(long), actions.rerun_name(long, "ab3d9"),
-                                  requested_by="alice")
+    new_name = actions.rerun_name(long, "ab3d9")
+    body = actions.rerun_manifest(old_task(long), new_name, requested_by="alice")
     label = body["metadata"]["labels"]["agenttasks.io/rerun-of"]
     assert len(label) <= 63 and VALID_LABEL.match(label) and label.startswith("t")
     assert body["metadata"]["annotations"] == {"agenttasks.io/rerun-of": long,
                                                "agenttasks.io/requested-by": "alice"}
-    assert body["metadata"]["name"] == long + "-rerun-ab3d9"
+    assert body["metadata"]["name"] == new_name == "t" * 51 + "-rerun-ab3d9"
 
 
 def test_run_now_token_and_patch() -> None:
