@@ -21,7 +21,7 @@ from agenttasks.controller.admission import configure_admission, register_admiss
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.kopf_setup import kopf_settings, register_login
 from agenttasks.controller.settings import OperatorSettings
-from agenttasks.controller.watches import Watches
+from agenttasks.controller.watches import WATCHES_PER_SCOPE, Watches
 from agenttasks.kube.client import Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
@@ -36,7 +36,10 @@ from agenttasks.web.views import Sources
 async def run(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    kube = Kube(settings.kubeconfig, connections=settings.workers * 6)
+    # One client for every call and every watch: a connection per worker's calls in flight,
+    # and one per long-lived watch.
+    watch_connections = WATCHES_PER_SCOPE * len(settings.informer_scopes)
+    kube = Kube(settings.kubeconfig, connections=settings.workers * 6 + watch_connections)
     engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube),
                     progress_tokens=ProgressTokens(kube))
     feed = ChangeFeed()  # dashboard streams hear of each change to our kinds from it

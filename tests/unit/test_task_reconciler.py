@@ -21,6 +21,7 @@ from agenttasks.controller.settings import OperatorSettings
 from agenttasks.controller.watches import Watches
 from agenttasks.core.queue import Limits
 from agenttasks.kube.client import ApiError, Kube
+from agenttasks.kube.connection import Connection
 from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 
@@ -39,6 +40,7 @@ class FakeKube:
         self.writes: list[tuple[str, str]] = []
         self.refuse_jobs = False
         self.watches: Watches | None = None
+        self.connection = Connection(None)  # the informers' (never started here)
 
     def _stamp(self, body: JSON) -> JSON:
         body["metadata"]["resourceVersion"] = str(next(self.revisions))

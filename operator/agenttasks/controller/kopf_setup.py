@@ -5,11 +5,12 @@ and has no resource handlers, so it keeps no bookkeeping on our objects at all."
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
 
-from agenttasks.kube.connection import load_api_client
+from agenttasks.kube.connection import environment_proxy, load_credentials
 
 from .settings import OperatorSettings
 
@@ -17,16 +18,18 @@ from .settings import OperatorSettings
 def register_login(registry: kopf.OperatorRegistry, kubeconfig: str | None) -> None:
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        # Our own kubeconfig rule, read afresh on each re-login so that rotated
-        # service-account tokens are picked up.
-        config = load_api_client(kubeconfig).configuration
-        header = config.get_api_key_with_prefix("BearerToken") or \
-            config.get_api_key_with_prefix("authorization") or ""
-        scheme, _sep, token = str(header).rpartition(" ")
+        # The same kubeconfig rule as our own client (kube/connection.py), read afresh on
+        # each re-login so that rotated service-account tokens are picked up. kopf's
+        # ConnectionInfo has no TLS server name, so a kubeconfig that needs tls-server-name
+        # works for our client but not for kopf's login (docs/architecture.md).
+        c = load_credentials(kubeconfig)
         return kopf.ConnectionInfo(
-            server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
-            scheme=scheme or None, token=token or None, certificate_path=config.cert_file,
-            private_key_path=config.key_file)
+            server=c.server, default_namespace=c.namespace, ca_path=c.ca_path,
+            ca_data=c.ca_data, insecure=c.insecure, scheme="Bearer" if c.token else None,
+            token=c.token, username=c.username, password=c.password,
+            certificate_path=c.certificate_path, certificate_data=c.certificate_data,
+            private_key_path=c.private_key_path, private_key_data=c.private_key_data,
+            proxy_url=c.proxy_url or environment_proxy(c.server, os.environ))
 
 
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:

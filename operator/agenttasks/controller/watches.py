@@ -73,6 +73,9 @@ ChangeListener = Callable[[str, Key], None]
 """Told of every event after the engine's indexes took it: (kind, (namespace, name))."""
 
 
+WATCHES_PER_SCOPE = 4  # tasks, Jobs, schedules, triggers
+
+
 class Watches:
     """The indexes, the informers that fill them, and the keys each event enqueues."""
 
@@ -88,7 +91,7 @@ class Watches:
         engine.view.attach(self.tasks, self.jobs, self.dependents)
         engine.schedule_view.attach(self.schedules, self.children)
         engine.trigger_index.attach(self.triggers)
-        source = engine.settings.kubeconfig
+        source = engine.kube.connection  # the one client's session, shared
         self.informers = [
             informer for scope in engine.settings.informer_scopes for informer in (
                 Informer(source, TASKS, scope, self._filtered(self.on_task)),

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from .connection import Connection, api_error
+from .connection import ApiError, Connection, api_error
 
 log = logging.getLogger("agenttasks.watching")
 
@@ -30,6 +30,10 @@ OnEvent = Callable[[str, JSON], None]
 PAGE_SIZE = 500
 WATCH_TIMEOUT_S = 290
 BACKOFF_S = (0.5, 1, 2, 4, 8, 15, 30)
+# A watch outlives the shared session's request timeout; it ends when the server ends it
+# (timeoutSeconds), or when nothing, not even a bookmark, arrives for this long.
+_WATCH_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10,
+                                       sock_read=WATCH_TIMEOUT_S + 30)
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,12 @@ class Informer:
     """Keeps ``on_event`` told about every object of ``resource`` in ``namespace`` (None: all
     namespaces): a paged list first, then a watch from its resourceVersion, re-listed on 410."""
 
-    def __init__(self, kubeconfig: str | None, resource: Resource, namespace: str | None,
+    def __init__(self, connection: Connection, resource: Resource, namespace: str | None,
                  on_event: OnEvent, label_selector: str = "") -> None:
-        # A connection of its own: resetting it after a failure leaves other streams alone.
-        self.connection = Connection(kubeconfig)
+        # The operator's one connection (Kube's): informers and calls share its session and
+        # its credentials. It belongs to the client, so an informer never closes it, and
+        # resets it only when the credentials were refused (a rotated token).
+        self.connection = connection
         self.resource, self.namespace = resource, namespace
         self.on_event, self.label_selector = on_event, label_selector
         self.synced = asyncio.Event()
@@ -66,12 +72,6 @@ class Informer:
         return f"Informer({self.resource.plural} in {self.namespace or 'all namespaces'})"
 
     async def run(self) -> None:
-        try:
-            await self._run()
-        finally:
-            await self.connection.close()
-
-    async def _run(self) -> None:
         failures = 0
         version: str | None = None
         while True:
@@ -90,7 +90,8 @@ class Informer:
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
                 log.warning("%r: %s; retrying in %ss", self, _describe(exc), delay)
-                await self.connection.reset()
+                if isinstance(exc, ApiError) and exc.status == 401:
+                    await self.connection.reset()
                 await asyncio.sleep(delay)
 
     async def _list(self) -> str:
@@ -122,7 +123,7 @@ class Informer:
         session = await self.connection.session()
         query = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": str(WATCH_TIMEOUT_S), **_selector(self.label_selector)}
-        async with session.get(self._url(query)) as response:
+        async with session.get(self._url(query), timeout=_WATCH_TIMEOUT) as response:
             if response.status == 410:
                 raise Gone()
             await _raise_for(response)
@@ -174,15 +175,13 @@ async def watch(connection: Connection, resource: Resource, namespace: str | Non
     resourceVersion on; a watch the server ends (timeoutSeconds) is resumed from the last
     one; 410 Gone re-lists. Any other failure raises (ApiError for an error answer)."""
     version = resource_version
-    no_limit = aiohttp.ClientTimeout(total=None, sock_connect=10,
-                                     sock_read=WATCH_TIMEOUT_S + 30)
     while True:
         session = await connection.session()
         query = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": str(WATCH_TIMEOUT_S), **_selector(label_selector)}
         url = f"{connection.host}{resource.path(namespace)}?{urlencode(query)}"
         try:
-            async with session.get(url, timeout=no_limit) as response:
+            async with session.get(url, timeout=_WATCH_TIMEOUT) as response:
                 if response.status == 410:
                     raise Gone()
                 if response.status >= 400:
@@ -224,7 +223,7 @@ async def _raise_for(response: aiohttp.ClientResponse) -> None:
         retry = response.headers.get("Retry-After")
         if response.status == 429 and retry and retry.isdigit():
             await asyncio.sleep(min(int(retry), 30))
-        raise RuntimeError(f"HTTP {response.status}: {text}")
+        raise ApiError(response.status, response.reason or "", text)
 
 
 def _describe(exc: Exception) -> str:
