@@ -20,7 +20,7 @@ def chaos_session(folder: str) -> Iterator[tuple[Api, str, str, Path | None]]:
         root = REPO / folder
         ours = Path(kubeconfig).resolve() == (root / "kubeconfig").resolve()
         api = Api(kubeconfig)
-        apply_crds(api.client, all_crds())
+        apply_crds(api.kubeconfig, all_crds())
         # The operator runs as the chart's ServiceAccount: not system:masters, so the API
         # server's in-flight limits apply to it (they exempt system:masters).
         operator_kubeconfig = chart_credentials(api, "chaos", "agenttasks-system")

@@ -26,7 +26,7 @@ def kubeconfig() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def api(kubeconfig: str) -> Api:
     api = Api(kubeconfig)
-    apply_crds(api.client, all_crds())
+    apply_crds(api.kubeconfig, all_crds())
     # Every operator in the suite runs as the chart's ServiceAccount (cluster-wide mode): a
     # permission the chart lacks fails a test, and the admin's rights never hide it.
     api.operator_kubeconfig = chart_credentials(api, "agenttasks", "agenttasks-system")

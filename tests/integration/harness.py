@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.meta import GROUP, LABEL_TASK, VERSION
-from agenttasks.kube.client import load_api_client
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -157,7 +156,11 @@ class Api:
         # What operators under test run with: the chart's ServiceAccount once the session
         # fixture has installed its RBAC (see chart_credentials), never the admin.
         self.operator_kubeconfig = kubeconfig
-        self.client = load_api_client(kubeconfig)
+        # The tests act as a user would, through the kubernetes package's own loader.
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        configuration.connection_pool_maxsize = 64
+        self.client = client.ApiClient(configuration)
         self.core = client.CoreV1Api(self.client)
         self.batch = client.BatchV1Api(self.client)
         self.custom = client.CustomObjectsApi(self.client)

@@ -52,7 +52,7 @@ def _created_jobs_logged(log: Path) -> list[datetime]:
 
 
 def test_failover_after_sigkill(api: Api, own_ns: str) -> None:
-    apply_crds(api.client, list(yaml.safe_load_all(PEERING_CRDS.read_text())))
+    apply_crds(api.kubeconfig, list(yaml.safe_load_all(PEERING_CRDS.read_text())))
     api.custom.create_namespaced_custom_object("kopf.dev", "v1", own_ns, "kopfpeerings", {
         "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ha"}})
     # The chart's namespaced mode with two replicas: a Role in own_ns, kopf peering included.

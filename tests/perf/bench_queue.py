@@ -357,7 +357,7 @@ def plot(base: dict[str, Any], tasks: dict[str, Any], path: Path) -> bool:
 def main() -> int:
     with provide_cluster(".cluster-bench") as kubeconfig:
         api = Api(kubeconfig)
-        apply_crds(api.client, all_crds())
+        apply_crds(api.kubeconfig, all_crds())
         parallelism = PARALLELISM
         print(f"baseline: {N} bare Jobs of 1s pods, {parallelism} at a time …", flush=True)
         before = write_counts(api)

@@ -129,7 +129,7 @@ def schedule_figures(api: Api) -> dict[str, Any]:
 def main() -> int:
     with provide_cluster(".cluster-bench") as kubeconfig:
         api = Api(kubeconfig)
-        apply_crds(api.client, all_crds())
+        apply_crds(api.kubeconfig, all_crds())
         for key, value in schedule_figures(api).items():
             print(f"{key:32} {value!s:>12}")
     return 0

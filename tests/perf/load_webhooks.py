@@ -183,7 +183,7 @@ def _ready(api: Api, ns: str, name: str) -> bool:
 def main() -> int:
     with provide_cluster(".cluster-bench") as kubeconfig:
         api = Api(kubeconfig)
-        apply_crds(api.client, all_crds())
+        apply_crds(api.kubeconfig, all_crds())
         print(f"webhooks: {RATE:.0f}/s for {SECONDS:.0f}s over {TRIGGERS} triggers …",
               flush=True)
         for key, value in run_webhook_load(api).items():

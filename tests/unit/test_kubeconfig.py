@@ -24,10 +24,8 @@ from agenttasks.kube.client import Kube
 from agenttasks.kube.connection import (
     Credentials,
     KubeconfigError,
-    credentials_of,
     environment_proxy,
     in_cluster_credentials,
-    load_api_client,
     load_credentials,
 )
 
@@ -404,17 +402,3 @@ def test_a_request_goes_through_the_connect_proxy(tmp_path: Path, pki: Path) -> 
 
 
 # --- the kubernetes package's client, for callers not moved yet -------------------------------
-def test_load_api_client_and_back(tmp_path: Path) -> None:
-    path = simple(tmp_path / "config", **{
-        "certificate-authority-data": base64.b64encode(b"PEM").decode(),
-        "tls-server-name": "kubernetes", "proxy-url": "http://corp:3128"})
-    configuration = load_api_client(str(path)).configuration
-    assert configuration.host == "https://api.example:6443"
-    assert Path(configuration.ssl_ca_cert).read_bytes() == b"PEM"
-    assert configuration.get_api_key_with_prefix("BearerToken") == "Bearer t0k"
-    assert (configuration.tls_server_name, configuration.proxy) == ("kubernetes",
-                                                                    "http://corp:3128")
-    back = credentials_of(configuration)
-    assert (back.server, back.token, back.ca_path, back.tls_server_name, back.proxy_url) == (
-        "https://api.example:6443", "t0k", configuration.ssl_ca_cert, "kubernetes",
-        "http://corp:3128")

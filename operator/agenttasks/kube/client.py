@@ -16,10 +16,10 @@ import aiohttp
 
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
 from agenttasks.api.timefmt import format_time, utcnow
-from agenttasks.kube.connection import ApiError, Connection, Loader, api_error, load_api_client
+from agenttasks.kube.connection import ApiError, Connection, Loader, api_error
 from agenttasks.kube.watching import Resource, WatchEvent, watch
 
-__all__ = ["ApiError", "Kube", "load_api_client"]
+__all__ = ["ApiError", "Kube"]
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT_S = 30

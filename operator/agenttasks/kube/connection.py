@@ -16,17 +16,15 @@ relative to that file. The cluster's ``proxy-url`` is used as given; without one
 which never proxies ``localhost`` or loopback addresses. ``tls-server-name`` is the name the
 server's certificate is checked against, and sent as SNI.
 
-The ``kubernetes`` package is used here, and nowhere else in the operator or the CLI, for
-two things: running a user's ``exec`` credential plugin or ``auth-provider`` (its kubeconfig
-loader implements them), and `load_api_client`, which hands its ApiClient to callers that
-have not moved to our client yet.
+The ``kubernetes`` package is used here, and nowhere else in the operator or the CLI, for one
+thing: running a user's ``exec`` credential plugin or ``auth-provider`` (its kubeconfig
+loader implements them). (The tests use its client as a user would; the operator does not.)
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import ipaddress
 import json
 import logging
@@ -459,60 +457,3 @@ class Connection:
 
     async def close(self) -> None:
         await self.reset()
-
-
-# --- the kubernetes package's client, for callers not moved yet ---------------------------------
-def load_api_client(kubeconfig: str | None = None) -> Any:
-    """A ``kubernetes.client.ApiClient`` over the same credentials (same rule). Data (CA,
-    client certificate) is written to private files that live as long as the process, as
-    that client reads only files."""
-    from kubernetes import client
-
-    credentials = load_credentials(kubeconfig)
-    configuration = client.Configuration()
-    configuration.host = credentials.server.rstrip("/")
-    configuration.verify_ssl = not credentials.insecure
-    configuration.ssl_ca_cert = credentials.ca_path or _kept_file(credentials.ca_data)
-    configuration.cert_file = credentials.certificate_path or _kept_file(
-        credentials.certificate_data)
-    configuration.key_file = credentials.private_key_path or _kept_file(
-        credentials.private_key_data)
-    configuration.tls_server_name = credentials.tls_server_name
-    configuration.proxy = credentials.proxy_url
-    if "Authorization" in credentials.headers():
-        configuration.api_key["BearerToken"] = credentials.headers()["Authorization"]
-    configuration.connection_pool_maxsize = 64
-    return client.ApiClient(configuration)
-
-
-def credentials_of(configuration: Any) -> Credentials:
-    """The inverse: credentials from a ``kubernetes.client.Configuration`` (test helpers
-    still hand one over)."""
-    header = str(configuration.get_api_key_with_prefix("BearerToken") or
-                 configuration.get_api_key_with_prefix("authorization") or "")
-    return Credentials(
-        server=str(configuration.host), ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
-        tls_server_name=getattr(configuration, "tls_server_name", None),
-        proxy_url=configuration.proxy, token=header.removeprefix("Bearer ") or None,
-        certificate_path=configuration.cert_file, private_key_path=configuration.key_file,
-        source="a kubernetes client configuration")
-
-
-@functools.cache
-def _kept_folder() -> str:
-    folder = tempfile.TemporaryDirectory(prefix="agenttasks-kube-")
-    _kept_folders.append(folder)  # removed when the process exits
-    return folder.name
-
-
-_kept_folders: list[tempfile.TemporaryDirectory[str]] = []
-
-
-def _kept_file(data: bytes | None) -> str | None:
-    if not data:
-        return None
-    path = Path(_kept_folder()) / hashlib.sha256(data).hexdigest()[:16]
-    if not path.exists():
-        _write(str(path.parent), path.name, data)
-    return str(path)

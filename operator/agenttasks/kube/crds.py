@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.connection import credentials_of
 
 JSON = dict[str, Any]
 POLL_S = 0.2
@@ -51,17 +50,11 @@ def _established(crd: JSON | None) -> bool:
                for c in conditions)
 
 
-def apply_crds(target: Any, crds: list[JSON], timeout: float = 60) -> None:
-    """`install_crds` for callers outside an event loop (``agenttasks dev``, test set-up).
-    ``target`` is a kubeconfig path (None: the kubeconfig rule's default) or, for the test
-    helpers that still hold one, a ``kubernetes.client.ApiClient`` whose credentials are
-    reused."""
+def apply_crds(kubeconfig: str | None, crds: list[JSON], timeout: float = 60) -> None:
+    """`install_crds` for callers outside an event loop (``agenttasks dev``, test set-up);
+    ``kubeconfig`` None means the kubeconfig rule's default."""
     async def run() -> None:
-        if target is None or isinstance(target, str):
-            kube = Kube(target)
-        else:
-            credentials = credentials_of(target.configuration)
-            kube = Kube(None, loader=lambda: credentials)
+        kube = Kube(kubeconfig)
         try:
             await install_crds(kube, crds, timeout)
         finally:
