@@ -13,8 +13,10 @@ from typing import Any
 
 from agenttasks.api.task import is_terminal
 from agenttasks.api.timefmt import parse_time
+from agenttasks.core.dependencies import dependents_of
 from agenttasks.core.naming import job_name
-from agenttasks.core.queue import Aging, Candidate, order_key
+from agenttasks.core.queue import Aging, Candidate, candidate_of, order_key
+from agenttasks.manifests.tasks import task_facts
 
 Obj = Mapping[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -122,14 +124,12 @@ def _queued(task: Obj) -> bool:
 
 
 def queue_candidate(task: Obj) -> Candidate:
-    """The task as the operator's queue sees it (controller/reconciler.py's ``_candidate``):
-    waiting since its retry became due (``status.nextRetryTime``), else since creation."""
-    meta, status = task["metadata"], task.get("status") or {}
-    created = parse_time(meta.get("creationTimestamp")) or _EPOCH
-    return Candidate(namespace=meta.get("namespace", ""), name=meta["name"],
-                     priority=int((task.get("spec") or {}).get("priority") or 0),
-                     created=created,
-                     waiting_since=parse_time(status.get("nextRetryTime")) or created)
+    """The task as the operator's queue sees it (core.queue.candidate_of)."""
+    body = dict(task)
+    meta = body["metadata"] = dict(task["metadata"])
+    meta.setdefault("namespace", "")
+    meta.setdefault("creationTimestamp", _EPOCH.isoformat())
+    return candidate_of(task_facts(body))
 
 
 def queue_position(task: Obj, tasks: Iterable[Obj], now: datetime | None = None,
@@ -175,15 +175,12 @@ class Graph:
     def of(cls, tasks: Iterable[Obj]) -> Graph:
         phases: dict[str, tuple[str | None, str | None]] = {}
         depends_on: dict[str, list[str]] = {}
-        dependents: dict[str, list[str]] = {}
         for task in tasks:
             name = task["metadata"]["name"]
             status = task.get("status") or {}
             phases[name] = (status.get("phase"), status.get("reason"))
             depends_on[name] = list((task.get("spec") or {}).get("dependsOn") or [])
-            for dep in depends_on[name]:
-                dependents.setdefault(dep, []).append(name)
-        return cls(phases, depends_on, {k: sorted(v) for k, v in dependents.items()})
+        return cls(phases, depends_on, dependents_of(depends_on))
 
 
 def dependency_tree(graph: Graph, root: str, upstream: bool = True) -> TreeNode:

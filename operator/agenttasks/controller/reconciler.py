@@ -25,7 +25,7 @@ from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import decide
 from agenttasks.core.plans import Plan, task_refusal
-from agenttasks.core.queue import Candidate
+from agenttasks.core.queue import candidate_of
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
@@ -88,7 +88,7 @@ class TaskReconciler:
         starts = _starts(decision)
         if decision.wants_slot or starts:
             self._passes[key] = self._passes.get(key, 0) + 1
-        if decision.wants_slot and self.slots.offer(self._candidate(task)):
+        if decision.wants_slot and self.slots.offer(candidate_of(task)):
             return  # stale without the slot just granted; the grant woke the next pass
         if not starts and not decision.wants_slot:
             self.slots.withdraw(key)  # a grant under which nothing was sent goes back
@@ -138,11 +138,6 @@ class TaskReconciler:
             return None
         deps = tuple(facts.spec.depends_on) if facts.spec else ()
         return Dependency(phase=facts.status.phase, reason=facts.status.reason, depends_on=deps)
-
-    def _candidate(self, task: TaskFacts) -> Candidate:
-        assert task.spec is not None
-        since = task.status.next_retry_time or task.created
-        return Candidate(task.namespace, task.name, task.spec.priority, task.created, since)
 
     async def _owned_jobs(self, task: TaskFacts) -> list[JobFacts]:
         jobs = [j for j in self.view.jobs(task.key) if j.owner_uid == task.uid]

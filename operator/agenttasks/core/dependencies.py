@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agenttasks.api.task import Phase, is_terminal
@@ -90,3 +90,13 @@ def find_cycle(start: str, edges: Callable[[str], Sequence[str]]) -> list[str] |
             stack.append((child, 0))
             path.append(child)
     return None
+
+
+def dependents_of(depends_on: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """The graph turned around: for each task, the tasks whose dependsOn names it, sorted.
+    (The dashboard's graph and the CLI's tree walk both directions.)"""
+    dependents: dict[str, list[str]] = {}
+    for task, deps in depends_on.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(task)
+    return {name: sorted(names) for name, names in dependents.items()}

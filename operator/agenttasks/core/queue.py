@@ -1,4 +1,5 @@
-"""Admission: which ready tasks start now. Pure: (ready tasks, running counts, limits, now).
+"""The slot queue's order and limits: which ready tasks are granted a slot now. Pure:
+(ready tasks, running counts, limits, now).
 
 Order: higher effective priority, then older creationTimestamp, then name. A task is skipped
 only when its own namespace is full; when the global limit is reached nobody after it starts,
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agenttasks.api.duration import parse_duration
+from agenttasks.core.facts import TaskFacts
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,15 @@ class Candidate:
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+
+def candidate_of(task: TaskFacts) -> Candidate:
+    """A task as the queue sees it: waiting since its retry became due
+    (``status.nextRetryTime``), else since it was created. The operator and ``agenttasks
+    describe`` both rank through this, so they cannot disagree."""
+    since = task.status.next_retry_time or task.created
+    priority = task.spec.priority if task.spec is not None else 0
+    return Candidate(task.namespace, task.name, priority, task.created, since)
 
 
 @dataclass(frozen=True)

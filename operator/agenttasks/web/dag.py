@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from agenttasks.core.dependencies import dependents_of
+
 from .templating import render
 
 NODE_W, NODE_H = 176, 42
@@ -53,10 +55,7 @@ def neighbourhood(name: str, depends: Mapping[str, Sequence[str]], limit: int = 
                   ) -> tuple[dict[str, tuple[str, ...]], bool]:
     """The tasks ``name`` depends on and those depending on it, transitively, each with its
     dependsOn restricted to the result. At most ``limit`` nodes; True when cut short."""
-    dependents: dict[str, list[str]] = {}
-    for task, deps in depends.items():
-        for dep in deps:
-            dependents.setdefault(dep, []).append(task)
+    dependents = dependents_of(depends)
     chosen: list[str] = [name]
     seen = {name}
     truncated = False
