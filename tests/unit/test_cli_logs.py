@@ -12,7 +12,7 @@ from agenttasks.cli.errors import CliError
 from agenttasks.cli.kubeapi import Session
 from agenttasks.cli.logs import _copy
 from agenttasks.kube.client import Kube
-from agenttasks.kube.connection import Credentials
+from agenttasks.kube.kubeconfig import Credentials
 
 POD = {"metadata": {"name": "agent-1-x", "namespace": "team"}, "spec": {"nodeName": "n1"}}
 CHUNKS = [b"first li", b"ne\nsecond line\nno newline at the end"]

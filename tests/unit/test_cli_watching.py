@@ -14,7 +14,7 @@ from aiohttp import web
 
 from agenttasks.cli.watching import apply
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.connection import Credentials
+from agenttasks.kube.kubeconfig import Credentials
 from agenttasks.kube.watching import WatchEvent
 
 JSON = dict[str, Any]

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from agenttasks.devcluster.pki import ensure_client_cert, ensure_pki
 from agenttasks.kube.client import Kube
-from agenttasks.kube.connection import (
+from agenttasks.kube.kubeconfig import (
     Credentials,
     KubeconfigError,
     environment_proxy,

@@ -11,7 +11,8 @@ from typing import Any, NoReturn
 import aiohttp
 import click
 
-from agenttasks.kube.connection import ApiError, KubeconfigError
+from agenttasks.kube.connection import ApiError
+from agenttasks.kube.kubeconfig import KubeconfigError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130

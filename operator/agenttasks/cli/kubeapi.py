@@ -18,7 +18,7 @@ import click
 from agenttasks.api.meta import GROUP
 from agenttasks.cli.errors import CliError, friendly_errors
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.connection import Credentials, Loader, load_credentials
+from agenttasks.kube.kubeconfig import Credentials, Loader, load_credentials
 from agenttasks.kube.watching import WatchEvent
 
 TASKS, SCHEDULES, TRIGGERS = "agenttasks", "agenttaskschedules", "agenttasktriggers"

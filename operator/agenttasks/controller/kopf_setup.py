@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from agenttasks.kube.connection import environment_proxy, load_credentials
+from agenttasks.kube.kubeconfig import environment_proxy, load_credentials
 
 from .settings import OperatorSettings
 

@@ -16,7 +16,8 @@ import aiohttp
 
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
 from agenttasks.api.timefmt import format_time, utcnow
-from agenttasks.kube.connection import ApiError, Connection, Loader, api_error
+from agenttasks.kube.connection import ApiError, Connection, api_error
+from agenttasks.kube.kubeconfig import Loader
 from agenttasks.kube.watching import Resource, WatchEvent, watch
 
 __all__ = ["ApiError", "Kube"]
