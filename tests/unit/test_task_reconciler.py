@@ -9,6 +9,7 @@ what the API server validates: the integration suite covers that).
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ class FakeKube:
         self.jobs: dict[str, JSON] = {}
         self.writes: list[tuple[str, str]] = []
         self.refuse_jobs = False
+        self.watch_ahead = False  # deliver a status write's event before its answer
         self.watches: Watches | None = None
         self.connection = Connection(None)  # the informers' (never started here)
 
@@ -88,7 +90,9 @@ class FakeKube:
         merged = {**(body.get("status") or {}), **status}
         body["status"] = {k: v for k, v in merged.items() if v is not None}
         self._stamp(body)
-        return body
+        if self.watch_ahead:
+            self._show("MODIFIED", copy.deepcopy(body), job=False)
+        return copy.deepcopy(body)
 
     def deliver_status_event(self, name: str) -> None:
         """The watch event of the last status write (the fake holds it until asked)."""
@@ -287,3 +291,21 @@ def test_grants_wake_in_priority_order_after_the_running_job_ends() -> None:
 
     run(scenario)
 
+
+
+def test_the_event_of_our_write_makes_no_pass_even_when_it_comes_before_the_answer() -> None:
+    """The watch can be faster than the write's answer: the event is known by its content
+    (the status being written, every other fact unchanged)."""
+    async def scenario() -> None:
+        world = World(limit=1)
+        await world.start()
+        world.kube.add_task("first")
+        await world.drain()
+        world.kube.watch_ahead = True
+        world.passes.clear()
+        world.kube.add_task("waits")  # queued: its Queued write echoes at once
+        await world.drain()
+        assert world.phase("waits") == ("Pending", "Queued")
+        assert world.passes == ["waits"]
+
+    run(scenario)

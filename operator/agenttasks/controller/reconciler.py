@@ -258,10 +258,14 @@ class TaskReconciler:
                             report: Progress | None) -> None:
         patch = status_patch(task.status, decision.status)
         if patch is not None:
-            result = await self.kube.patch_status("agenttasks", task.namespace, task.name,
-                                                  patch)
-            self.view.remember_status(task.key, result["metadata"]["resourceVersion"],
-                                      decision.status)
+            self.view.writing(task.key, decision.status)
+            revision = None
+            try:
+                result = await self.kube.patch_status("agenttasks", task.namespace,
+                                                      task.name, patch)
+                revision = str(result["metadata"]["resourceVersion"])
+            finally:
+                self.view.written(task.key, revision, decision.status)
             _count_transitions(task.namespace, task.status, decision.status)
         if report is not None:
             self.reports.written(task.key, report)

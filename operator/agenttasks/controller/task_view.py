@@ -4,11 +4,13 @@ indexes, plus the statuses we have just written and whose watch events have not 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from agenttasks.api.meta import Key
 from agenttasks.api.task import AgentTaskStatus
 from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.manifests.tasks import status_document
 
 from .overlay import OverlaidIndex
 
@@ -20,6 +22,7 @@ class TaskView:
         self._tasks: OverlaidIndex[TaskFacts] = OverlaidIndex()
         self._jobs: Mapping[Key, Iterable[JobFacts]] | None = None
         self._dependents: Mapping[Key, Iterable[str]] | None = None
+        self._writing: dict[Key, AgentTaskStatus] = {}
         self.complete = False
         """Whether the indexes hold every object of the initial listings."""
 
@@ -48,9 +51,28 @@ class TaskView:
             return []
         return list(self._dependents.get(key, ()))
 
-    def remember_status(self, key: Key, resource_version: str, status: AgentTaskStatus) -> None:
-        self._tasks.remember_status(key, resource_version, status)
+    def writing(self, key: Key, status: AgentTaskStatus) -> None:
+        """A status write of ``key`` is about to be sent."""
+        self._writing[key] = status
 
-    def is_own_write(self, key: Key, resource_version: str) -> bool:
-        """Whether a watch event shows exactly the object our last status write returned."""
-        return self._tasks.is_own_write(key, resource_version)
+    def written(self, key: Key, resource_version: str | None, status: AgentTaskStatus) -> None:
+        """The write's answer: the revision it made (None: it failed). Until the watch shows
+        that revision, the view shows ``status``."""
+        self._writing.pop(key, None)
+        if resource_version is not None:
+            self._tasks.remember_status(key, resource_version, status)
+
+    def only_our_write(self, event: TaskFacts) -> bool:
+        """Whether a watch event shows nothing but the status we wrote: it has the revision
+        our write returned, or, while the write's answer is still on its way (the watch can
+        be faster), it holds the very status being written and every other fact as the view
+        holds it. A pass would decide on the same facts again, so none is needed."""
+        if self._tasks.is_own_write(event.key, event.resource_version):
+            return True
+        status = self._writing.get(event.key)
+        current = self._tasks.get(event.key)
+        if status is None or current is None:
+            return False
+        same = replace(event, status=status, resource_version="") == replace(
+            current, status=status, resource_version="")
+        return same and status_document(event.status) == status_document(status)

@@ -113,8 +113,7 @@ class Watches:
         key = _key(body)
         # The event of our own status write shows what the reconciler already knows: no
         # pass for it (its dependents and schedule still hear of the new status).
-        own_write = kind == "MODIFIED" and self.engine.view.is_own_write(
-            key, str(body["metadata"].get("resourceVersion", "")))
+        own_write = kind == "MODIFIED" and self.engine.view.only_our_write(task_facts(body))
         for index in (self.tasks, self.dependents, self.children):
             index.apply(kind, body)
         queue = self.engine.queue
