@@ -18,8 +18,10 @@ class Index(Mapping[Key, Collection[V]], Generic[V]):
         self._by_key: dict[Key, dict[str, V]] = {}
         self._keys_of: dict[str, tuple[Key, ...]] = {}
 
-    def apply(self, kind: str, body: Body) -> None:
-        """Takes one watch event (ADDED, MODIFIED or DELETED) into the index."""
+    def apply(self, kind: str, body: Body,
+              contributed: Mapping[Key, V] | None = None) -> None:
+        """Takes one watch event (ADDED, MODIFIED or DELETED) into the index; a caller that
+        has already read the body passes what it contributes, so it is not read twice."""
         uid = str(body["metadata"]["uid"])
         for key in self._keys_of.pop(uid, ()):
             values = self._by_key.get(key)
@@ -29,7 +31,8 @@ class Index(Mapping[Key, Collection[V]], Generic[V]):
                     del self._by_key[key]
         if kind == "DELETED":
             return
-        contributed = self._contribution(body)
+        if contributed is None:
+            contributed = self._contribution(body)
         for key, value in contributed.items():
             self._by_key.setdefault(key, {})[uid] = value
         if contributed:

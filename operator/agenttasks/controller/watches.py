@@ -113,8 +113,11 @@ class Watches:
         key = _key(body)
         # The event of our own status write shows what the reconciler already knows: no
         # pass for it (its dependents and schedule still hear of the new status).
-        own_write = kind == "MODIFIED" and self.engine.view.only_our_write(task_facts(body))
-        for index in (self.tasks, self.dependents, self.children):
+        facts = task_facts(body) if kind != "DELETED" else None
+        own_write = facts is not None and kind == "MODIFIED" and \
+            self.engine.view.only_our_write(facts)
+        self.tasks.apply(kind, body, {key: facts} if facts is not None else None)
+        for index in (self.dependents, self.children):
             index.apply(kind, body)
         queue = self.engine.queue
         if not own_write:
