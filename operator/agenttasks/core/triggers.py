@@ -16,7 +16,7 @@ from agenttasks.api.trigger import (
     TriggerReason,
 )
 from agenttasks.core.conditions import set_condition
-from agenttasks.core.filters import FilterError, compile_filter
+from agenttasks.core.filters import FilterError, cached_filter
 from agenttasks.core.payload import parse_path, task_name
 from agenttasks.core.signatures import MalformedSecretError, signing_key
 
@@ -78,7 +78,7 @@ def readiness(trigger: TriggerFacts, secret: SecretState, secret_value: bytes | 
                          f"Secret {ref.name!r} key {ref.key!r}: {exc}")
     if spec.filter:
         try:
-            compile_filter(spec.filter)
+            cached_filter(spec.filter)
         except FilterError as exc:
             return Readiness(False, TriggerReason.INVALID_FILTER, f"spec.filter: {exc}")
     for env, path in spec.params.items():
