@@ -45,14 +45,14 @@ STARTUP_TIMEOUT = 60.0  # seconds for a new worker to import cel-python
 
 def _serve(conn: Connection) -> None:
     """The worker's loop: (expression, body) in, Outcome out, until the pipe closes."""
-    # Said once the imports are done, so that they never count against a filter's time.
-    conn.send(READY)
-    while True:
-        try:
+    try:
+        # Said once the imports are done, so that they never count against a filter's time.
+        conn.send(READY)
+        while True:
             expression, body = conn.recv()
-        except (EOFError, OSError):  # the operator has gone: so do we
-            return
-        conn.send(str(evaluate(expression, body)))
+            conn.send(str(evaluate(expression, body)))
+    except (EOFError, OSError):  # the operator has gone (or given up on us): so do we
+        return
 
 
 class _Worker:
@@ -125,6 +125,15 @@ class FilterRunner:
     def start(self) -> None:
         """Start the workers now rather than at the first filtered delivery."""
         self._workers()
+
+    async def started(self) -> None:
+        """Return once the workers being started are ready (or have failed to start)."""
+        await asyncio.gather(*self._starting, return_exceptions=True)
+
+    @property
+    def idle(self) -> int:
+        """Workers ready and waiting for a filter."""
+        return 0 if self._idle is None else self._idle.qsize()
 
     def _workers(self) -> asyncio.Queue[_Worker]:
         if self._idle is None:  # started on first use: most operators have no filters
