@@ -359,3 +359,29 @@ def test_filters_never_run_for_unsigned_deliveries() -> None:
 
     run(world, test)
     assert filters.calls == 0
+
+
+def test_deliveries_in_flight_are_capped() -> None:
+    world = World(make_trigger())
+    world.service.max_in_flight = 1
+    world.service.body_timeout = 30.0
+    release = asyncio.Event()
+
+    async def held() -> AsyncIterator[bytes]:
+        yield b'{"a":'
+        await release.wait()
+        yield b"1}"
+
+    async def test(client: Client) -> None:
+        first = asyncio.ensure_future(client.post(
+            "/hooks/a/gh", data=held(), headers=github_headers(b'{"a":1}', "d1")))
+        async with asyncio.timeout(5):
+            while world.service._in_flight == 0:
+                await asyncio.sleep(0.01)
+        status, data = await post(client, BODY, github_headers(BODY, "d2"))
+        assert status == 503 and "too many" in data["error"]
+        release.set()
+        assert (await first).status == 202
+        assert (await post(client, BODY, github_headers(BODY, "d3")))[0] == 202
+
+    run(world, test)

@@ -57,6 +57,8 @@ from agenttasks.web.filter_runner import Failure, FilterRunner
 log = logging.getLogger("agenttasks.hooks")
 _CHUNK = 64 * 1024
 BODY_TIMEOUT = 10.0  # seconds to receive the whole body: a slow sender must not hold a slot
+# Deliveries being read or processed at once: each may hold up to 1 MiB of body.
+MAX_IN_FLIGHT = 64
 FILTER_EVENT_INTERVAL = 60.0  # at most one FilterTimedOut Event a minute per trigger
 NOT_FOUND = {"error": "no such trigger, or the delivery is not signed with its secret"}
 
@@ -75,7 +77,8 @@ class DeliveryService:
                  watched: Callable[[str], bool], counts: DeliveryCounts,
                  clock: Callable[[], datetime] = utcnow,
                  filters: FilterRunner | None = None,
-                 body_timeout: float = BODY_TIMEOUT) -> None:
+                 body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT
+                 ) -> None:
         self.kube, self.secrets, self.lookup, self.watched = kube, secrets, lookup, watched
         self.counts, self.clock = counts, clock
         self.filters = filters or FilterRunner()
@@ -83,13 +86,22 @@ class DeliveryService:
         self.buckets = TokenBuckets()
         self._last_prune = time.monotonic()
         self._filter_events: dict[Key, float] = {}
+        self.max_in_flight, self._in_flight = max_in_flight, 0
 
     async def handle(self, request: web.Request) -> web.Response:
         key = (request.match_info["namespace"], request.match_info["name"])
         trigger = self.lookup(key) if self.watched(key[0]) else None
         if trigger is not None and trigger.spec is None:
             trigger = None
-        response, authentic = await self._deliver(trigger, request)
+        if self._in_flight >= self.max_in_flight:  # before the trigger is looked at
+            metrics.WEBHOOK_REQUESTS.labels("", "", "503").inc()
+            return _answer(503, {"error": "too many deliveries at once; retry"},
+                           **{"Retry-After": "5"})
+        self._in_flight += 1
+        try:
+            response, authentic = await self._deliver(trigger, request)
+        finally:
+            self._in_flight -= 1
         if trigger is None or not authentic:
             # Unknown names are not labels: an attacker must not grow the metric's series.
             metrics.WEBHOOK_REQUESTS.labels("", "", str(response.status)).inc()
