@@ -385,3 +385,35 @@ def test_deliveries_in_flight_are_capped() -> None:
         assert (await post(client, BODY, github_headers(BODY, "d3")))[0] == 202
 
     run(world, test)
+
+
+def test_a_redelivery_finds_a_foreign_payload_and_refuses() -> None:
+    world = World(make_trigger())
+
+    async def test(client: Client) -> None:
+        _, data = await post(client, BODY, github_headers(BODY, "d1"))
+        # A crash left the task without its payload, and someone else took the name.
+        payload = world.kube.objects[("configmaps", "a", f"{data['task']}-payload")]
+        payload["metadata"]["ownerReferences"] = [{"uid": "someone-else", "controller": True}]
+        status, answer = await post(client, BODY, github_headers(BODY, "d1"))
+        assert status == 503 and "does not belong" in answer["error"]
+
+    run(world, test)
+    assert len(world.kube.tasks()) == 1 and world.kube.deleted == []
+
+
+def test_without_the_right_to_read_configmaps_a_redelivery_is_still_a_duplicate() -> None:
+    world = World(make_trigger())
+
+    async def forbidden(path: str) -> dict[str, Any] | None:
+        raise ApiError(403, "Forbidden", "configmaps is forbidden")
+
+    world.kube._get_or_none = forbidden  # type: ignore[method-assign]
+
+    async def test(client: Client) -> None:
+        first = await post(client, BODY, github_headers(BODY, "d1"))
+        again = await post(client, BODY, github_headers(BODY, "d1"))
+        assert first == again and first[0] == 202
+
+    run(world, test)
+    assert world.counts.take(("a", "gh")).duplicate == 1

@@ -238,7 +238,6 @@ class DeliveryService:
             if redelivered is not None:
                 await self._ensure_payload(redelivered, body)
                 return redelivered["metadata"]["name"], True
-        await self._refuse_squatted_payload(trigger.namespace, name)
         env = env_values(payload, trigger.spec.params)
         try:
             task = await self.kube.create_object(
@@ -252,7 +251,7 @@ class DeliveryService:
                 raise
             task, created_now = found, False
         try:
-            await self._ensure_payload(task, body)
+            await self._ensure_payload(task, body, first=created_now)
         except PayloadNotOurs:
             if created_now:  # its Job would mount someone else's ConfigMap: it must not run
                 await self.kube.delete_object("agenttasks", trigger.namespace, name)
@@ -272,30 +271,38 @@ class DeliveryService:
         tasks: list[dict[str, Any]] = listing.get("items") or []
         return next((t for t in tasks if is_delivery_task_of(t, trigger)), None)
 
-    async def _refuse_squatted_payload(self, namespace: str, task: str) -> None:
-        """Before a new task: its payload's name must be free, or its task's own."""
-        name = payload_config_map_name(task)
-        existing = await self._read_config_map(namespace, name)
-        if existing is None:
-            return
-        owner = await self.kube.get_object("agenttasks", namespace, task)
-        if owner is None or not is_payload_of(existing, owner):
-            raise PayloadNotOurs(f"ConfigMap {name} exists and does not belong to this "
-                                 "delivery's task; delete it to accept the delivery")
+    async def _ensure_payload(self, task: dict[str, Any], body: bytes, first: bool = False
+                              ) -> None:
+        """Create the task's payload; one that exists already must be controlled by it.
 
-    async def _ensure_payload(self, task: dict[str, Any], body: bytes) -> None:
+        ``first``: the task was created just now, so an existing ConfigMap cannot be ours.
+        The existing one is read only on a conflict, so that the usual delivery makes no
+        read. Without the right to read ConfigMaps (a chart older than this check) a
+        redelivery's ConfigMap is taken as ours with a warning; a new task's never is.
+        """
         try:
             await self.kube.create_config_map(build_payload_config_map(task,
                                                                        body.decode("utf-8")))
+            return
         except ApiError as exc:
             if not exc.conflict:
                 raise
-            meta = task["metadata"]
-            name = payload_config_map_name(meta["name"])
-            if not is_payload_of(await self._read_config_map(meta["namespace"], name), task):
-                raise PayloadNotOurs(f"ConfigMap {name} exists and does not belong to task "
-                                     f"{meta['name']}; delete it to accept the delivery"
-                                     ) from None
+        meta = task["metadata"]
+        name = payload_config_map_name(meta["name"])
+        refusal = PayloadNotOurs(f"ConfigMap {name} exists and does not belong to task "
+                                 f"{meta['name']}; delete it to accept the delivery")
+        if first:
+            raise refusal
+        try:
+            existing = await self._read_config_map(meta["namespace"], name)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            log.warning("cannot check that ConfigMap %s/%s belongs to its task: the operator "
+                        "may not get configmaps (grant it)", meta["namespace"], name)
+            return
+        if not is_payload_of(existing, task):
+            raise refusal
 
     async def _read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         # kube.client has no get_config_map yet (kube/ is not this module's to change).
