@@ -1,15 +1,15 @@
 """POST /hooks/<namespace>/<trigger>: authenticated webhook deliveries become AgentTasks.
 
-The answer is decided in this order: the declared size against the global 1 MiB (413), the
-body read within BODY_TIMEOUT (408, 413), then the trigger and the signature together:
-an unknown trigger and a delivery not signed with its secret get the same 404, so that a
-stranger cannot tell which triggers exist. Only then, for authentic deliveries: the
-trigger's own size limit (413), its rate limit (429: only authentic deliveries are
-counted, so unsigned floods cannot starve real ones), JSON (400), the filter (202 without a
-task; 422 when it runs over its time limit), then the task (202). A 202 means the
-AgentTask and its payload ConfigMap exist; an API error is a 503 so that the sender
-retries, and the retry finds the task by its deterministic name instead of creating
-another.
+The answer is decided in this order: too many deliveries in flight (503), the declared size
+against the global 1 MiB (413), the body read within BODY_TIMEOUT (408, 413), then the
+trigger and the signature together: an unknown trigger and a delivery not signed with its
+secret get the same 404, so that a stranger cannot tell which triggers exist. Only then,
+for authentic deliveries: the trigger's own size limit (413), its rate limit (429: only
+authentic deliveries are counted, so unsigned floods cannot starve real ones), JSON (400),
+the filter (202 without a task; 422 when it runs over its time limit), then the task
+(202). A 202 means the AgentTask and its payload ConfigMap exist; an API error is a 503 so
+that the sender retries, and the retry finds the task by its deterministic name instead of
+creating another.
 """
 
 from __future__ import annotations
