@@ -143,12 +143,15 @@ class FilterRunner:
         return self._idle
 
     async def _start_worker(self) -> None:
+        worker: _Worker | None = None
         try:
             worker = await asyncio.to_thread(_Worker)
             if await _receive(worker.conn, STARTUP_TIMEOUT) != READY:
                 raise ValueError("the filter worker did not start")
         except Exception as exc:  # the pool shrinks by one; deliveries then wait or get BUSY
             log.error("a filter worker failed to start: %s", exc)
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
             return
         finally:
             self._starting.discard(asyncio.current_task())
