@@ -107,3 +107,15 @@ def test_waiting_for_a_worker_is_bounded() -> None:
             assert (await slow).failure == Failure.TIMED_OUT
 
     asyncio.run(main())
+
+
+def test_the_first_delivery_waits_for_the_workers_to_start() -> None:
+    async def main() -> None:
+        pool = FilterRunner(timeout=5.0, wait=0.01)  # not started: the first run starts it
+        try:
+            verdict = await pool.run(("a", "t"), 'body.action == "opened"', BODY)
+            assert verdict.outcome == Outcome.MATCH
+        finally:
+            pool.close()
+
+    asyncio.run(main())

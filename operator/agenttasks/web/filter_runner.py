@@ -23,7 +23,7 @@ from agenttasks.core.filters import Outcome, evaluate
 log = logging.getLogger("agenttasks.filters")
 
 FILTER_TIMEOUT = 2.0  # seconds of evaluation; normal filters take milliseconds
-WORKER_WAIT = 5.0  # seconds a delivery may wait for a free worker
+WORKER_WAIT = 5.0  # seconds a delivery may wait for a busy worker to come free
 WORKERS = 2
 
 
@@ -96,8 +96,11 @@ class FilterRunner:
 
     async def _run(self, expression: str, body: bytes) -> Verdict:
         idle = self._workers()
+        # A worker being started is worth waiting for (the first filtered delivery after
+        # the operator starts, or one after a kill): its start-up is not a busy pool.
+        wait = max(self.wait, STARTUP_TIMEOUT) if self._starting else self.wait
         try:
-            worker = await asyncio.wait_for(idle.get(), self.wait)
+            worker = await asyncio.wait_for(idle.get(), wait)
         except TimeoutError:
             return Verdict(failure=Failure.BUSY)
         # Until an answer comes the worker is busy: a cancelled wait must not hand it back.
