@@ -11,6 +11,7 @@ import hmac
 import http.client
 import json
 import socket
+import threading
 import time
 from typing import Any
 
@@ -151,7 +152,9 @@ def test_bad_signatures_are_refused(api: Api, hooks: tuple[str, int], case: str)
     else:
         headers = standard_headers(BODY, "msg_bad", key=b"another key entirely")
     status, data, _ = post(port, f"/hooks/{ns}/pr", body, headers)
-    assert status == 401 and "error" in data
+    # 404, as for an unknown trigger: a stranger must not learn that 'pr' exists.
+    assert status == 404 and "error" in data
+    assert data == post(port, f"/hooks/{ns}/no-such-trigger", body, headers)[1]
     assert WHSEC not in json.dumps(data)
     assert tasks_of(api, ns, "pr") == []
 
@@ -204,7 +207,7 @@ def test_oversize_bodies_are_refused(api: Api, ns: str, operator: Operator) -> N
         sock.sendall(f"POST /hooks/{ns}/small HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
                      f"{head}\r\n".encode() + big)
         reply = sock.recv(4096).decode(errors="replace")
-    assert reply.split()[1] in ("401", "400", "413")
+    assert reply.split()[1] in ("404", "400", "413")  # 404: not what was signed
     assert tasks_of(api, ns, "small") == []
     ok = b'{"ok": true}'
     assert post(operator.port, f"/hooks/{ns}/small", ok, standard_headers(ok, "m2"))[0] == 202
@@ -281,7 +284,7 @@ def test_github_scheme_and_delivery_id(api: Api, ns: str, operator: Operator) ->
     again = post(operator.port, f"/hooks/{ns}/gh", BODY, github_headers(BODY, delivery))
     forged = post(operator.port, f"/hooks/{ns}/gh", BODY,
                   github_headers(BODY, "other", secret="wrong"))
-    assert (first[0], again[0], forged[0]) == (202, 202, 401)
+    assert (first[0], again[0], forged[0]) == (202, 202, 404)
     assert first[1]["task"] == again[1]["task"]
     assert tasks_of(api, ns, "gh") == [first[1]["task"]]
 
@@ -336,3 +339,98 @@ def test_apply_refuses_bad_params_and_long_names(api: Api, ns: str) -> None:
     with pytest.raises(ApiException) as long_name:
         make_trigger(api, ns, "t" * 41)
     assert "at most 40 characters" in str(long_name.value.body)
+
+
+# --- issue 17: replays, floods and filters that would run for minutes --------------------------
+
+def test_a_replayed_github_body_under_a_new_delivery_id_creates_no_second_task(
+        api: Api, ns: str, operator: Operator) -> None:
+    make_secret(api, ns, "gh", "token", GITHUB_SECRET)
+    make_trigger(api, ns, "gh", secret="gh", key="token", signature="github")
+    wait_for(lambda: ready_reason(api, ns, "gh") == "Ready" or None, 20, what="ready")
+    # X-GitHub-Delivery is not signed: an attacker with one captured body can send any id.
+    answers = [post(operator.port, f"/hooks/{ns}/gh", BODY, github_headers(BODY, delivery))
+               for delivery in ("captured-1", "forged-2", "forged-3")]
+    assert [a[0] for a in answers] == [202, 202, 202]
+    assert {a[1]["task"] for a in answers} == {answers[0][1]["task"]}
+    assert tasks_of(api, ns, "gh") == [answers[0][1]["task"]]
+    other = BODY.replace(b"7", b"8")
+    fresh = post(operator.port, f"/hooks/{ns}/gh", other, github_headers(other, "new-4"))
+    assert fresh[0] == 202 and sorted(tasks_of(api, ns, "gh")) == sorted(
+        {answers[0][1]["task"], fresh[1]["task"]})
+
+
+def test_unsigned_floods_do_not_make_a_signed_delivery_get_429(api: Api, ns: str,
+                                                               operator: Operator) -> None:
+    make_secret(api, ns, "hook", "key", WHSEC)
+    make_trigger(api, ns, "guarded", rateLimit={"perMinute": 2})
+    wait_for(lambda: ready_reason(api, ns, "guarded") == "Ready" or None, 20, what="ready")
+    flood = [post(operator.port, f"/hooks/{ns}/guarded", BODY,
+                  standard_headers(BODY, f"flood-{i}", key=b"not the key"))
+             for i in range(30)]
+    assert {status for status, _, _ in flood} == {404}
+    status, data, _ = post(operator.port, f"/hooks/{ns}/guarded", BODY,
+                           standard_headers(BODY, "real-1"))
+    assert status == 202 and tasks_of(api, ns, "guarded") == [data["task"]]
+
+
+def test_a_filter_that_would_run_for_minutes_is_cut_off(api: Api, ns: str,
+                                                         operator: Operator) -> None:
+    make_secret(api, ns, "hook", "key", WHSEC)
+    # Two nested comprehensions over 1,000 items: a million steps, minutes in cel-python.
+    make_trigger(api, ns, "slow",
+                 filter="body.items.exists(x, body.items.exists(y, x + y < 0))")
+    wait_for(lambda: ready_reason(api, ns, "slow") == "Ready" or None, 20, what="ready")
+    other_ns = api.create_namespace(ns.rsplit("-", 1)[0])  # also watched by the operator
+    body = json.dumps({"items": list(range(1000))}).encode()
+    answers: list[tuple[int, dict[str, Any], float]] = []
+    stop = threading.Event()
+
+    def send_slow_deliveries() -> None:
+        # One after another until the other namespace's task is done: a filter is always
+        # running while that task is reconciled.
+        while not stop.is_set():
+            started = time.monotonic()
+            status, data, _ = post(operator.port, f"/hooks/{ns}/slow", body,
+                                   standard_headers(body, f"slow-{len(answers)}"))
+            answers.append((status, data, time.monotonic() - started))
+
+    sender = threading.Thread(target=send_slow_deliveries)
+    try:
+        sender.start()
+        api.create_task(other_ns, {"metadata": {"name": "unharmed"},
+                                   "spec": {"template": pod_template("1s")}})
+        health: list[float] = []
+        deadline = time.monotonic() + 90
+        while api.status(other_ns, "unharmed").get("phase") != "Completed":
+            assert time.monotonic() < deadline, "the other namespace's task did not complete"
+            health.append(healthz_seconds(operator.port))
+        completed_during_filters = sender.is_alive()
+        stop.set()
+        sender.join(60)
+        assert completed_during_filters and not sender.is_alive()
+        assert answers and all(status == 422 and "time limit" in data["error"]
+                               for status, data, _ in answers), answers
+        assert max(seconds for _, _, seconds in answers) < 15  # cut off, not minutes
+        assert health and max(health) < 1.0, health
+        api.wait_event(ns, "slow", "FilterTimedOut", 20)
+        assert tasks_of(api, ns, "slow") == []
+        # The killed worker was replaced: the next delivery is filtered as usual.
+        small = b'{"items": [1]}'
+        assert post(operator.port, f"/hooks/{ns}/slow", small,
+                    standard_headers(small, "small-1"))[1] == {"task": None, "filtered": True}
+    finally:
+        stop.set()
+        sender.join(60)
+        api.delete_namespace(other_ns)
+
+
+def healthz_seconds(port: int) -> float:
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    return time.monotonic() - started

@@ -315,3 +315,30 @@ def test_sender_faults_are_not_configuration_faults() -> None:
     for reason in (Reason.INVALID_SIGNATURE, Reason.MISSING_SIGNATURE,
                    Reason.TIMESTAMP_OUT_OF_TOLERANCE, Reason.MISSING_DELIVERY_ID):
         assert reason not in CONFIGURATION_REASONS
+
+
+# --- who may be told why (issue 17: one answer for unknown and unauthenticated) -------------
+
+def test_only_refusals_after_a_matching_signature_are_authentic() -> None:
+    old = NOW_SECONDS - 3600
+    stale = verify(STANDARD_WEBHOOKS, WHSEC,
+                   standard_headers(standard_signature(RAW_KEY, "msg_1", old, BODY),
+                                    timestamp=old), BODY, NOW)
+    assert refused(stale, Reason.TIMESTAMP_OUT_OF_TOLERANCE) and stale.authentic
+    github_without_id = verify(GITHUB, GITHUB_SECRET, {
+        "X-Hub-Signature-256": "sha256=" + hex_signature(GITHUB_SECRET, BODY)}, BODY, NOW)
+    assert refused(github_without_id, Reason.MISSING_DELIVERY_ID)
+    assert github_without_id.authentic
+    strangers = [
+        verify(STANDARD_WEBHOOKS, WHSEC, standard_headers("v1," + "A" * 44), BODY, NOW),
+        verify(STANDARD_WEBHOOKS, WHSEC, {"webhook-signature": "v1,x"}, BODY, NOW),
+        verify(GITHUB, GITHUB_SECRET, {"X-GitHub-Delivery": "d"}, BODY, NOW),
+        verify(GITHUB, GITHUB_SECRET, {"X-Hub-Signature-256": "sha256=00",
+                                       "X-GitHub-Delivery": "d"}, BODY, NOW),
+        verify(HMAC_SHA256, GITHUB_SECRET, {"X-Sig": "00"}, BODY, NOW, "X-Sig"),
+    ]
+    assert all(not v.accepted and not v.authentic for v in strangers)
+    accepted = verify(GITHUB, GITHUB_SECRET, {
+        "X-Hub-Signature-256": "sha256=" + hex_signature(GITHUB_SECRET, BODY),
+        "X-GitHub-Delivery": "d"}, BODY, NOW)
+    assert accepted.accepted and accepted.authentic

@@ -13,7 +13,7 @@ from agenttasks.api.task import AgentTaskSpec
 from agenttasks.api.trigger import AgentTaskTriggerSpec
 from agenttasks.core.cron import ScheduleError, parse
 from agenttasks.core.dependencies import find_cycle
-from agenttasks.core.filters import FilterError, compile_filter
+from agenttasks.core.filters import FilterError, cached_filter
 from agenttasks.core.payload import parse_path
 from agenttasks.core.plans import Plan, refusal, task_refusal
 
@@ -59,7 +59,7 @@ def check_trigger(spec: dict[str, Any]) -> str | None:
         return None
     if parsed.filter:
         try:
-            compile_filter(parsed.filter)
+            cached_filter(parsed.filter)
         except FilterError as exc:
             return f"spec.filter: {exc}"
     for env, path in parsed.params.items():

@@ -58,20 +58,26 @@ CONFIGURATION_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class Verdict:
-    """Accepted with a ``delivery_id``, or refused with a ``reason`` and a human ``message``."""
+    """Accepted with a ``delivery_id``, or refused with a ``reason`` and a human ``message``.
+
+    ``authentic`` is true when the signature matched (always, for an accepted delivery): a
+    refusal only the secret's holder can see may say why; any other must look like an
+    unknown trigger, so that it does not tell a stranger which triggers exist.
+    """
 
     accepted: bool
     delivery_id: str = ""
     reason: str = ""
     message: str = ""
+    authentic: bool = False
 
     @classmethod
     def accept(cls, delivery_id: str) -> Verdict:
-        return cls(accepted=True, delivery_id=delivery_id)
+        return cls(accepted=True, delivery_id=delivery_id, authentic=True)
 
     @classmethod
-    def refuse(cls, reason: Reason, message: str) -> Verdict:
-        return cls(accepted=False, reason=reason, message=message)
+    def refuse(cls, reason: Reason, message: str, authentic: bool = False) -> Verdict:
+        return cls(accepted=False, reason=reason, message=message, authentic=authentic)
 
 
 class MalformedSecretError(ValueError):
@@ -168,6 +174,7 @@ def _verify_standard_webhooks(
             Reason.TIMESTAMP_OUT_OF_TOLERANCE,
             f"the webhook-timestamp is out of tolerance (more than "
             f"{int(TIMESTAMP_TOLERANCE.total_seconds())}s from the receiver's clock)",
+            authentic=True,
         )
     return Verdict.accept(delivery_id)
 
@@ -200,7 +207,8 @@ def _verify_github(key: bytes, headers: Mapping[str, str], body: bytes) -> Verdi
     delivery_id = headers.get("x-github-delivery", "").strip()
     if not delivery_id:
         return Verdict.refuse(
-            Reason.MISSING_DELIVERY_ID, "the X-GitHub-Delivery header is missing"
+            Reason.MISSING_DELIVERY_ID, "the X-GitHub-Delivery header is missing",
+            authentic=True,
         )
     return Verdict.accept(delivery_id)
 

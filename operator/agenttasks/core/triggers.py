@@ -3,6 +3,7 @@ names of delivery tasks, and the delivery counters waiting to be written."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -16,7 +17,7 @@ from agenttasks.api.trigger import (
     TriggerReason,
 )
 from agenttasks.core.conditions import set_condition
-from agenttasks.core.filters import FilterError, compile_filter
+from agenttasks.core.filters import FilterError, cached_filter
 from agenttasks.core.payload import parse_path, task_name
 from agenttasks.core.signatures import MalformedSecretError, signing_key
 
@@ -78,7 +79,7 @@ def readiness(trigger: TriggerFacts, secret: SecretState, secret_value: bytes | 
                          f"Secret {ref.name!r} key {ref.key!r}: {exc}")
     if spec.filter:
         try:
-            compile_filter(spec.filter)
+            cached_filter(spec.filter)
         except FilterError as exc:
             return Readiness(False, TriggerReason.INVALID_FILTER, f"spec.filter: {exc}")
     for env, path in spec.params.items():
@@ -119,17 +120,27 @@ def trigger_status(trigger: TriggerFacts, ready: Readiness, pending: PendingCoun
         "conditions": conditions, "observed_generation": trigger.generation})
 
 
-def delivery_task_names(trigger: TriggerFacts, delivery_id: str, now: datetime) -> list[str]:
+def delivery_task_names(trigger: TriggerFacts, delivery_id: str, body_sha256: str,
+                        now: datetime) -> list[str]:
     """Task names to look for, the one to create first.
 
-    Deliveries with an id map to one name. hmac-sha256 deliveries (id = hash of the body) fall
-    in dedupWindow-long buckets; the previous bucket's task counts as the same delivery while
-    it is younger than the window, so the window slides instead of resetting at a boundary.
+    standard-webhooks deliveries map to one name by their id, which is signed. hmac-sha256
+    (no id) and github (an id that is not signed, so a replay can carry any id) are named
+    by the body's hash in dedupWindow-long buckets; the previous bucket's task counts as the
+    same delivery while it is younger than the window, so the window slides instead of
+    resetting at a boundary.
     """
     spec = trigger.spec
     assert spec is not None
-    if spec.signature != SignatureScheme.HMAC_SHA256:
+    if spec.signature == SignatureScheme.STANDARD_WEBHOOKS:
         return [task_name(trigger.name, delivery_id)]
     window = max(1, int(spec.dedup_window.total_seconds()))
     bucket = int(now.timestamp()) // window
-    return [task_name(trigger.name, f"{delivery_id}@{b}") for b in (bucket, bucket - 1)]
+    return [task_name(trigger.name, f"{body_sha256}@{b}") for b in (bucket, bucket - 1)]
+
+
+def delivery_id_digest(trigger: str, delivery_id: str) -> str:
+    """A label value naming one delivery id of one trigger, so that a github redelivery
+    with the same id is found after the body's window too."""
+    return hashlib.sha256(f"{trigger}\0{delivery_id}".encode("utf-8", "surrogatepass")
+                          ).hexdigest()[:32]

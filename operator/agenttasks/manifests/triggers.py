@@ -13,15 +13,18 @@ from agenttasks.api.meta import (
     MANAGER_NAME,
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
-from agenttasks.core.triggers import TriggerFacts
+from agenttasks.core.triggers import TriggerFacts, delivery_id_digest
 from agenttasks.manifests.jobs import add_to_containers
-from agenttasks.manifests.owners import controller_reference
+from agenttasks.manifests.owners import controller_reference, controller_uid
 from agenttasks.manifests.tasks import parse_spec_status
 
 PAYLOAD_DIR = "/var/run/agenttasks"
 PAYLOAD_FILE = "payload.json"
 PAYLOAD_ENV = "AGENTTASK_PAYLOAD"
 PAYLOAD_VOLUME = "agenttask-payload"
+# The delivery id's digest (core.triggers.delivery_id_digest): github tasks are named by the
+# body, and this finds a redelivery under the same id after the body's window.
+LABEL_DELIVERY = "agenttasks.io/delivery"
 
 
 def trigger_facts(body: dict[str, Any]) -> TriggerFacts:
@@ -53,7 +56,8 @@ def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
     pod_spec.setdefault("volumes", []).append(
         {"name": PAYLOAD_VOLUME, "configMap": {"name": payload_config_map_name(name)}})
     labels = {**(template_meta.get("labels") or {}), LABEL_TRIGGER: trigger.name,
-              LABEL_MANAGED_BY: MANAGER_NAME}
+              LABEL_MANAGED_BY: MANAGER_NAME,
+              LABEL_DELIVERY: delivery_id_digest(trigger.name, delivery_id)}
     annotations = {**(template_meta.get("annotations") or {}),
                    ANNOTATION_DELIVERY_ID: delivery_id[:1024]}
     return {
@@ -84,3 +88,16 @@ def build_payload_config_map(task: dict[str, Any], payload: str) -> dict[str, An
         },
         "data": {PAYLOAD_FILE: payload},
     }
+
+
+def is_delivery_task_of(task: dict[str, Any] | None, trigger: TriggerFacts) -> bool:
+    """Whether ``task`` was created by ``trigger``: controlled by its UID. A label or a name
+    alone is anyone's to write, and would let a user's task pass for a delivery."""
+    return bool(task) and bool(trigger.uid) and controller_uid(task or {}) == trigger.uid
+
+
+def is_payload_of(config_map: dict[str, Any] | None, task: dict[str, Any]) -> bool:
+    """Whether ``config_map`` is ``task``'s payload: controlled by the task's UID, not just
+    named ``<task>-payload`` (which anyone allowed to create ConfigMaps could be first to)."""
+    uid = task.get("metadata", {}).get("uid")
+    return bool(config_map) and bool(uid) and controller_uid(config_map or {}) == uid
