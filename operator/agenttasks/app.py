@@ -57,6 +57,7 @@ async def run(settings: OperatorSettings) -> None:
                           read_only_without_token=settings.dashboard_read_only)
     progress = ProgressEndpoint(engine.progress_tokens, engine.reports)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)
+    deliveries.filters.start()  # the filter worker processes, before the first delivery
     background = asyncio.create_task(engine.run(watches.informers))
     try:
         await kopf.operator(
@@ -72,6 +73,7 @@ async def run(settings: OperatorSettings) -> None:
     finally:
         background.cancel()
         await http.cleanup()
+        deliveries.filters.close()
         await kube.close()
 
 

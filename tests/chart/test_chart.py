@@ -57,7 +57,8 @@ BASE_RULES: list[Manifest] = [
      "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
     # list: the dashboard's task page
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+    # get: an existing payload ConfigMap is used only if its task controls it
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
 ]

@@ -62,8 +62,9 @@ class AgentTaskTriggerSpec(ApiModel):
         description="For hmac-sha256: the header carrying the hex HMAC-SHA256 of the body.")
     dedup_window: Duration = Field(
         timedelta(minutes=10),
-        description="For hmac-sha256, which has no delivery id: identical bodies within this "
-        "window are one delivery. Default 10m.")
+        description="For hmac-sha256 and github: identical bodies within this window are one "
+        "delivery (a github delivery id is not signed, so a replay under a new id is caught "
+        "by its body). Default 10m.")
     task_template: TaskTemplate = Field(description="The AgentTask each delivery creates.")
     rate_limit: RateLimit = Field(default_factory=RateLimit, description="Per-minute limit.")
     max_payload_bytes: int = Field(

@@ -166,6 +166,9 @@ class Kube:
                                    query={"labelSelector": label_selector})
         return list(listing.get("items") or [])
 
+    async def get_config_map(self, namespace: str, name: str) -> JSON | None:
+        return await self._get_or_none(_path("v1", "configmaps", namespace, name))
+
     async def create_config_map(self, body: JSON) -> JSON:
         return await self._call(
             "POST", _path("v1", "configmaps", body["metadata"]["namespace"]), body)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -305,9 +304,7 @@ class DeliveryService:
             raise refusal
 
     async def _read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
-        # kube.client has no get_config_map yet (kube/ is not this module's to change).
-        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/configmaps/{quote(name, safe='')}"
-        return await self.kube._get_or_none(path)
+        return await self.kube.get_config_map(namespace, name)
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
