@@ -85,8 +85,7 @@ class FakeKube:
     async def create_config_map(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.put("configmaps", body)
 
-    async def _get_or_none(self, path: str) -> dict[str, Any] | None:
-        _, _, _, _, namespace, _, name = path.split("/")
+    async def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get(("configmaps", namespace, name))
 
     async def emit(self, involved: dict[str, Any], type_: str, reason: str,
@@ -405,10 +404,10 @@ def test_a_redelivery_finds_a_foreign_payload_and_refuses() -> None:
 def test_without_the_right_to_read_configmaps_a_redelivery_is_still_a_duplicate() -> None:
     world = World(make_trigger())
 
-    async def forbidden(path: str) -> dict[str, Any] | None:
+    async def forbidden(namespace: str, name: str) -> dict[str, Any] | None:
         raise ApiError(403, "Forbidden", "configmaps is forbidden")
 
-    world.kube._get_or_none = forbidden  # type: ignore[method-assign]
+    world.kube.get_config_map = forbidden  # type: ignore[method-assign]
 
     async def test(client: Client) -> None:
         first = await post(client, BODY, github_headers(BODY, "d1"))
