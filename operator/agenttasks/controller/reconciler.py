@@ -174,7 +174,8 @@ class TaskReconciler:
 
     async def _read_result(self, task: TaskFacts, jobs: list[JobFacts]) -> list[JobFacts]:
         """The newest finished attempt's termination message, read once from its pod when
-        status has no result for that attempt yet."""
+        status has no result for that attempt yet. Only pods the Job controls count: the
+        ``job-name`` label is anyone's to set on a pod of their own."""
         finished = [j for j in jobs if j.finished]
         if not finished:
             return jobs
@@ -184,7 +185,8 @@ class TaskReconciler:
             return jobs
         message = ""
         for pod in await self.kube.list_pods(task.namespace, f"job-name={latest.name}"):
-            message = termination_message(pod) or message
+            if latest.uid is not None and controller_uid(pod) == latest.uid:
+                message = termination_message(pod) or message
         return [replace(j, termination_message=message) if j is latest else j for j in jobs]
 
     # --- applying the decision --------------------------------------------------------------
