@@ -8,7 +8,7 @@ import asyncio
 import base64
 import copy
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 JSON = dict[str, Any]
 
 
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
 
 
