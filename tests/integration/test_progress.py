@@ -136,8 +136,19 @@ def test_the_result_comes_only_from_the_jobs_own_pod(api: Api, ns: str) -> None:
     # sorts after the Job's pod, so a listing by label alone would take its message.
     impostor = pod_template("1s")
     impostor["metadata"]["annotations"]["sim.agenttasks.io/message"] = "forged: s3://evil"
+    impostor["spec"]["restartPolicy"] = "Never"  # so that it ends, with its message
     api.core.create_namespaced_pod(ns, {**impostor, "metadata": {
         **impostor["metadata"], "name": "zz-impostor", "labels": {"job-name": "genuine-1"}}})
+
+    def impostor_message() -> str | None:
+        statuses = api.core.read_namespaced_pod("zz-impostor", ns).status.container_statuses
+        terminated = statuses and statuses[0].state.terminated
+        return terminated.message if terminated else None
+
+    # It has ended with its message before the Job's pod does, so the listing sees it.
+    assert wait_for(impostor_message, 30, what="the impostor's message") == \
+        "forged: s3://evil"
+    assert api.status(ns, "genuine").get("phase") != "Completed"
     api.wait_phase(ns, "genuine", "Completed", 60)
     result = wait_for(lambda: api.status(ns, "genuine").get("result"), 10, what="result")
     assert result == {"attempt": 1, "message": "the real report"}
