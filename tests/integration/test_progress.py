@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+
 from .harness import Api, Operator, pod_template, wait_for
 
 
@@ -83,3 +85,85 @@ def test_termination_message_becomes_the_result(api: Api, ns: str) -> None:
     result = status.get("result") or wait_for(
         lambda: api.status(ns, "reporting").get("result"), 10, what="result")
     assert result == {"attempt": 1, "message": "report: s3://reports/2026-11-25/sales-us.pdf"}
+
+
+def planted_secret(api: Api, ns: str, task: str, token: str,
+                   owner: dict[str, Any] | None = None) -> Any:
+    """A ``<task>-progress`` Secret someone else created first, as the operator's would look."""
+    return api.core.create_namespaced_secret(ns, {"metadata": {
+        "name": f"{task}-progress", "annotations": {"agenttasks.io/attempt": "1"},
+        "ownerReferences": [owner] if owner else []},
+        "stringData": {"token": token}})
+
+
+def test_a_foreign_progress_secret_is_neither_changed_nor_used(
+        api: Api, ns: str, operator: Operator) -> None:
+    planted = planted_secret(api, ns, "squatted", "the-planter-knows-this")
+    api.create_task(ns, {"metadata": {"name": "squatted"},
+                         "spec": {"template": pod_template("1h")}})
+    api.wait_phase(ns, "squatted", "InProgress", 30)
+    api.wait_event(ns, "squatted", "ProgressUnavailable")
+    [job] = api.jobs(ns, "squatted")
+    names = {e.name for c in job.spec.template.spec.containers for e in c.env or []}
+    assert not names & {"AGENTTASK_PROGRESS_URL", "AGENTTASK_PROGRESS_TOKEN"}
+    after = api.core.read_namespaced_secret("squatted-progress", ns)
+    assert after.metadata.resource_version == planted.metadata.resource_version
+    assert after.data == planted.data and after.metadata.annotations == \
+        planted.metadata.annotations and not after.metadata.owner_references
+    assert post(operator.port, ns, "squatted", "the-planter-knows-this",
+                {"completed": 1}) == 401
+    api.patch_task(ns, "squatted", {"spec": {"cancelled": True}})
+
+
+def test_reports_for_a_finished_task_are_refused(api: Api, ns: str, operator: Operator) -> None:
+    api.create_task(ns, {"metadata": {"name": "finishing"},
+                         "spec": {"template": pod_template("1h")}})
+    api.wait_phase(ns, "finishing", "InProgress", 30)
+    _attempt, token = pod_token(api, ns, "finishing")
+    assert post(operator.port, ns, "finishing", token, {"completed": 1, "total": 2}) == 202
+    api.patch_task(ns, "finishing", {"spec": {"cancelled": True}})
+    api.wait_phase(ns, "finishing", "Cancelled", 30)
+    # The Secret, still the task's, still holds the token: it is not trusted any more.
+    assert pod_token(api, ns, "finishing")[1] == token
+    assert post(operator.port, ns, "finishing", token, {"completed": 2, "total": 2}) == 401
+
+
+def test_the_result_comes_only_from_the_jobs_own_pod(api: Api, ns: str) -> None:
+    template = pod_template("4s")
+    template["metadata"]["annotations"]["sim.agenttasks.io/message"] = "the real report"
+    api.create_task(ns, {"metadata": {"name": "genuine"}, "spec": {"template": template}})
+    # A pod of someone else's with the Job's name label and a message of its own; its name
+    # sorts after the Job's pod, so a listing by label alone would take its message.
+    impostor = pod_template("1s")
+    impostor["metadata"]["annotations"]["sim.agenttasks.io/message"] = "forged: s3://evil"
+    impostor["spec"]["restartPolicy"] = "Never"  # so that it ends, with its message
+    api.core.create_namespaced_pod(ns, {**impostor, "metadata": {
+        **impostor["metadata"], "name": "zz-impostor", "labels": {"job-name": "genuine-1"}}})
+
+    def impostor_message() -> str | None:
+        statuses = api.core.read_namespaced_pod("zz-impostor", ns).status.container_statuses
+        terminated = statuses and statuses[0].state.terminated
+        return terminated.message if terminated else None
+
+    # It has ended with its message before the Job's pod does, so the listing sees it.
+    assert wait_for(impostor_message, 30, what="the impostor's message") == \
+        "forged: s3://evil"
+    assert api.status(ns, "genuine").get("phase") != "Completed"
+    api.wait_phase(ns, "genuine", "Completed", 60)
+    result = wait_for(lambda: api.status(ns, "genuine").get("result"), 10, what="result")
+    assert result == {"attempt": 1, "message": "the real report"}
+
+
+@pytest.mark.xfail(strict=True, reason="needs app.py to pass watched=settings.watches to "
+                   "ProgressEndpoint (the shared operator otherwise serves every namespace)")
+def test_a_namespace_the_operator_does_not_watch_is_not_served(
+        api: Api, own_ns: str, operator: Operator) -> None:
+    """A Secret planted to look like the operator's, in a namespace it does not watch: its
+    token is refused (the unit tests show no Secret is even read). Its owner is a real
+    task there, so the garbage collector leaves it in place."""
+    task = api.create_task(own_ns, {"metadata": {"name": "outside"},
+                                    "spec": {"template": pod_template("1h")}})
+    planted_secret(api, own_ns, "outside", "planted", owner={
+        "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask", "name": "outside",
+        "uid": task["metadata"]["uid"], "controller": True})
+    assert post(operator.port, own_ns, "outside", "planted", {"completed": 1}) == 401

@@ -309,3 +309,60 @@ def test_the_event_of_our_write_makes_no_pass_even_when_it_comes_before_the_answ
         assert world.passes == ["waits"]
 
     run(scenario)
+
+
+def _terminated_pod(name: str, message: str, controller_uid: str | None) -> JSON:
+    refs = [] if controller_uid is None else [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "x", "uid": controller_uid,
+         "controller": True}]
+    return {"metadata": {"name": name, "namespace": NS, "ownerReferences": refs},
+            "status": {"containerStatuses": [
+                {"name": "a", "state": {"terminated": {"exitCode": 0, "message": message}}}]}}
+
+
+def test_the_result_is_read_only_from_pods_the_attempts_job_controls() -> None:
+    """Anyone may label a pod job-name=<job>; only the Job's own pods give the result."""
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        world.kube.add_task("r")
+        await world.drain()
+        job_uid = world.kube.jobs["r-1"]["metadata"]["uid"]
+        listed: list[str] = []
+
+        async def pods(namespace: str, label_selector: str) -> list[JSON]:
+            listed.append(label_selector)
+            # The impostors come last: without the owner check, theirs would be the message.
+            return [_terminated_pod("r-1-abcde", "the real report", job_uid),
+                    _terminated_pod("forged", "forged: s3://evil", "uid-of-something-else"),
+                    _terminated_pod("unowned", "unowned: s3://evil", None)]
+
+        world.kube.list_pods = pods  # type: ignore[method-assign]
+        world.kube.finish_job("r-1")
+        await world.drain()
+        assert listed == ["job-name=r-1"]
+        status = world.kube.tasks["r"]["status"]
+        assert status["phase"] == "Completed"
+        assert status["result"] == {"attempt": 1, "message": "the real report"}
+
+    run(scenario)
+
+
+def test_no_result_is_taken_when_only_foreign_pods_carry_the_job_label() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        world.kube.add_task("lone")
+        await world.drain()
+
+        async def pods(namespace: str, label_selector: str) -> list[JSON]:
+            return [_terminated_pod("forged", "forged: s3://evil", "uid-of-something-else")]
+
+        world.kube.list_pods = pods  # type: ignore[method-assign]
+        world.kube.finish_job("lone-1")
+        await world.drain()
+        status = world.kube.tasks["lone"]["status"]
+        assert status["phase"] == "Completed"
+        assert "forged" not in str(status.get("result"))
+
+    run(scenario)

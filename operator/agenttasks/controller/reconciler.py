@@ -31,7 +31,7 @@ from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.manifests.jobs import build_job, job_facts, termination_message
 from agenttasks.manifests.owners import controller_uid
-from agenttasks.manifests.progress_secret import progress_env
+from agenttasks.manifests.progress_secret import foreign_secret_event, progress_env
 from agenttasks.manifests.tasks import status_patch
 
 from . import failpoints
@@ -174,7 +174,8 @@ class TaskReconciler:
 
     async def _read_result(self, task: TaskFacts, jobs: list[JobFacts]) -> list[JobFacts]:
         """The newest finished attempt's termination message, read once from its pod when
-        status has no result for that attempt yet."""
+        status has no result for that attempt yet. Only pods the Job controls count: the
+        ``job-name`` label is anyone's to set on a pod of their own."""
         finished = [j for j in jobs if j.finished]
         if not finished:
             return jobs
@@ -184,7 +185,8 @@ class TaskReconciler:
             return jobs
         message = ""
         for pod in await self.kube.list_pods(task.namespace, f"job-name={latest.name}"):
-            message = termination_message(pod) or message
+            if latest.uid is not None and controller_uid(pod) == latest.uid:
+                message = termination_message(pod) or message
         return [replace(j, termination_message=message) if j is latest else j for j in jobs]
 
     # --- applying the decision --------------------------------------------------------------
@@ -210,8 +212,13 @@ class TaskReconciler:
         assert task.spec is not None
         env = None
         if self.tokens is not None and self.progress_url:
-            await self.tokens.ensure(task, action.attempt)  # before the Job: pods read it
-            env = progress_env(task, self.progress_url)
+            # Before the Job: pods read it. A Secret of its name that the task does not
+            # control is left alone, and the attempt runs without progress, saying why.
+            if await self.tokens.ensure(task, action.attempt):
+                env = progress_env(task, self.progress_url)
+            else:
+                self.events.record("AgentTask", task.namespace, task.name, task.uid,
+                                   foreign_secret_event(task))
         body = build_job(task, task.spec, action.attempt, action.name, env)
         granted = self.slots.granted_at(task.key)
         if granted is not None:  # how long the queue held it, for users and the benchmark

@@ -17,6 +17,8 @@ class JobFacts:
     attempt: int
     created: datetime
     owner_uid: str | None = None
+    uid: str | None = None
+    """The Job's own uid: its pods are read only when they are controlled by it."""
     suspended: bool = False
     active: int = 0
     terminating: int = 0

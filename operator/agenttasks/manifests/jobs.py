@@ -94,6 +94,7 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         attempt=attempt,
         created=created,
         owner_uid=controller_uid(body),
+        uid=meta.get("uid"),
         suspended=bool((body.get("spec") or {}).get("suspend")),
         active=int(status.get("active") or 0),
         terminating=int(status.get("terminating") or 0),
