@@ -55,7 +55,8 @@ async def run(settings: OperatorSettings) -> None:
     dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
                                         engine.trigger_index, settings.watches, feed),
                           read_only_without_token=settings.dashboard_read_only)
-    progress = ProgressEndpoint(engine.progress_tokens, engine.reports)
+    progress = ProgressEndpoint(engine.progress_tokens, engine.reports,
+                                watched=settings.watches, task=engine.view.task)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)
     deliveries.filters.start()  # the filter worker processes, before the first delivery
     background = asyncio.create_task(engine.run(watches.informers))

@@ -9,8 +9,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import pytest
-
 from .harness import Api, Operator, pod_template, wait_for
 
 
@@ -154,8 +152,6 @@ def test_the_result_comes_only_from_the_jobs_own_pod(api: Api, ns: str) -> None:
     assert result == {"attempt": 1, "message": "the real report"}
 
 
-@pytest.mark.xfail(strict=True, reason="needs app.py to pass watched=settings.watches to "
-                   "ProgressEndpoint (the shared operator otherwise serves every namespace)")
 def test_a_namespace_the_operator_does_not_watch_is_not_served(
         api: Api, own_ns: str, operator: Operator) -> None:
     """A Secret planted to look like the operator's, in a namespace it does not watch: its
