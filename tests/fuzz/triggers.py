@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from agenttasks.api.trigger import MAX_FILTER_LENGTH
 from tests.fuzz import tasks
 from tests.fuzz import values as v
 from tests.fuzz.cases import MISSING, Case, Expect, Kind
@@ -79,7 +80,7 @@ def edge_case(draw: st.DrawFn, pick: int) -> Case:
                                           "secretRef": secret_for("hmac-sha256"),
                                           "signatureHeader": "X" * 128}, 0),
         ("edge dedupWindow", {**spec, "dedupWindow": draw(v.edge_duration)}, 0),
-        ("filter at maxLength", {**spec, "filter": "true" + " " * 4092}, 0),
+        ("filter at maxLength", {**spec, "filter": "true" + " " * (MAX_FILTER_LENGTH - 4)}, 0),
         ("many params", {**spec, "params": {f"P{i}": f"a.{i}" for i in range(100)}}, 0),
         ("empty params", {**spec, "params": {}}, 0),
         ("name of 40 characters", spec, MAX_NAME),
@@ -96,7 +97,7 @@ def invalid_case(draw: st.DrawFn, pick: int) -> Case:
     task_mutant = draw(tasks.invalid_case())
     choices = [
         ("bad filter", {**spec, "filter": draw(invalid_filter)}, 0),
-        ("filter too long", {**spec, "filter": "true" + " " * 4093}, 0),
+        ("filter too long", {**spec, "filter": "true" + " " * (MAX_FILTER_LENGTH - 3)}, 0),
         ("bad params", {**spec, "params": draw(invalid_params)}, 0),
         ("unknown signature scheme", {**spec, "signature": draw(st.sampled_from(
             ["md5", "HMAC-SHA256", "", "sha1"]))}, 0),

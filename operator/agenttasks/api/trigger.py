@@ -14,6 +14,7 @@ from agenttasks.api.meta import ApiModel
 from agenttasks.api.template import TaskTemplate
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_FILTER_LENGTH = 2048  # characters of a filter; core.filters bounds its cost further
 MAX_TRIGGER_NAME = 40  # Room for "-<hash>" in the names of its tasks.
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -71,7 +72,7 @@ class AgentTaskTriggerSpec(ApiModel):
         MAX_PAYLOAD_BYTES, ge=1, le=MAX_PAYLOAD_BYTES,
         description="Larger bodies are refused with 413. Default and maximum 1 MiB.")
     filter: str | None = Field(
-        None, max_length=4096,
+        None, max_length=MAX_FILTER_LENGTH,
         description="A CEL expression over the JSON payload, bound as `body`, such as "
         "'body.action == \"opened\"'. Deliveries it does not hold for create no task.")
     params: dict[str, str] = Field(

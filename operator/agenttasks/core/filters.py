@@ -26,11 +26,13 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from lark import Token, Tree
 
+from agenttasks.api.trigger import MAX_FILTER_LENGTH
+
 # CEL ints are 64-bit; cel-python refuses larger JSON integers outright.
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # --- the cost rules (admission and readiness refuse what breaks them) -----------------------
-MAX_EXPRESSION_LENGTH = 2048
+MAX_EXPRESSION_LENGTH = MAX_FILTER_LENGTH  # the schema's maxLength
 # Each comprehension runs its body once per element: nested ones multiply. Two levels are a
 # real need (commits x files); three are a million steps at 1,000 elements (about 190 s in
 # cel-python, measured at 190 us a step).
