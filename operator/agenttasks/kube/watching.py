@@ -128,17 +128,12 @@ class Informer:
                 raise Gone()
             await _raise_for(response)
             async for line in response.content:
-                if not line.strip():
+                if (event := _event(line)) is None:
                     continue
-                event = json.loads(line)
-                kind, body = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if body.get("code") == 410:
-                        raise Gone()
-                    raise RuntimeError(f"watch error: {body.get('message')}")
+                kind, body = event
                 version = str((body.get("metadata") or {}).get("resourceVersion") or version)
                 if kind != "BOOKMARK":
-                    self._deliver(str(kind), body)
+                    self._deliver(kind, body)
         return version
 
     def _deliver(self, kind: str, body: JSON) -> None:
@@ -188,15 +183,9 @@ async def watch(connection: Connection, resource: Resource, namespace: str | Non
                     raise api_error(response.status, response.reason or "",
                                     await response.read())
                 async for line in response.content:
-                    if not line.strip():
+                    if (event := _event(line)) is None:
                         continue
-                    event = json.loads(line)
-                    kind, body = str(event.get("type")), event.get("object") or {}
-                    if kind == "ERROR":
-                        if body.get("code") == 410:
-                            raise Gone()
-                        raise api_error(int(body.get("code") or 500), str(body.get("reason")),
-                                        json.dumps(body).encode())
+                    kind, body = event
                     version = str((body.get("metadata") or {}).get("resourceVersion")
                                   or version)
                     if kind != "BOOKMARK":
@@ -211,6 +200,21 @@ async def watch(connection: Connection, resource: Resource, namespace: str | Non
                 listing = json.loads(await response.read())
             version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
             yield WatchEvent("RELISTED", items=tuple(listing.get("items") or ()))
+
+
+def _event(line: bytes) -> tuple[str, JSON] | None:
+    """One line of a watch stream as (type, object); None for a blank line. An ERROR event
+    raises: Gone for 410 (the caller re-lists), ApiError for any other code."""
+    if not line.strip():
+        return None
+    event = json.loads(line)
+    kind, body = str(event.get("type")), event.get("object") or {}
+    if kind == "ERROR":
+        if body.get("code") == 410:
+            raise Gone()
+        raise api_error(int(body.get("code") or 500), str(body.get("reason")),
+                        json.dumps(body).encode())
+    return kind, body
 
 
 def _selector(label_selector: str) -> dict[str, str]:
