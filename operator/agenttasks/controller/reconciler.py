@@ -54,16 +54,15 @@ class _Facts:
 
 class TaskReconciler:
     def __init__(self, kube: Kube, view: TaskView, wakeups: WakeUps, slots: SlotKeeper,
-                 events: EventRecorder, plan: Plan, tokens: ProgressTokens | None = None,
-                 progress_url: str | None = None, reports: ProgressInbox | None = None,
-                 again: Callable[[Key], None] | None = None,
+                 events: EventRecorder, plan: Plan, tokens: ProgressTokens | None,
+                 progress_url: str | None, reports: ProgressInbox,
+                 again: Callable[[Key], None],
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
-        # Another pass of a key soon (after this one): the engine's queue.
-        self.again = again or (lambda key: wakeups.at(key, clock()))
+        self.again = again  # another pass of a key, after this one: the engine's queue
         self.slots, self.events, self.plan = slots, events, plan
         self.tokens, self.progress_url = tokens, progress_url
-        self.reports = reports or ProgressInbox()
+        self.reports = reports
         # Why the API server refused the Job a pass tried to create: the next pass decides
         # on it. In memory only: after a restart the create is tried (and refused) again.
         self._refused: dict[Key, tuple[str, str]] = {}
