@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from agenttasks.web.access import (
-    Access,
-    UserInfo,
+from agenttasks.core.privilege import Access, UserInfo
+from agenttasks.manifests.reviews import (
     access_allowed,
     access_review_body,
+    token_key,
+    token_review_body,
+    user_from_token_review,
+)
+from agenttasks.web.access import (
     bearer_token,
     denial,
     events_access,
@@ -16,9 +20,6 @@ from agenttasks.web.access import (
     list_access,
     run_now_access,
     task_action_access,
-    token_key,
-    token_review_body,
-    user_from_token_review,
 )
 
 SA_USER = UserInfo(

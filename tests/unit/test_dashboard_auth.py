@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from agenttasks.web.access import Access, UserInfo
+from agenttasks.core.privilege import Access, UserInfo
 from agenttasks.web.auth import (
     INVALID_TOKEN_TTL_S,
     MAX_CACHED_TOKENS,

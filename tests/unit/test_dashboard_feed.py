@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from agenttasks.api.task import Phase
+from agenttasks.kube.access_reviews import ANSWER_TTL_S
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed, relevant_to
 from tests.unit.test_dashboard_http import READER, World, bearer, next_event, run, task
@@ -134,7 +135,8 @@ def test_a_change_during_a_render_is_not_lost() -> None:
 def test_the_dashboard_listens_to_the_feed_it_is_given() -> None:
     world = World()
     given = ChangeFeed()
-    world.dashboard = Dashboard(world.kube, world.dashboard.sources, feed=given)
+    world.dashboard = Dashboard(world.kube, world.dashboard.sources, feed=given,
+                                access=world.access)
     assert world.dashboard.feed is given and world.dashboard.sources.feed is not given
     world.feed = given  # World.put tells this feed now
 
@@ -147,6 +149,7 @@ def test_the_dashboard_listens_to_the_feed_it_is_given() -> None:
         event, data = await next_event(resp)
         assert 'data-name="t1" data-phase="Failed"' in data["html"]
         world.kube.rules.discard(("reader", "list", "agenttasks", "a"))
+        world.now += ANSWER_TTL_S
         world.put(task("a", "t1", Phase.FAILED, rv="3"))
         event, data = await next_event(resp)
         assert event == "failure" and data["status"] == 403

@@ -23,6 +23,7 @@ from agenttasks.controller.task_view import TaskView
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.naming import manual_task_name
 from agenttasks.core.triggers import TriggerFacts
+from agenttasks.kube.access_reviews import ANSWER_TTL_S, AccessReviews
 from agenttasks.kube.client import ApiError
 from agenttasks.web import dashboard as dashboard_module
 from agenttasks.web.dashboard import Dashboard
@@ -107,9 +108,11 @@ class World:
         schedules = ScheduleView()
         schedules.attach({}, {})
         self.feed = ChangeFeed()
+        self.now = 0.0  # the access reviews' clock: a revoked right is seen once it passes
+        self.access = AccessReviews(self.kube, clock=lambda: self.now)
         self.dashboard = Dashboard(self.kube, Sources(view, schedules, triggers,
                                                       lambda ns: ns != "unwatched", self.feed),
-                                   read_only_without_token=read_only)
+                                   read_only_without_token=read_only, access=self.access)
         for facts in (task("a", "t1", Phase.IN_PROGRESS), task("b", "secret", Phase.PENDING),
                       task("a", "done", Phase.COMPLETED)):
             self.put(facts)
@@ -355,6 +358,7 @@ def test_stream_sends_changes_and_stops_when_access_is_revoked(
         event, data = await next_event(resp)
         assert event == "view" and 'data-name="t1" data-phase="Completed"' in data["html"]
         world.kube.rules.discard(("reader", "list", "agenttasks", "a"))
+        world.now += ANSWER_TTL_S  # the kept answer expires: the revocation is seen
         world.put(task("a", "t1", Phase.COMPLETED, rv="3"))
         event, data = await next_event(resp)
         assert event == "failure" and data["status"] == 403

@@ -216,7 +216,7 @@ class Kube:
         return await self._call("PUT", _path(CRDS, "customresourcedefinitions",
                                              name=body["metadata"]["name"]), body)
 
-    # --- reviews (the dashboard asks the API server who a user is and what they may do) ------
+    # --- reviews (who a caller is and what they may do; who the operator itself is) ---------
     async def review_token(self, body: JSON) -> JSON:
         """Creates a TokenReview and returns it with its status."""
         return await self._call("POST", _path("authentication.k8s.io/v1", "tokenreviews"),
@@ -226,6 +226,11 @@ class Kube:
         """Creates a SubjectAccessReview and returns it with its status."""
         return await self._call(
             "POST", _path("authorization.k8s.io/v1", "subjectaccessreviews"), body)
+
+    async def review_self(self, body: JSON) -> JSON:
+        """Creates a SelfSubjectReview: who the API server takes this client for."""
+        return await self._call("POST", _path("authentication.k8s.io/v1",
+                                              "selfsubjectreviews"), body)
 
     # --- Events ---------------------------------------------------------------------------------
     async def list_events(self, namespace: str, kind: str, name: str,

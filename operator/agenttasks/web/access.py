@@ -1,5 +1,4 @@
-"""Who a dashboard user is and what they may do, as plain data: the TokenReview and
-SubjectAccessReview bodies the dashboard sends, and how their answers are read.
+"""What a dashboard user must be allowed for each read and action, as plain data.
 
 The dashboard never lends the operator's rights: every read and every action is checked with
 a SubjectAccessReview for the user the token belongs to, before the operator does it.
@@ -7,49 +6,14 @@ a SubjectAccessReview for the user the token belongs to, before the operator doe
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
-from agenttasks.api.meta import GROUP
+from agenttasks.core.privilege import Access, UserInfo
 
 MAX_TOKEN_CHARS = 16 * 1024
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 # A namespace is a DNS-1123 label.
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    """The user a TokenReview found: what a SubjectAccessReview must be asked about."""
-
-    username: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Access:
-    """One request as Kubernetes authorizes it: verb on (group) resource, namespace, name."""
-
-    verb: str
-    resource: str
-    namespace: str = ""
-    name: str = ""
-    group: str = GROUP
-    subresource: str = ""
-
-    def describe(self) -> str:
-        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        if self.group:
-            what = f"{what}.{self.group}"
-        if self.name:
-            what = f"{what} {self.name!r}"
-        where = f"in namespace {self.namespace!r}" if self.namespace else "in all namespaces"
-        return f"{self.verb} {what} {where}"
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -64,53 +28,6 @@ def bearer_token(header: str | None) -> str | None:
     if len(token) > MAX_TOKEN_CHARS or not _TOKEN.match(token):
         raise ValueError("the bearer token is malformed")
     return token
-
-
-def token_key(token: str) -> str:
-    """The cache key of a token: its SHA-256, so that no token is ever kept or logged."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_review_body(token: str) -> dict[str, Any]:
-    return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-            "spec": {"token": token}}
-
-
-def user_from_token_review(review: Mapping[str, Any]) -> UserInfo | None:
-    """The authenticated user of a TokenReview's answer, or None when it is not valid."""
-    status = review.get("status") or {}
-    user = status.get("user") or {}
-    if not status.get("authenticated") or not user.get("username"):
-        return None
-    extra = {str(k): tuple(str(v) for v in (values or []))
-             for k, values in (user.get("extra") or {}).items()}
-    return UserInfo(username=str(user["username"]), uid=str(user.get("uid") or ""),
-                    groups=tuple(str(g) for g in user.get("groups") or []), extra=extra)
-
-
-def access_review_body(user: UserInfo, access: Access) -> dict[str, Any]:
-    """A SubjectAccessReview asking whether ``user`` may do ``access``."""
-    attributes = {"verb": access.verb, "group": access.group, "resource": access.resource}
-    if access.namespace:
-        attributes["namespace"] = access.namespace
-    if access.name:
-        attributes["name"] = access.name
-    if access.subresource:
-        attributes["subresource"] = access.subresource
-    spec: dict[str, Any] = {"user": user.username, "groups": list(user.groups),
-                            "resourceAttributes": attributes}
-    if user.uid:
-        spec["uid"] = user.uid
-    if user.extra:
-        spec["extra"] = {k: list(v) for k, v in user.extra.items()}
-    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-            "spec": spec}
-
-
-def access_allowed(review: Mapping[str, Any]) -> bool:
-    """Whether a SubjectAccessReview's answer allows the request (denied wins)."""
-    status = review.get("status") or {}
-    return bool(status.get("allowed")) and not status.get("denied")
 
 
 def denial(user: UserInfo, access: Access) -> str:

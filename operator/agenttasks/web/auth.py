@@ -9,17 +9,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from .access import (
-    Access,
-    UserInfo,
-    access_allowed,
-    access_review_body,
-    bearer_token,
-    denial,
-    token_key,
-    token_review_body,
-    user_from_token_review,
-)
+from agenttasks.core.privilege import Access, UserInfo
+from agenttasks.kube.access_reviews import AccessReviews
+from agenttasks.manifests.reviews import token_key, token_review_body, user_from_token_review
+
+from .access import bearer_token, denial
 
 log = logging.getLogger("agenttasks.dashboard")
 TOKEN_TTL_S = 30.0  # a valid token is asked about again after this
@@ -29,7 +23,7 @@ READ_VERBS = frozenset({"get", "list", "watch"})
 
 
 class Reviews(Protocol):
-    """The two API calls the gate needs (kube.client.Kube has them)."""
+    """The two review calls of the dashboard (kube.client.Kube has them)."""
 
     async def review_token(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -52,9 +46,11 @@ def unauthenticated(message: str) -> DashboardError:
 
 
 class Gate:
-    def __init__(self, reviews: Reviews, read_only_without_token: bool = False,
+    def __init__(self, reviews: Reviews, access: AccessReviews | None = None,
+                 read_only_without_token: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.reviews = reviews
+        self.access = access if access is not None else AccessReviews(reviews, clock=clock)
         self.read_only_without_token = read_only_without_token
         self.clock = clock
         self._tokens: dict[str, tuple[float, UserInfo | None]] = {}
@@ -100,15 +96,15 @@ class Gate:
         self._tokens[key] = (now + ttl, user)
 
     async def allows(self, user: UserInfo | None, access: Access) -> bool:
-        """One SubjectAccessReview. Anonymous users (read-only mode) may read, nothing more."""
+        """One SubjectAccessReview (or its answer of the last few seconds). Anonymous users
+        (read-only mode) may read, nothing more."""
         if user is None:
             return self.read_only_without_token and access.verb in READ_VERBS
         try:
-            review = await self.reviews.review_access(access_review_body(user, access))
+            return await self.access.allowed(user, access)
         except Exception as exc:
             log.warning("SubjectAccessReview failed: %s", exc)
             raise DashboardError(503, "could not check access; try again") from None
-        return access_allowed(review)
 
     async def require(self, user: UserInfo | None, *accesses: Access) -> None:
         """Raises a 403 unless ``user`` may do every one of ``accesses``."""

@@ -21,7 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .access import UserInfo
+from agenttasks.core.privilege import UserInfo
+from agenttasks.kube.access_reviews import AccessReviews
+
 from .assets import Asset, load, respond
 from .auth import API_HEADERS, DashboardError, Gate
 from .feed import ChangeFeed, Subscription, relevant_to
@@ -65,12 +67,14 @@ def _json_errors(handler: Handler) -> Handler:
 
 class Dashboard:
     def __init__(self, kube: DashboardKube, sources: Sources,
-                 read_only_without_token: bool = False, feed: ChangeFeed | None = None) -> None:
-        """``feed`` is what wakes the streams; without one, ``sources.feed``."""
+                 read_only_without_token: bool = False, feed: ChangeFeed | None = None,
+                 access: AccessReviews | None = None) -> None:
+        """``feed`` is what wakes the streams; without one, ``sources.feed``. ``access``
+        keeps SubjectAccessReview answers (shared with the admission webhook)."""
         self.kube, self.sources = kube, sources
         self.feed = feed if feed is not None else sources.feed
         self.read_only = read_only_without_token
-        self.gate = Gate(kube, read_only_without_token)
+        self.gate = Gate(kube, access, read_only_without_token)
         self.views = Views(kube, sources, self.gate)
         self.writes = Writes(kube, self.gate, sources)
         self._closing = asyncio.Event()

@@ -14,12 +14,12 @@ from markupsafe import Markup
 from agenttasks.actions import ObjectWriter
 from agenttasks.api.meta import NAME_PATTERN
 from agenttasks.core.facts import TaskFacts
+from agenttasks.core.privilege import UserInfo
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
 
 from .access import (
     NAMESPACE_PATTERN,
-    UserInfo,
     events_access,
     get_task_access,
     list_access,

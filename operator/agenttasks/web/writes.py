@@ -13,11 +13,11 @@ from aiohttp import web
 
 from agenttasks import actions
 from agenttasks.api.task import is_terminal
+from agenttasks.core.privilege import UserInfo
 from agenttasks.kube.client import ApiError
 
 from .access import (
     TASK_ACTIONS,
-    UserInfo,
     create_task_access,
     run_now_access,
     task_action_access,
