@@ -21,16 +21,22 @@ from agenttasks.controller.admission import configure_admission, register_admiss
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.kopf_setup import kopf_settings, register_login
 from agenttasks.controller.settings import OperatorSettings
+from agenttasks.controller.template_rights import TemplateRights
 from agenttasks.controller.watches import WATCHES_PER_SCOPE, Watches
+from agenttasks.core.privilege import OperatorIdentity, identity_of
+from agenttasks.kube.access_reviews import AccessReviews
 from agenttasks.kube.client import Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
+from agenttasks.manifests.reviews import SELF_SUBJECT_REVIEW, username_of_self_review
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.hooks import DeliveryService
 from agenttasks.web.progress_endpoint import ProgressEndpoint
 from agenttasks.web.server import start_http
 from agenttasks.web.views import Sources
+
+log = logging.getLogger("agenttasks")
 
 
 async def run(settings: OperatorSettings) -> None:
@@ -40,21 +46,24 @@ async def run(settings: OperatorSettings) -> None:
     # and one per long-lived watch.
     watch_connections = WATCHES_PER_SCOPE * len(settings.informer_scopes)
     kube = Kube(settings.kubeconfig, connections=settings.workers * 6 + watch_connections)
+    identity = await own_identity(kube, settings)
+    access = AccessReviews(kube)  # admission and the dashboard share the kept answers
     engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube),
-                    progress_tokens=ProgressTokens(kube))
+                    progress_tokens=ProgressTokens(kube), identity=identity)
     feed = ChangeFeed()  # dashboard streams hear of each change to our kinds from it
     watches = Watches(engine, on_change=feed.changed)
     registry = kopf.OperatorRegistry()
     register_login(registry, settings.kubeconfig)
     chosen = kopf_settings(settings)
     if settings.admission_cert_dir:
-        register_admission(registry, engine.view, settings.plan)
+        rights = TemplateRights(access, identity, settings.check_writer_rights)
+        register_admission(registry, engine.view, settings.plan, rights)
         configure_admission(chosen, settings.admission_port, Path(settings.admission_cert_dir))
     deliveries = DeliveryService(kube, engine.secrets, engine.trigger_index.get,
                                  settings.watches, engine.counts)
     dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
                                         engine.trigger_index, settings.watches, feed),
-                          read_only_without_token=settings.dashboard_read_only)
+                          read_only_without_token=settings.dashboard_read_only, access=access)
     progress = ProgressEndpoint(engine.progress_tokens, engine.reports,
                                 watched=settings.watches, task=engine.view.task)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)
@@ -76,6 +85,21 @@ async def run(settings: OperatorSettings) -> None:
         await http.cleanup()
         deliveries.filters.close()
         await kube.close()
+
+
+async def own_identity(kube: Kube, settings: OperatorSettings) -> OperatorIdentity:
+    """Who the API server takes the operator for (a SelfSubjectReview): the namespace and
+    ServiceAccount that no task may use. Without an answer the operator does not start, as
+    it could not tell its own identity from a task's."""
+    try:
+        review = await kube.review_self(SELF_SUBJECT_REVIEW)
+    except Exception as exc:
+        raise SystemExit(f"could not ask the API server who this operator is "
+                         f"(SelfSubjectReview): {exc}") from None
+    exact = tuple(ns for ns in settings.namespaces if not set(ns) & set("*?["))
+    identity = identity_of(username_of_self_review(review), exact)
+    log.info("running as %s", identity.username or username_of_self_review(review) or "?")
+    return identity
 
 
 def main(settings: OperatorSettings) -> None:

@@ -44,6 +44,7 @@ class Reason(StrEnum):
     DEPENDENCY_CYCLE = "DependencyCycle"
     INVALID_SPEC = "InvalidSpec"
     PLAN_RESTRICTED = "PlanRestricted"
+    NOT_PERMITTED = "NotPermitted"
     CANCELLED = "Cancelled"
 
 

@@ -45,6 +45,9 @@ from agenttasks.core.queue import Aging, Limits
               show_default=True, help="HTTPS port of the validating admission webhook.")
 @click.option("--admission-cert-dir", type=click.Path(exists=True, file_okay=False),
               help="Directory with tls.crt and tls.key; turns the admission webhook on.")
+@click.option("--no-writer-rights-check", "skip_writer_rights", is_flag=True,
+              help="Admission stops checking that whoever writes a task template may create "
+              "its Job and use its ServiceAccount (docs/security.md says what that costs).")
 @click.option("--dashboard-read-only", is_flag=True,
               help="Let the dashboard show its pages without a token (read-only); actions "
               "still need a token the user's RBAC allows. Off by default.")
@@ -56,7 +59,8 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              kubeconfig: str | None, max_running: int, max_running_per_namespace: int,
              priority_aging: str | None, plan: str, peering: str | None,
              priority: int | None, peering_lifetime: int, admission_port: int,
-             admission_cert_dir: str | None, dashboard_read_only: bool = False,
+             admission_cert_dir: str | None, skip_writer_rights: bool = False,
+             dashboard_read_only: bool = False,
              progress_url: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
@@ -72,6 +76,7 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan),
         peering=peering, priority=priority if priority is not None else priority_for(identity),
         identity=identity, peering_lifetime=peering_lifetime, admission_port=admission_port,
-        admission_cert_dir=admission_cert_dir, dashboard_read_only=dashboard_read_only,
+        admission_cert_dir=admission_cert_dir, check_writer_rights=not skip_writer_rights,
+        dashboard_read_only=dashboard_read_only,
         progress_url=progress_url or
         f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}"))

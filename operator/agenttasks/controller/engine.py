@@ -16,6 +16,7 @@ from datetime import timedelta
 from agenttasks import metrics
 from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
+from agenttasks.core.privilege import OperatorIdentity
 from agenttasks.core.triggers import TriggerFacts
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.inbox.delivery_counts import DeliveryCounts
@@ -59,6 +60,8 @@ class Engine:
     schedule_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     trigger_index: OverlaidIndex[TriggerFacts] = field(default_factory=OverlaidIndex)
     trigger_queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    identity: OperatorIdentity = field(default_factory=OperatorIdentity)
+    """Who the operator runs as (app.py asks the API server at start-up)."""
 
     def __post_init__(self) -> None:
         # Set once every informer has listed: no reconcile runs on a partial view.
@@ -74,7 +77,7 @@ class Engine:
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.slots,
                                     self.events, self.settings.plan, self.progress_tokens,
                                     self.settings.progress_url, self.reports,
-                                    again=self.queue.add)
+                                    again=self.queue.add, identity=self.identity)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(
             lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]

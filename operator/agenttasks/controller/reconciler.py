@@ -25,6 +25,7 @@ from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import decide
 from agenttasks.core.plans import Plan, task_refusal
+from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
@@ -56,9 +57,10 @@ class TaskReconciler:
     def __init__(self, kube: Kube, view: TaskView, wakeups: WakeUps, slots: SlotKeeper,
                  events: EventRecorder, plan: Plan, tokens: ProgressTokens | None,
                  progress_url: str | None, reports: ProgressInbox,
-                 again: Callable[[Key], None],
+                 again: Callable[[Key], None], identity: OperatorIdentity,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
+        self.identity = identity  # whose namespace and ServiceAccount no task may use
         self.again = again  # another pass of a key, after this one: the engine's queue
         self.slots, self.events, self.plan = slots, events, plan
         self.tokens, self.progress_url = tokens, progress_url
@@ -129,7 +131,9 @@ class TaskReconciler:
                             lambda name: self._dependency(task.namespace, name))
         return Gates(slot_granted=self.slots.granted_at(task.key) is not None,
                      queue_message=self.slots.queue_message(task.namespace),
-                     dependencies=deps, plan_refusal=task_refusal(self.plan, spec))
+                     dependencies=deps, plan_refusal=task_refusal(self.plan, spec),
+                     identity_refusal=identity_refusal(task.namespace, spec.template,
+                                                       self.identity))
 
     def _dependency(self, namespace: str, name: str) -> Dependency | None:
         facts = self.view.task((namespace, name))

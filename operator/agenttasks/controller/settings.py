@@ -27,6 +27,8 @@ class OperatorSettings:
     admission_port: int = 9443
     admission_cert_dir: str | None = None
     """tls.crt and tls.key for the admission webhook server; None: no webhook server."""
+    check_writer_rights: bool = True
+    """Admission checks that whoever writes a task template may run it (core.privilege)."""
     dashboard_read_only: bool = False
     """The dashboard shows its pages to anyone without a token (actions still need one)."""
     progress_url: str | None = None

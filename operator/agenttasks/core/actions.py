@@ -51,6 +51,9 @@ class Gates:
     plan_refusal: str | None = None
     job_refused: str | None = None
     """Why the API server refused to create this attempt's Job (a spec it cannot run)."""
+    identity_refusal: str | None = None
+    """Why the operator will not run this template at all (its own namespace or
+    ServiceAccount, core.privilege)."""
 
 
 OPEN_GATES = Gates()

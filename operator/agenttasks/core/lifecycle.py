@@ -86,6 +86,9 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     if task.spec is None:
         outcome = _Outcome(Phase.FAILED, Reason.INVALID_SPEC,
                            f"the spec is invalid: {task.spec_error}", completion_time=now)
+    elif gates.identity_refusal:
+        outcome = _Outcome(Phase.FAILED, Reason.NOT_PERMITTED, gates.identity_refusal,
+                           completion_time=now)
     else:
         outcome = _step(task, task.spec, by_attempt.get(attempts), attempts, history, now,
                         gates)
