@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install lock run test lint unit integration bench chaos crds generate cluster-up cluster-down clean
+.PHONY: install lock run test lint audit unit integration bench chaos crds generate cluster-up cluster-down clean
 
 # Installs from the lock (requirements/, with hashes), then the project itself without deps.
 $(STAMP): pyproject.toml requirements/test.txt
@@ -33,16 +33,22 @@ lock: install
 run: install
 	$(BIN)/agenttasks dev
 
-## test: set-up, lint, types and the whole suite; stops every process it started.
+## test: set-up, lint, types, the dependency audit, the suite; stops every process it started.
 test: install
 	$(BIN)/agenttasks cluster build  # the control plane, kubectl and helm (chart tests)
 	$(BIN)/ruff check operator tests
 	$(BIN)/mypy
+	$(BIN)/python -m tests.audit  # pip-audit over requirements/runtime.txt; SKIPPED when offline
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check operator tests
 	$(BIN)/mypy
+
+## audit: pip-audit over the runtime lock; fails on a known vulnerability, says SKIPPED (exit 0)
+## when no vulnerability database answers.
+audit: install
+	$(BIN)/python -m tests.audit
 
 unit: install
 	$(BIN)/pytest tests/unit
