@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from agenttasks.kube.access_reviews import ANSWER_TTL_S
 from agenttasks.kube.client import ApiError
 from agenttasks.web.task_form import (
     MAX_BODY_BYTES,
@@ -206,10 +207,12 @@ def test_create_dry_runs_then_creates_and_links_the_new_task() -> None:
         created = world.kube.created[0]
         assert created["spec"]["displayName"] == "Daily Sales Report - US Region"
         assert created["metadata"]["annotations"]["agenttasks.io/requested-by"] == "writer"
-        review = world.kube.access_reviews[-1]["spec"]
-        assert review["user"] == "writer" and review["resourceAttributes"] == {
-            "verb": "create", "group": "agenttasks.io", "resource": "agenttasks",
-            "namespace": "a"}
+        reviews = [r["spec"] for r in world.kube.access_reviews[-2:]]
+        assert {r["user"] for r in reviews} == {"writer"}
+        assert sorted((r["resourceAttributes"] for r in reviews), key=str) == [
+            {"verb": "create", "group": "agenttasks.io", "resource": "agenttasks",
+             "namespace": "a"},
+            {"verb": "create", "group": "batch", "resource": "jobs", "namespace": "a"}]
 
     run(world, check)
 
@@ -228,9 +231,32 @@ def test_create_is_refused_without_the_right_and_writes_nothing() -> None:
                                  headers=bearer(WRITER))
         assert resp.status == 403
         world.kube.rules.add(("writer", "create", "agenttasks", "unwatched"))
+        world.kube.rules.add(("writer", "create", "jobs", "unwatched"))
         resp = await client.post(URL, json={"form": {**FIELDS, "namespace": "unwatched"}},
                                  headers=bearer(WRITER))
         assert resp.status == 404
+        assert world.kube.writes == []
+
+    run(world, check)
+
+
+def test_create_needs_the_rights_the_template_needs() -> None:
+    world = World()
+    world.kube.rules.discard(("writer", "create", "jobs", "a"))
+    as_deployer = MANIFEST.replace("containers:", "serviceAccountName: deployer\n      containers:")
+    assert "serviceAccountName: deployer" in as_deployer
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        resp = await client.post(URL, json={"form": FIELDS}, headers=bearer(WRITER))
+        assert resp.status == 403
+        assert await error_of(resp) == "writer may not create jobs.batch in namespace 'a'"
+        world.kube.rules.add(("writer", "create", "jobs", "a"))
+        world.now += ANSWER_TTL_S
+        resp = await client.post(URL, json={"manifest": as_deployer, "namespace": "a"},
+                                 headers=bearer(WRITER))
+        assert resp.status == 403
+        assert await error_of(resp) == ("writer may not impersonate serviceaccounts "
+                                        "'deployer' in namespace 'a'")
         assert world.kube.writes == []
 
     run(world, check)

@@ -47,7 +47,8 @@ class FakeKube:
                       ("get", "list", "patch", "create")}
         self.rules |= {("reader", "get", "agenttasks", "a"), ("reader", "list", "agenttasks", "a"),
                        ("admin", "list", "agenttasks", ""), ("writer", "list", "events", "a"),
-                       ("writer", "patch", "agenttaskschedules", "a")}
+                       ("writer", "patch", "agenttaskschedules", "a"),
+                       ("writer", "create", "jobs", "a")}
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.patches: list[tuple[str, str, str, dict[str, Any]]] = []
         self.created: list[dict[str, Any]] = []
@@ -286,6 +287,48 @@ def test_actions_are_authorized_for_the_exact_object() -> None:
                                  headers=bearer(WRITER))
         assert resp.status == 404
         assert len(world.kube.patches) == 1
+
+    run(world, check)
+
+
+def test_a_rerun_needs_the_rights_its_template_needs() -> None:
+    world = World()
+    world.kube.rules.discard(("writer", "create", "jobs", "a"))
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        resp = await client.post("/api/dashboard/tasks/a/done/rerun", headers=bearer(WRITER))
+        assert resp.status == 403
+        assert await error_of(resp) == "writer may not create jobs.batch in namespace 'a'"
+        world.kube.rules.add(("writer", "create", "jobs", "a"))
+        done = world.kube.objects[("agenttasks", "a", "done")]
+        done["spec"]["template"] = {**TEMPLATE, "spec": {**TEMPLATE["spec"],
+                                                         "serviceAccountName": "deployer"}}
+        world.now += ANSWER_TTL_S
+        resp = await client.post("/api/dashboard/tasks/a/done/rerun", headers=bearer(WRITER))
+        assert resp.status == 403
+        assert await error_of(resp) == ("writer may not impersonate serviceaccounts "
+                                        "'deployer' in namespace 'a'")
+        world.kube.rules.add(("writer", "impersonate", "serviceaccounts", "a"))
+        world.now += ANSWER_TTL_S
+        resp = await client.post("/api/dashboard/tasks/a/done/rerun", headers=bearer(WRITER))
+        assert resp.status == 201
+        assert len(world.kube.created) == 1
+
+    run(world, check)
+
+
+def test_run_now_needs_the_rights_of_the_schedules_template() -> None:
+    world = World()
+    world.kube.objects[("agenttaskschedules", "a", "daily")] = {
+        "metadata": {}, "spec": {"taskTemplate": {"spec": {"template": TEMPLATE}}}}
+    world.kube.rules.discard(("writer", "create", "jobs", "a"))
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        resp = await client.post("/api/dashboard/schedules/a/daily/run-now",
+                                 headers=bearer(WRITER))
+        assert resp.status == 403
+        assert await error_of(resp) == "writer may not create jobs.batch in namespace 'a'"
+        assert world.kube.patches == []
 
     run(world, check)
 

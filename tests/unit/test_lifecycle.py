@@ -233,6 +233,14 @@ def test_plan_refusal_is_terminal() -> None:
     assert not [a for a in d.actions if isinstance(a, CreateJob)]
 
 
+def test_a_template_the_operator_refuses_never_gets_a_job() -> None:
+    why = "namespace 'ops' is the operator's own"
+    d = decide(task(), [], T0, Gates(identity_refusal=why))
+    assert (d.status.phase, d.status.reason, d.status.message) == (
+        Phase.FAILED, "NotPermitted", why)
+    assert not [a for a in d.actions if isinstance(a, CreateJob)]
+
+
 def test_resume_needs_a_slot() -> None:
     d = decide(task(), [job(1, suspended=True)], T0, Gates(slot_granted=False))
     assert d.wants_slot and d.status.reason == "Queued"

@@ -1,7 +1,12 @@
 """The dashboard's writes: pause, resume, cancel, rerun and run-now (agenttasks.actions, the
 same code as the CLI's), and a new task from the form. Each is allowed by a
 SubjectAccessReview for the signed-in user first, then written with the operator's client;
-the operator's log names the user."""
+the operator's log names the user.
+
+A rerun, a run-now and a new task each make the operator create a task whose template will
+run, and the admission webhook does not check the operator's own writes (it lacks those
+rights by design): so the user is checked here for what the template needs, as admission
+would check them for `kubectl create` (core.privilege.run_access)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from aiohttp import web
 
 from agenttasks import actions
 from agenttasks.api.task import is_terminal
-from agenttasks.core.privilege import UserInfo
+from agenttasks.core.privilege import UserInfo, run_access
 from agenttasks.kube.client import ApiError
 
 from .access import (
@@ -29,6 +34,7 @@ from .views import DashboardKube, Sources, check_name, check_namespace
 
 log = logging.getLogger("agenttasks.dashboard")
 DONE = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled"}
+KINDS = {"agenttasks": "AgentTask", "agenttaskschedules": "AgentTaskSchedule"}
 
 
 class Writes:
@@ -52,6 +58,7 @@ class Writes:
         if not self.sources.watches(namespace):
             raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
         if action == "rerun":
+            await self._require_template_rights(user, "agenttasks", namespace, name)
             return await self._rerun(user, namespace, name)
         try:
             task = await self.kube.get_object("agenttasks", namespace, name)
@@ -67,6 +74,20 @@ class Writes:
         log.info("dashboard: %s %s %s/%s", user.username, DONE[action].lower(), namespace, name)
         return web.json_response({"message": f"{DONE[action]} {namespace}/{name}."},
                                  headers=API_HEADERS)
+
+    async def _require_template_rights(self, user: UserInfo, plural: str, namespace: str,
+                                       name: str) -> None:
+        """A 403 unless ``user`` may run the pod template of this task or schedule."""
+        try:
+            found = await self.kube.get_object(plural, namespace, name)
+        except ApiError as exc:
+            raise _api_failure(exc, f"read {namespace}/{name}") from None
+        if found is None:
+            raise DashboardError(404, f"no {KINDS[plural]} {namespace}/{name}")
+        spec = found.get("spec") or {}
+        if plural != "agenttasks":
+            spec = (spec.get("taskTemplate") or {}).get("spec") or {}
+        await self.gate.require(user, *run_access(namespace, spec.get("template") or {}))
 
     async def _rerun(self, user: UserInfo, namespace: str, name: str) -> web.StreamResponse:
         try:
@@ -89,9 +110,8 @@ class Writes:
         await self.gate.require(user, run_now_access(namespace, name))
         if not self.sources.watches(namespace):
             raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
+        await self._require_template_rights(user, "agenttaskschedules", namespace, name)
         try:
-            if await self.kube.get_object("agenttaskschedules", namespace, name) is None:
-                raise DashboardError(404, f"no AgentTaskSchedule {namespace}/{name}")
             token, task = await actions.run_now(self.kube, namespace, name)
         except ApiError as exc:
             raise _api_failure(exc, f"run {namespace}/{name} now") from None
@@ -112,7 +132,8 @@ class Writes:
             raise DashboardError(400, exc.message) from None
         namespace = str(manifest["metadata"]["namespace"])
         name = str(manifest["metadata"]["name"])
-        await self.gate.require(user, create_task_access(namespace))
+        await self.gate.require(user, create_task_access(namespace),
+                                *run_access(namespace, manifest["spec"]["template"]))
         if not self.sources.watches(namespace):
             raise DashboardError(404, f"the operator does not watch namespace {namespace!r}")
         for dry_run in (True, False):  # the name is chosen here: the same in both
