@@ -278,14 +278,34 @@ def chart_credentials(api: Api, release: str, namespace: str, *values: str) -> s
     kubectl(api.kubeconfig, "apply", "-f", "-", stdin=rendered)
     accounts = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ServiceAccount"]
     account = accounts[0]["metadata"]["name"]
+    return token_kubeconfig(api, namespace, account, f"kubeconfig-{release}", 6 * 3600)
+
+
+def token_kubeconfig(api: Api, namespace: str, account: str, file_name: str,
+                     seconds: int) -> str:
+    """The admin's kubeconfig with a fresh token of ServiceAccount ``account`` instead."""
     token = api.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 6 * 3600}}).status.token
+        account, namespace, {"spec": {"expirationSeconds": seconds}}).status.token
     config = yaml.safe_load(Path(api.kubeconfig).read_text())
     config["users"] = [{"name": account, "user": {"token": token}}]
     for context in config["contexts"]:
         context["context"]["user"] = account
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"kubeconfig-{release}"
+    path = ARTIFACTS / file_name
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return str(path)
+
+
+def user_credentials(api: Api, namespace: str, account: str,
+                     rules: list[dict[str, Any]]) -> str:
+    """A kubeconfig for a user of ``namespace`` allowed exactly ``rules`` there: the
+    ServiceAccount ``account`` (nothing runs as it), a Role and RoleBinding, and a token."""
+    api.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
+    rbac = client.RbacAuthorizationV1Api(api.client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": account}, "rules": rules})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": account},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})
+    return token_kubeconfig(api, namespace, account, f"kubeconfig-{namespace}-{account}", 3600)
