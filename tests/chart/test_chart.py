@@ -118,7 +118,23 @@ def render(*sets: str, extra: tuple[str, ...] = ()) -> list[Manifest]:
 
 
 def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
-    return [doc for doc in docs if doc["kind"] == kind]
+    """The chart's objects of ``kind``, but the ClusterRoles for people (user_roles)."""
+    people = [id(role) for role in user_roles(docs).values()]
+    return [doc for doc in docs if doc["kind"] == kind and id(doc) not in people]
+
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def user_roles(docs: list[Manifest]) -> dict[str, Manifest]:
+    """The ClusterRoles aggregated into the built-in view, edit and admin, by that role."""
+    found = {}
+    for doc in docs:
+        labels = doc["metadata"].get("labels") or {}
+        for label in labels:
+            if doc["kind"] == "ClusterRole" and label.startswith(AGGREGATE):
+                found[label.removeprefix(AGGREGATE)] = doc
+    return found
 
 
 def one(docs: list[Manifest], kind: str) -> Manifest:
@@ -210,13 +226,44 @@ def test_namespaced_mode_has_a_role_and_binding_per_namespace() -> None:
 
 
 def test_namespaced_mode_creates_nothing_cluster_scoped_but_the_webhook_and_reviews() -> None:
-    docs = render(*NAMESPACED)
+    docs = render(*NAMESPACED, "rbac.userRoles.create=false")
     cluster_scoped = sorted(d["kind"] for d in docs if "namespace" not in d["metadata"])
     assert cluster_scoped == ["ClusterRole", "ClusterRoleBinding",
                               "ValidatingWebhookConfiguration"]
-    without_webhook = render(*NAMESPACED, "admissionWebhook.enabled=false")
+    without_webhook = render(*NAMESPACED, "admissionWebhook.enabled=false",
+                             "rbac.userRoles.create=false")
     assert sorted(d["kind"] for d in without_webhook if "namespace" not in d["metadata"]) == [
         "ClusterRole", "ClusterRoleBinding"]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_people_get_roles_aggregated_into_view_edit_and_admin(variant: str) -> None:
+    roles = user_roles(render(*VARIANTS[variant]))
+    assert sorted(roles) == ["admin", "edit", "view"]
+    assert {r["metadata"]["name"] for r in roles.values()} == {
+        "agenttasks-view", "agenttasks-edit", "agenttasks-admin"}
+    kinds = {"agenttasks", "agenttaskschedules", "agenttasktriggers"}
+    for name, role in roles.items():
+        assert all(rule["apiGroups"] == ["agenttasks.io"] for rule in role["rules"])
+        verbs = {(res, verb) for rule in role["rules"] for res in rule["resources"]
+                 for verb in rule["verbs"]}
+        assert {(k, "list") for k in kinds} <= verbs
+        writes = {v for res, v in verbs if res in kinds} - {"get", "list", "watch"}
+        assert writes == (set() if name == "view" else
+                          {"create", "update", "patch", "delete", "deletecollection"})
+        # Status is the operator's: people read it, never write it.
+        assert not {v for res, v in verbs if res.endswith("/status")} - {"get", "list", "watch"}
+
+
+def test_people_roles_can_be_renamed_or_left_out() -> None:
+    renamed = user_roles(render("rbac.userRoles.namePrefix=tasks2"))
+    assert renamed["edit"]["metadata"]["name"] == "tasks2-edit"
+    assert user_roles(render("rbac.userRoles.create=false")) == {}
+
+
+def test_the_writer_rights_check_is_on_unless_turned_off() -> None:
+    assert "--no-writer-rights-check" not in args(render())
+    assert "--no-writer-rights-check" in args(render("admissionWebhook.checkWriterRights=false"))
 
 
 @pytest.mark.parametrize("variant", ["namespaced", "ha-namespaced"])

@@ -225,6 +225,9 @@ The flags of `agenttasks operator`, one list item each.
 {{- if .Values.admissionWebhook.enabled }}
 - --admission-port={{ int .Values.admissionWebhook.port }}
 - --admission-cert-dir={{ include "agenttask-operator.webhookCertDir" . }}
+{{- if not .Values.admissionWebhook.checkWriterRights }}
+- --no-writer-rights-check
+{{- end }}
 {{- end }}
 {{- if .Values.dashboard.readOnlyWithoutToken }}
 - --dashboard-read-only
