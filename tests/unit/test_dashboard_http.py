@@ -30,6 +30,7 @@ from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.server import build_app
 from agenttasks.web.stream_slots import StreamSlots
+from agenttasks.web.token_throttle import TokenReviewThrottle
 from agenttasks.web.views import Sources
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -460,5 +461,27 @@ def test_the_total_of_streams_is_503_when_full() -> None:
         over = await open_stream(client, WRITER)
         assert over.status == 503 and "too many open dashboards" in await error_of(over)
         first.close()
+
+    run(world, check)
+
+
+def test_new_tokens_are_throttled_by_the_peer_address_not_a_header() -> None:
+    world = World()
+    world.dashboard.gate.throttle = TokenReviewThrottle(per_minute=3)
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        statuses = []
+        for i in range(10):  # each claims another address: the TCP peer is what counts
+            resp = await client.get("/api/dashboard/whoami", headers={
+                **bearer(f"made-up-{i}"), "X-Forwarded-For": f"10.1.0.{i}"})
+            statuses.append(resp.status)
+        assert statuses == [401] * 3 + [429] * 7
+        assert resp.headers["Retry-After"] == "20"
+        assert "try again in 20 s" in await error_of(resp)
+        assert world.dashboard.gate.token_reviews_sent == 3
+        resp = await client.get("/api/dashboard/whoami", headers=bearer(READER))
+        assert resp.status == 429  # a new token from the same address waits too
+        resp = await client.post("/api/dashboard/tasks/a/t1/pause", headers=bearer(WRITER))
+        assert resp.status == 429 and world.kube.patches == []
 
     run(world, check)

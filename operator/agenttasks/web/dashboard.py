@@ -53,6 +53,8 @@ def _error(exc: DashboardError) -> web.Response:
     headers = dict(API_HEADERS)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="agenttasks-dashboard"'
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return web.json_response({"error": exc.message}, status=exc.status, headers=headers)
 
 
@@ -135,7 +137,9 @@ class Dashboard:
 
     # --- reads ------------------------------------------------------------------------------
     async def _user(self, request: web.Request, action: bool = False) -> UserInfo | None:
-        return await self.gate.identify(request.headers.get("Authorization"), action)
+        # The TCP peer, not X-Forwarded-For: a header is whatever the caller says it is.
+        return await self.gate.identify(request.headers.get("Authorization"), action,
+                                        client=request.remote or "")
 
     async def whoami(self, request: web.Request) -> web.StreamResponse:
         user = await self._user(request)
