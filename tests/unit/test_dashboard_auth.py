@@ -318,3 +318,46 @@ def test_one_review_for_a_token_asked_about_at_once() -> None:
     users = run(page_load())
     assert [u.username if u else None for u in users] == ["alice"] * 3
     assert len(reviews.token_reviews) == 1  # and one token of the budget of one
+
+
+class AudienceReviews(FakeReviews):
+    """An audience-aware API server: each token was issued for some audiences."""
+
+    issued = {TOKEN: ["https://kubernetes.default.svc"], "dash-token": ["agenttasks"]}
+
+    def __init__(self) -> None:
+        super().__init__(users={TOKEN: "alice", "dash-token": "alice"})
+
+    async def review_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        review = await super().review_token(body)
+        token, asked = body["spec"]["token"], body["spec"].get("audiences")
+        shared = [a for a in self.issued.get(token, []) if asked is None or a in asked]
+        if not shared:
+            return {"status": {"authenticated": False, "error": "token audiences are invalid"}}
+        review["status"]["audiences"] = shared
+        return review
+
+
+def test_token_reviews_ask_for_the_configured_audiences() -> None:
+    reviews = AudienceReviews()
+    gate = Gate(reviews, audiences=("agenttasks", "other"))
+    user = run(gate.identify("Bearer dash-token"))
+    assert user is not None and user.username == "alice"
+    assert reviews.token_reviews[0]["spec"]["audiences"] == ["agenttasks", "other"]
+    with pytest.raises(DashboardError) as caught:  # issued for the API server, not for us
+        run(gate.identify(f"Bearer {TOKEN}"))
+    assert caught.value.status == 401
+
+
+def test_without_audiences_the_review_asks_for_none() -> None:
+    reviews = AudienceReviews()
+    assert run(Gate(reviews).identify(f"Bearer {TOKEN}")) is not None
+    assert "audiences" not in reviews.token_reviews[0]["spec"]
+
+
+def test_an_answer_that_ignores_the_audience_is_refused() -> None:
+    reviews = FakeReviews()  # authenticates without saying for which audience
+    gate = Gate(reviews, audiences=("agenttasks",))
+    with pytest.raises(DashboardError) as caught:
+        run(gate.identify(f"Bearer {TOKEN}"))
+    assert caught.value.status == 401

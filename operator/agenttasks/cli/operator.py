@@ -48,6 +48,11 @@ from agenttasks.core.queue import Aging, Limits
 @click.option("--dashboard-read-only", is_flag=True,
               help="Let the dashboard show its pages without a token (read-only); actions "
               "still need a token the user's RBAC allows. Off by default.")
+@click.option("--dashboard-token-audience", "dashboard_token_audiences", multiple=True,
+              metavar="AUDIENCE",
+              help="Accept only dashboard tokens issued for this audience (the TokenReview's "
+              "spec.audiences); repeatable or comma-separated. Default: the API server's own "
+              "audience.")
 @click.option("--progress-url", metavar="URL",
               help="Base URL at which attempts' pods reach this operator to report progress, "
               "such as http://agenttasks.agenttasks-system.svc; default http://$POD_IP:PORT, "
@@ -57,6 +62,7 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              priority_aging: str | None, plan: str, peering: str | None,
              priority: int | None, peering_lifetime: int, admission_port: int,
              admission_cert_dir: str | None, dashboard_read_only: bool = False,
+             dashboard_token_audiences: tuple[str, ...] = (),
              progress_url: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
@@ -73,5 +79,12 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         peering=peering, priority=priority if priority is not None else priority_for(identity),
         identity=identity, peering_lifetime=peering_lifetime, admission_port=admission_port,
         admission_cert_dir=admission_cert_dir, dashboard_read_only=dashboard_read_only,
+        dashboard_token_audiences=split_audiences(dashboard_token_audiences),
         progress_url=progress_url or
         f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}"))
+
+
+def split_audiences(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each --dashboard-token-audience, commas split, blanks and repeats dropped."""
+    found = (part.strip() for value in values for part in value.split(","))
+    return tuple(dict.fromkeys(part for part in found if part))

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from agenttasks.core.privilege import Access, UserInfo
@@ -65,8 +65,11 @@ class Gate:
     def __init__(self, reviews: Reviews, access: AccessReviews | None = None,
                  read_only_without_token: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 throttle: TokenReviewThrottle | None = None) -> None:
+                 throttle: TokenReviewThrottle | None = None,
+                 audiences: Sequence[str] = ()) -> None:
+        """With ``audiences``, a token is valid only if it was issued for one of them."""
         self.reviews = reviews
+        self.audiences = tuple(audiences)
         self.access = access if access is not None else AccessReviews(reviews, clock=clock)
         self.read_only_without_token = read_only_without_token
         self.clock = clock
@@ -111,11 +114,12 @@ class Gate:
         with self.throttle.sending():
             self.token_reviews_sent += 1
             try:
-                review = await self.reviews.review_token(token_review_body(token))
+                review = await self.reviews.review_token(
+                    token_review_body(token, self.audiences))
             except Exception as exc:
                 log.warning("TokenReview failed: %s", type(exc).__name__)
                 raise DashboardError(503, "could not review the token; try again") from None
-        user = user_from_token_review(review)
+        user = user_from_token_review(review, self.audiences)
         self._remember(key, user, now)
         return user
 

@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -71,15 +71,16 @@ def _json_errors(handler: Handler) -> Handler:
 class Dashboard:
     def __init__(self, kube: DashboardKube, sources: Sources,
                  read_only_without_token: bool = False, feed: ChangeFeed | None = None,
-                 access: AccessReviews | None = None, slots: StreamSlots | None = None
-                 ) -> None:
+                 access: AccessReviews | None = None, slots: StreamSlots | None = None,
+                 token_audiences: Sequence[str] = ()) -> None:
         """``feed`` is what wakes the streams; without one, ``sources.feed``. ``access``
         keeps SubjectAccessReview answers (shared with the admission webhook); ``slots``
-        caps the open streams (the defaults of stream_slots.py without one)."""
+        caps the open streams (the defaults of stream_slots.py without one). With
+        ``token_audiences``, only tokens issued for one of them sign in."""
         self.kube, self.sources = kube, sources
         self.feed = feed if feed is not None else sources.feed
         self.read_only = read_only_without_token
-        self.gate = Gate(kube, access, read_only_without_token)
+        self.gate = Gate(kube, access, read_only_without_token, audiences=token_audiences)
         self.views = Views(kube, sources, self.gate)
         self.writes = Writes(kube, self.gate, sources)
         self._closing = asyncio.Event()
