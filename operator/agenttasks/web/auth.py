@@ -124,13 +124,13 @@ class Gate:
         return user
 
     def _remember(self, key: str, user: UserInfo | None, now: float) -> None:
+        self._tokens.pop(key, None)  # re-reviewed: stored again as the newest entry
         if len(self._tokens) >= MAX_CACHED_TOKENS:
             for stale in [k for k, (until, _u) in self._tokens.items() if until <= now]:
                 del self._tokens[stale]
             while len(self._tokens) >= MAX_CACHED_TOKENS:
                 del self._tokens[next(iter(self._tokens))]  # the oldest entry
         ttl = TOKEN_TTL_S if user is not None else INVALID_TOKEN_TTL_S
-        self._tokens.pop(key, None)  # re-reviewed: now the newest entry, the last dropped
         self._tokens[key] = (now + ttl, user)
 
     async def allows(self, user: UserInfo | None, access: Access) -> bool:
