@@ -63,7 +63,8 @@ async def run(settings: OperatorSettings) -> None:
                                  settings.watches, engine.counts)
     dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
                                         engine.trigger_index, settings.watches, feed),
-                          read_only_without_token=settings.dashboard_read_only, access=access)
+                          read_only_without_token=settings.dashboard_read_only,
+                          token_audiences=settings.dashboard_token_audiences, access=access)
     progress = ProgressEndpoint(engine.progress_tokens, engine.reports,
                                 watched=settings.watches, task=engine.view.task)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)

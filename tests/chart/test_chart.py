@@ -164,7 +164,8 @@ def roles(docs: list[Manifest]) -> list[Manifest]:
 EVERYTHING: Sets = (*HA, "podDisruptionBudget.enabled=true", "ingress.enabled=true",
                     "ingress.host=hooks.example.com", "serviceMonitor.enabled=true",
                     "networkPolicy.enabled=true", "priorityAging=1/5m",
-                    "maxRunningPerNamespace=2", "dashboard.readOnlyWithoutToken=true")
+                    "maxRunningPerNamespace=2", "dashboard.readOnlyWithoutToken=true",
+                    "dashboard.tokenAudiences={agenttasks-dashboard}")
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lint", "strict"])
@@ -413,15 +414,23 @@ def test_every_flag_from_values() -> None:
     docs = render("watchNamespaces={team-a}", "httpPort=9000", "workers=4", "maxRunning=20",
                   "maxRunningPerNamespace=5", "priorityAging=1/5m", "plan=growth",
                   "replicas=3", "admissionWebhook.port=10443",
-                  "dashboard.readOnlyWithoutToken=true")
+                  "dashboard.readOnlyWithoutToken=true", "dashboard.tokenAudiences={dash}")
     assert args(docs) == [
         "--namespace=team-a", "--http-port=9000", "--workers=4", "--max-running=20",
         "--max-running-per-namespace=5", "--priority-aging=1/5m", "--plan=growth",
         f"--progress-url=http://{FULLNAME}.{NAMESPACE}.svc:80", f"--peering={FULLNAME}",
         "--admission-port=10443", f"--admission-cert-dir={CERT_DIR}",
-        "--dashboard-read-only"]
+        "--dashboard-read-only", "--dashboard-token-audience=dash"]
     ports = {p["name"]: p["containerPort"] for p in container(docs)["ports"]}
     assert ports == {"http": 9000, "admission": 10443}
+
+
+def test_token_audiences_are_flags() -> None:
+    assert not [a for a in args(render()) if a.startswith("--dashboard-token-audience")]
+    docs = render("dashboard.tokenAudiences={agenttasks-dashboard,https://agenttasks.example}")
+    assert [a for a in args(docs) if a.startswith("--dashboard-token-audience")] == [
+        "--dashboard-token-audience=agenttasks-dashboard",
+        "--dashboard-token-audience=https://agenttasks.example"]
 
 
 def test_security_context_is_restricted() -> None:
@@ -652,6 +661,8 @@ def test_webhook_can_ignore_failures() -> None:
     ("image.tga=1", "tga"),
     ("dashboard.readOnlyWithoutToken=maybe", "readOnlyWithoutToken"),
     ("dashboard.readOnly=true", "readOnly"),
+    ("dashboard.tokenAudiences={a b}", "tokenAudiences"),
+    ("dashboard.tokenAudiences={x,x}", "tokenAudiences"),
 ])
 def test_wrong_value_fails_with_a_clear_message(value: str, mention: str) -> None:
     result = template((value,))
@@ -666,10 +677,12 @@ def test_schema_is_draft_07_and_closed() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"])
     assert schema["properties"]["plan"]["enum"] == ["starter", "growth", "enterprise"]
-    assert values["dashboard"] == {"readOnlyWithoutToken": False}  # a token by default
+    # a token by default, for the API server's own audience
+    assert values["dashboard"] == {"readOnlyWithoutToken": False, "tokenAudiences": []}
     dashboard = schema["properties"]["dashboard"]
     assert dashboard["additionalProperties"] is False
     assert dashboard["properties"]["readOnlyWithoutToken"]["type"] == "boolean"
+    assert dashboard["properties"]["tokenAudiences"]["type"] == "array"
 
 
 def test_every_value_is_commented() -> None:
@@ -738,6 +751,13 @@ def test_notes_explain_how_to_use_the_operator(tmp_path: Path) -> None:
     assert "kubectl create token <serviceaccount>" in notes
     assert "read-only without a token" not in notes
     assert "{{" not in notes
+
+
+def test_notes_mint_tokens_for_the_dashboard_audience(tmp_path: Path) -> None:
+    assert "--audience" not in _notes(tmp_path / "default")
+    notes = _notes(tmp_path / "set", "dashboard.tokenAudiences={agenttasks-dashboard,other}")
+    assert "kubectl create token <serviceaccount> -n <namespace> " \
+        "--audience=agenttasks-dashboard\n" in notes
 
 
 def test_notes_warn_about_read_only_dashboard(tmp_path: Path) -> None:

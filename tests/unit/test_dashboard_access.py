@@ -54,6 +54,25 @@ def test_token_review_body() -> None:
                                         "kind": "TokenReview", "spec": {"token": "t0k"}}
 
 
+def test_token_review_body_with_audiences() -> None:
+    body = token_review_body("t0k", ("agenttasks", "https://example.com"))
+    assert body["spec"] == {"token": "t0k", "audiences": ["agenttasks", "https://example.com"]}
+
+
+@pytest.mark.parametrize(("answered", "valid"), [
+    (["agenttasks"], True), (["other", "agenttasks"], True),
+    ([], False), (None, False), (["other"], False),  # unaware of audiences, or not ours
+])
+def test_an_audience_review_must_name_one_of_ours(answered: list[str] | None,
+                                                  valid: bool) -> None:
+    status: dict[str, object] = {"authenticated": True, "user": {"username": "alice"}}
+    if answered is not None:
+        status["audiences"] = answered
+    user = user_from_token_review({"status": status}, ("agenttasks",))
+    assert (user is not None) is valid
+    assert user_from_token_review({"status": status}) is not None  # no audience asked for
+
+
 def test_user_from_an_authenticated_review() -> None:
     review = {"status": {"authenticated": True, "user": {
         "username": SA_USER.username, "uid": "1234-uid", "groups": list(SA_USER.groups),

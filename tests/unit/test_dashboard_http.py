@@ -29,6 +29,8 @@ from agenttasks.web import dashboard as dashboard_module
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.server import build_app
+from agenttasks.web.stream_slots import StreamSlots
+from agenttasks.web.token_throttle import TokenReviewThrottle
 from agenttasks.web.views import Sources
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,7 +101,7 @@ def task(ns: str, name: str, phase: Phase, rv: str = "1", **spec: Any) -> TaskFa
 
 
 class World:
-    def __init__(self, read_only: bool = False) -> None:
+    def __init__(self, read_only: bool = False, slots: StreamSlots | None = None) -> None:
         self.kube = FakeKube()
         self.index: dict[Key, list[TaskFacts]] = {}
         view = TaskView()
@@ -113,7 +115,8 @@ class World:
         self.access = AccessReviews(self.kube, clock=lambda: self.now)
         self.dashboard = Dashboard(self.kube, Sources(view, schedules, triggers,
                                                       lambda ns: ns != "unwatched", self.feed),
-                                   read_only_without_token=read_only, access=self.access)
+                                   read_only_without_token=read_only, access=self.access,
+                                   slots=slots)
         for facts in (task("a", "t1", Phase.IN_PROGRESS), task("b", "secret", Phase.PENDING),
                       task("a", "done", Phase.COMPLETED)):
             self.put(facts)
@@ -430,3 +433,98 @@ def test_open_streams_do_not_hold_up_shutdown(monkeypatch: pytest.MonkeyPatch) -
         await client.close()
 
     asyncio.run(main())
+
+
+async def open_stream(client: TestClient[Any, Any], *token: str) -> ClientResponse:
+    headers = bearer(token[0]) if token else {}
+    return await client.get("/api/dashboard/stream/tasks?namespace=a", headers=headers)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
+def test_streams_are_capped_per_user_and_only_after_the_access_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard_module, "ALIVE_S", 0.05)  # a closed stream is seen soon
+    world = World(slots=StreamSlots(total=4, per_user=2, anonymous=1))
+    world.kube.users["nobody-token"] = "nobody"  # valid, with no rights at all
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        slots = world.dashboard.slots
+        for _ in range(6):  # no rights: refused before it could hold a slot
+            assert (await open_stream(client, "nobody-token")).status == 403
+        assert slots.held("nobody") == 0 and slots.open_streams == 0
+        held = [await open_stream(client, READER) for _ in range(2)]
+        assert [(await next_event(resp))[0] for resp in held] == ["view", "view"]
+        over = await open_stream(client, READER)
+        assert over.status == 429
+        assert await error_of(over) == ("reader already has 2 live dashboards open, the most "
+                                        "one user may have; close one and reload")
+        writer = await open_stream(client, WRITER)  # a share of their own
+        assert writer.status == 200 and (await next_event(writer))[0] == "view"
+        held[0].close()  # the browser closes a tab: its slot comes back
+        await until(lambda: slots.held("reader") == 1)
+        again = await open_stream(client, READER)
+        assert again.status == 200
+        for resp in (held[1], writer, again):
+            resp.close()
+        await until(lambda: slots.open_streams == 0)
+        assert len(slots) == 0
+
+    run(world, check)
+
+
+def test_anonymous_readers_share_one_stream_budget() -> None:
+    world = World(read_only=True, slots=StreamSlots(total=4, per_user=2, anonymous=1))
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        first = await open_stream(client)
+        assert first.status == 200 and (await next_event(first))[0] == "view"
+        over = await open_stream(client)
+        assert over.status == 429 and "anonymous readers already have 1" in await error_of(over)
+        signed_in = await open_stream(client, READER)  # a token has its own share
+        assert signed_in.status == 200
+        first.close()
+        signed_in.close()
+
+    run(world, check)
+
+
+def test_the_total_of_streams_is_503_when_full() -> None:
+    world = World(slots=StreamSlots(total=1, per_user=2, anonymous=1))
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        first = await open_stream(client, READER)
+        assert first.status == 200
+        over = await open_stream(client, WRITER)
+        assert over.status == 503 and "too many open dashboards" in await error_of(over)
+        first.close()
+
+    run(world, check)
+
+
+def test_new_tokens_are_throttled_by_the_peer_address_not_a_header() -> None:
+    world = World()
+    world.dashboard.gate.throttle = TokenReviewThrottle(per_minute=3)
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        statuses = []
+        for i in range(10):  # each claims another address: the TCP peer is what counts
+            resp = await client.get("/api/dashboard/whoami", headers={
+                **bearer(f"made-up-{i}"), "X-Forwarded-For": f"10.1.0.{i}"})
+            statuses.append(resp.status)
+        assert statuses == [401] * 3 + [429] * 7
+        assert resp.headers["Retry-After"] == "20"
+        assert "try again in 20 s" in await error_of(resp)
+        assert world.dashboard.gate.token_reviews_sent == 3
+        resp = await client.get("/api/dashboard/whoami", headers=bearer(READER))
+        assert resp.status == 429  # a new token from the same address waits too
+        resp = await client.post("/api/dashboard/tasks/a/t1/pause", headers=bearer(WRITER))
+        assert resp.status == 429 and world.kube.patches == []
+
+    run(world, check)

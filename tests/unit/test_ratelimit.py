@@ -89,3 +89,15 @@ def test_prune_is_lossless() -> None:
 def test_rate_must_be_positive(per_minute: int) -> None:
     with pytest.raises(ValueError):
         TokenBuckets().take("t", per_minute, now=0.0)
+
+
+def test_keys_are_bounded_and_the_least_recently_used_is_forgotten() -> None:
+    buckets = TokenBuckets(capacity=3)
+    for key in ("a", "b", "c"):
+        assert buckets.take(key, 1, now=0.0) is None
+    assert buckets.take("a", 1, now=0.0) is not None  # "a" is now the most recent
+    assert buckets.take("d", 1, now=0.0) is None  # forgets "b", the least recent
+    assert len(buckets) == 3
+    assert buckets.take("c", 1, now=0.0) is not None  # "c" was kept, still empty
+    assert buckets.take("b", 1, now=0.0) is None  # forgotten: starts full, like a new key
+    assert len(buckets) == 3

@@ -232,4 +232,7 @@ The flags of `agenttasks operator`, one list item each.
 {{- if .Values.dashboard.readOnlyWithoutToken }}
 - --dashboard-read-only
 {{- end }}
+{{- range .Values.dashboard.tokenAudiences }}
+- {{ printf "--dashboard-token-audience=%s" . | quote }}
+{{- end }}
 {{- end }}

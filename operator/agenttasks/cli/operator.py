@@ -51,6 +51,11 @@ from agenttasks.core.queue import Aging, Limits
 @click.option("--dashboard-read-only", is_flag=True,
               help="Let the dashboard show its pages without a token (read-only); actions "
               "still need a token the user's RBAC allows. Off by default.")
+@click.option("--dashboard-token-audience", "dashboard_token_audiences", multiple=True,
+              metavar="AUDIENCE",
+              help="Accept only dashboard tokens issued for this audience (the TokenReview's "
+              "spec.audiences); repeatable or comma-separated. Default: the API server's own "
+              "audience.")
 @click.option("--progress-url", metavar="URL",
               help="Base URL at which attempts' pods reach this operator to report progress, "
               "such as http://agenttasks.agenttasks-system.svc; default http://$POD_IP:PORT, "
@@ -61,6 +66,7 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              priority: int | None, peering_lifetime: int, admission_port: int,
              admission_cert_dir: str | None, skip_writer_rights: bool = False,
              dashboard_read_only: bool = False,
+             dashboard_token_audiences: tuple[str, ...] = (),
              progress_url: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
@@ -78,5 +84,12 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         identity=identity, peering_lifetime=peering_lifetime, admission_port=admission_port,
         admission_cert_dir=admission_cert_dir, check_writer_rights=not skip_writer_rights,
         dashboard_read_only=dashboard_read_only,
+        dashboard_token_audiences=split_audiences(dashboard_token_audiences),
         progress_url=progress_url or
         f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}"))
+
+
+def split_audiences(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each --dashboard-token-audience, commas split, blanks and repeats dropped."""
+    found = (part.strip() for value in values for part in value.split(","))
+    return tuple(dict.fromkeys(part for part in found if part))

@@ -31,6 +31,9 @@ class OperatorSettings:
     """Admission checks that whoever writes a task template may run it (core.privilege)."""
     dashboard_read_only: bool = False
     """The dashboard shows its pages to anyone without a token (actions still need one)."""
+    dashboard_token_audiences: tuple[str, ...] = ()
+    """The dashboard's TokenReviews ask for these audiences: only a token issued for one of
+    them signs in. Empty: the API server's own audience, as kubectl's tokens have."""
     progress_url: str | None = None
     """Base URL of this operator as attempts' pods reach it; None: no progress env."""
 

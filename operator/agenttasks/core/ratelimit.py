@@ -1,11 +1,17 @@
 """Per-key token buckets: ``per_minute`` requests a minute, in bursts of up to ``per_minute``.
 
 Pure over an explicit ``now`` in monotonic seconds; the caller owns the clock and the lock.
+The keys are held in a BoundedMap: when callers choose the keys (client addresses, say),
+the memory stays bounded whatever they send.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from agenttasks.core.bounded import BoundedMap
+
+MAX_KEYS = 65536
 
 
 @dataclass
@@ -22,10 +28,15 @@ class _Bucket:
 
 
 class TokenBuckets:
-    """One bucket per key (a trigger, say). A new or forgotten key starts with a full bucket."""
+    """One bucket per key (a trigger, say). A new or forgotten key starts with a full bucket.
 
-    def __init__(self) -> None:
-        self._buckets: dict[str, _Bucket] = {}
+    Beyond ``capacity`` keys, the key least recently taken from is forgotten: it starts full
+    again, as a new key would, so a caller with more keys than that gets no more than one
+    with as many new keys.
+    """
+
+    def __init__(self, capacity: int = MAX_KEYS) -> None:
+        self._buckets: BoundedMap[str, _Bucket] = BoundedMap(capacity)
 
     def take(self, key: str, per_minute: int, now: float) -> float | None:
         """Take a token for ``key``: None when allowed, else seconds until one is available.
@@ -39,9 +50,9 @@ class TokenBuckets:
         tokens = float(per_minute) if bucket is None else bucket.refill(now)
         tokens = min(tokens, float(per_minute))
         if tokens >= 1.0:
-            self._buckets[key] = _Bucket(tokens - 1.0, now, per_minute)
+            self._buckets.put(key, _Bucket(tokens - 1.0, now, per_minute))
             return None
-        self._buckets[key] = _Bucket(tokens, now, per_minute)
+        self._buckets.put(key, _Bucket(tokens, now, per_minute))
         return (1.0 - tokens) * 60.0 / per_minute
 
     def prune(self, now: float) -> int:
@@ -50,11 +61,14 @@ class TokenBuckets:
         Lossless: a forgotten key would start full anyway. Calling this now and then keeps
         memory to the keys seen within about the last minute.
         """
-        full = [key for key, bucket in self._buckets.items()
-                if bucket.refill(now) >= bucket.per_minute]
+        full = [key for key in self._buckets if _full(self._buckets.get(key), now)]
         for key in full:
-            del self._buckets[key]
+            self._buckets.pop(key)
         return len(full)
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def _full(bucket: _Bucket | None, now: float) -> bool:
+    return bucket is not None and bucket.refill(now) >= bucket.per_minute

@@ -25,10 +25,17 @@ def token_review_body(token: str, audiences: Sequence[str] = ()) -> dict[str, An
     return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
 
 
-def user_from_token_review(review: Mapping[str, Any]) -> UserInfo | None:
-    """The authenticated user of a TokenReview's answer, or None when it is not valid."""
+def user_from_token_review(review: Mapping[str, Any],
+                           audiences: Sequence[str] = ()) -> UserInfo | None:
+    """The authenticated user of a TokenReview's answer, or None when it is not valid.
+
+    With ``audiences`` (those the review asked for), the answer must also name one of them
+    in ``status.audiences``: an authenticator that ignores audiences leaves it empty, which
+    means "valid for the API server", and the API docs ask such answers to be refused."""
     status = review.get("status") or {}
     if not status.get("authenticated"):
+        return None
+    if audiences and not set(audiences) & set(status.get("audiences") or []):
         return None
     return user_info(status.get("user") or {})
 

@@ -1,19 +1,28 @@
 """The dashboard's gate: TokenReview (cached briefly, by token hash) to learn who calls, then
-a SubjectAccessReview for that user before every read and every action."""
+a SubjectAccessReview for that user before every read and every action.
+
+Reviews of tokens the cache does not know are throttled per client address and in flight
+(token_throttle.py); a token the cache holds, valid or not, is never throttled, and neither
+is the re-review of one that was valid when its entry expired (a signed-in user's streams
+and pages must not starve behind a flood of made-up tokens).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from agenttasks.core.privilege import Access, UserInfo
 from agenttasks.kube.access_reviews import AccessReviews
+from agenttasks.kube.secrets import SingleFlight
 from agenttasks.manifests.reviews import token_key, token_review_body, user_from_token_review
 
 from .access import bearer_token, denial
+from .token_throttle import TokenReviewThrottle
 
 log = logging.getLogger("agenttasks.dashboard")
 TOKEN_TTL_S = 30.0  # a valid token is asked about again after this
@@ -34,30 +43,47 @@ API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class DashboardError(Exception):
-    """An answer to the browser: HTTP ``status`` and a message a person can act on."""
+    """An answer to the browser: HTTP ``status`` and a message a person can act on;
+    ``retry_after`` (seconds) for a 429."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after = status, message, retry_after
 
 
 def unauthenticated(message: str) -> DashboardError:
     return DashboardError(401, message)
 
 
+def throttled(wait_s: float) -> DashboardError:
+    seconds = max(1, math.ceil(wait_s))
+    return DashboardError(429, f"too many new tokens to check from here; try again in "
+                          f"{seconds} s", retry_after=seconds)
+
+
 class Gate:
     def __init__(self, reviews: Reviews, access: AccessReviews | None = None,
                  read_only_without_token: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 throttle: TokenReviewThrottle | None = None,
+                 audiences: Sequence[str] = ()) -> None:
+        """With ``audiences``, a token is valid only if it was issued for one of them."""
         self.reviews = reviews
+        self.audiences = tuple(audiences)
         self.access = access if access is not None else AccessReviews(reviews, clock=clock)
         self.read_only_without_token = read_only_without_token
         self.clock = clock
+        self.throttle = throttle if throttle is not None else TokenReviewThrottle(clock=clock)
         self._tokens: dict[str, tuple[float, UserInfo | None]] = {}
+        # A page opens its view, its stream and whoami at once: one review for the three.
+        self._reviewing: SingleFlight[str, UserInfo | None] = SingleFlight()
+        self.token_reviews_sent = 0
 
-    async def identify(self, authorization: str | None, action: bool = False) -> UserInfo | None:
+    async def identify(self, authorization: str | None, action: bool = False,
+                       client: str = "") -> UserInfo | None:
         """The user behind an Authorization header. None means anonymous, which only reads in
-        read-only mode may be; everything else without a valid token is a 401."""
+        read-only mode may be; everything else without a valid token is a 401. ``client``
+        is the caller's address, which new tokens' reviews are throttled by (a 429)."""
         try:
             token = bearer_token(authorization)
         except ValueError as exc:
@@ -66,27 +92,39 @@ class Gate:
             if self.read_only_without_token and not action:
                 return None
             raise unauthenticated("sign in with a Kubernetes bearer token")
-        user = await self._user(token)
+        user = await self._user(token, client)
         if user is None:
             raise unauthenticated("the token is not valid (TokenReview refused it)")
         return user
 
-    async def _user(self, token: str) -> UserInfo | None:
+    async def _user(self, token: str, client: str) -> UserInfo | None:
         key = token_key(token)  # the token itself is never stored, logged or compared
-        now = self.clock()
         cached = self._tokens.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self.clock():
             return cached[1]
-        try:
-            review = await self.reviews.review_token(token_review_body(token))
-        except Exception as exc:
-            log.warning("TokenReview failed: %s", type(exc).__name__)
-            raise DashboardError(503, "could not review the token; try again") from None
-        user = user_from_token_review(review)
+        known = cached is not None and cached[1] is not None  # valid when last asked
+        return await self._reviewing.run(key, lambda: self._review(token, key, client, known))
+
+    async def _review(self, token: str, key: str, client: str, known: bool) -> UserInfo | None:
+        if not known:
+            wait = self.throttle.refusal(client)
+            if wait is not None:
+                raise throttled(wait)  # nothing is sent, and nothing is cached
+        now = self.clock()  # the answer holds from when it was asked for
+        with self.throttle.sending():
+            self.token_reviews_sent += 1
+            try:
+                review = await self.reviews.review_token(
+                    token_review_body(token, self.audiences))
+            except Exception as exc:
+                log.warning("TokenReview failed: %s", type(exc).__name__)
+                raise DashboardError(503, "could not review the token; try again") from None
+        user = user_from_token_review(review, self.audiences)
         self._remember(key, user, now)
         return user
 
     def _remember(self, key: str, user: UserInfo | None, now: float) -> None:
+        self._tokens.pop(key, None)  # re-reviewed: stored again as the newest entry
         if len(self._tokens) >= MAX_CACHED_TOKENS:
             for stale in [k for k, (until, _u) in self._tokens.items() if until <= now]:
                 del self._tokens[stale]

@@ -7,7 +7,8 @@ the user is; a SubjectAccessReview for that user allows each read and each actio
 operator performs it with its own client. Streams are fetch() requests with the same header
 whose body is a text/event-stream. A stream renders again only when the change feed says
 something its view shows has changed (at most once per RENDER_GAP_S), and at least every
-REAUTH_S seconds; each render re-checks the token and the reviews.
+REAUTH_S seconds; each render re-checks the token and the reviews. Open streams are capped
+per user and in total (stream_slots.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from .assets import Asset, load, respond
 from .auth import API_HEADERS, DashboardError, Gate
 from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
+from .stream_slots import Refusal, StreamSlots
 from .views import (
     EVENTS_REFRESH_S,
     DashboardKube,
@@ -43,7 +45,6 @@ log = logging.getLogger("agenttasks.dashboard")
 RENDER_GAP_S = 0.25  # a stream renders at most this often: a burst of changes is one render
 REAUTH_S = 15.0  # a quiet stream re-checks the token and access at least this often
 ALIVE_S = 2.0  # how often a quiet stream looks whether the browser has gone
-MAX_STREAMS = 200
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,6 +53,8 @@ def _error(exc: DashboardError) -> web.Response:
     headers = dict(API_HEADERS)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="agenttasks-dashboard"'
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return web.json_response({"error": exc.message}, status=exc.status, headers=headers)
 
 
@@ -68,17 +71,20 @@ def _json_errors(handler: Handler) -> Handler:
 class Dashboard:
     def __init__(self, kube: DashboardKube, sources: Sources,
                  read_only_without_token: bool = False, feed: ChangeFeed | None = None,
-                 access: AccessReviews | None = None) -> None:
+                 access: AccessReviews | None = None, slots: StreamSlots | None = None,
+                 token_audiences: Sequence[str] = ()) -> None:
         """``feed`` is what wakes the streams; without one, ``sources.feed``. ``access``
-        keeps SubjectAccessReview answers (shared with the admission webhook)."""
+        keeps SubjectAccessReview answers (shared with the admission webhook); ``slots``
+        caps the open streams (the defaults of stream_slots.py without one). With
+        ``token_audiences``, only tokens issued for one of them sign in."""
         self.kube, self.sources = kube, sources
         self.feed = feed if feed is not None else sources.feed
         self.read_only = read_only_without_token
-        self.gate = Gate(kube, access, read_only_without_token)
+        self.gate = Gate(kube, access, read_only_without_token, audiences=token_audiences)
         self.views = Views(kube, sources, self.gate)
         self.writes = Writes(kube, self.gate, sources)
         self._closing = asyncio.Event()
-        self._streams = 0
+        self.slots = slots if slots is not None else StreamSlots()
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -132,7 +138,9 @@ class Dashboard:
 
     # --- reads ------------------------------------------------------------------------------
     async def _user(self, request: web.Request, action: bool = False) -> UserInfo | None:
-        return await self.gate.identify(request.headers.get("Authorization"), action)
+        # The TCP peer, not X-Forwarded-For: a header is whatever the caller says it is.
+        return await self.gate.identify(request.headers.get("Authorization"), action,
+                                        client=request.remote or "")
 
     async def whoami(self, request: web.Request) -> web.StreamResponse:
         user = await self._user(request)
@@ -155,20 +163,32 @@ class Dashboard:
         base = _base_url(request)
         # Subscribed before the first render: a change while it renders is not missed.
         with self.feed.subscribe(relevant_to(kind, params["namespace"])) as changes:
-            payload = await self.views.render(kind, user, params, base)  # 401/403 first
-            if self._streams >= MAX_STREAMS:
-                raise DashboardError(503, "too many open dashboards; try again later")
+            # 401/403 first: a user without the right to this view holds no slot at all.
+            payload = await self.views.render(kind, user, params, base)
+            holder = user.username if user else None
+            self._take_slot(holder)
             response = web.StreamResponse(headers={
                 **API_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
-            await response.prepare(request)
-            self._streams += 1
             try:
+                await response.prepare(request)
                 await self._follow(request, response, kind, params, base, payload, changes)
             except ConnectionError:
                 pass  # the browser went away
             finally:
-                self._streams -= 1
+                self.slots.close(holder)
         return response
+
+    def _take_slot(self, holder: str | None) -> None:
+        refusal = self.slots.open(holder)
+        share = self.slots.share(holder)
+        if refusal is Refusal.USER and holder is None:
+            raise DashboardError(429, f"anonymous readers already have {share} live dashboards "
+                                 "open, the most they may share; sign in, or close one")
+        if refusal is Refusal.USER:
+            raise DashboardError(429, f"{holder} already has {share} live dashboards open, "
+                                 "the most one user may have; close one and reload")
+        if refusal is Refusal.FULL:
+            raise DashboardError(503, "too many open dashboards; try again later")
 
     async def _follow(self, request: web.Request, response: web.StreamResponse, kind: str,
                       params: dict[str, str], base: str, payload: dict[str, Any],

@@ -43,7 +43,8 @@ class Writes:
 
     async def _user(self, request: web.Request) -> UserInfo:
         """The signed-in user: every write needs a token, even in read-only mode."""
-        user = await self.gate.identify(request.headers.get("Authorization"), action=True)
+        user = await self.gate.identify(request.headers.get("Authorization"), action=True,
+                                        client=request.remote or "")
         assert user is not None  # identify(action=True) never answers anonymous
         return user
 
