@@ -30,10 +30,11 @@ CONTROLLERS = (
     "job", "garbagecollector", "namespace", "serviceaccount", "serviceaccount-token",
     "ttl-after-finished", "deployment", "replicaset", "root-ca-certificate-publisher-controller",
     "resourcequota",
+    # The built-in view, edit and admin roles gather the chart's roles for people.
+    "clusterrole-aggregation",
 )
-# With a real node, Services need endpoints and the built-in roles their aggregated rules.
-REAL_NODE_CONTROLLERS = ("endpoint", "endpointslice", "endpointslicemirroring",
-                         "clusterrole-aggregation")
+# With a real node, Services need endpoints.
+REAL_NODE_CONTROLLERS = ("endpoint", "endpointslice", "endpointslicemirroring")
 NODE_NAME = "kwok-node-0"
 STAGES = Path(__file__).with_name("stages.yaml")
 
