@@ -158,13 +158,15 @@ Call with a dict:
 {{- end }}
 
 {{/*
-The dashboard's reviews: who a bearer token belongs to (TokenReview) and whether that user
-may do a given read or action (SubjectAccessReview). Both kinds are cluster-scoped, so in
-namespaced mode these rules get a small ClusterRole of their own. They let the operator ask
-questions, not act: a review grants nothing.
+The reviews: who a bearer token belongs to (TokenReview, for the dashboard) and whether a
+user may do a given thing (SubjectAccessReview: the dashboard's reads and actions, and the
+admission webhook's check that a template's writer may create its Job and use its
+ServiceAccount). Both kinds are cluster-scoped, so in namespaced mode these rules get a
+small ClusterRole of their own. They let the operator ask questions, not act: a review
+grants nothing.
 */}}
 {{- define "agenttask-operator.reviewRules" -}}
-# The dashboard: TokenReviews and SubjectAccessReviews for the signed-in user.
+# TokenReviews for the dashboard; SubjectAccessReviews for the dashboard and admission.
 - apiGroups: ["authentication.k8s.io"]
   resources: ["tokenreviews"]
   verbs: ["create"]

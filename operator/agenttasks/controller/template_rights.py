@@ -24,8 +24,7 @@ from agenttasks.kube.access_reviews import AccessReviews
 from agenttasks.manifests.reviews import user_info
 
 log = logging.getLogger("agenttasks.admission")
-WHY = ("its template runs as a Job; writing it needs the rights that Job needs "
-       "(docs/security.md)")
+WHY = "runs as a Job, and writing it needs the rights that Job needs (docs/security.md)"
 
 
 class RightsUnknown(Exception):
@@ -59,5 +58,6 @@ class TemplateRights:
                 log.warning("SubjectAccessReview failed: %s", exc)
                 raise RightsUnknown("could not check the writer's rights; try again") from None
             if not allowed:
-                return f"{user.username} may not {access.describe()}; this {kind} {WHY}"
+                return (f"{user.username} may not {access.describe()}; the template of "
+                        f"this {kind} {WHY}")
         return None
