@@ -16,16 +16,19 @@ import string
 import time
 from typing import Any, Literal, Protocol
 
-from agenttasks.api.meta import ANNOTATION_RUN_NOW, GROUP
+from agenttasks.api.meta import (
+    ANNOTATION_REQUESTED_BY,
+    ANNOTATION_RERUN_OF,
+    ANNOTATION_RUN_NOW,
+    GROUP,
+    LABEL_RERUN_OF,
+)
 from agenttasks.api.task import MAX_TASK_NAME
 from agenttasks.core.naming import manual_task_name
 
 JSON = dict[str, Any]
 TaskAction = Literal["pause", "resume", "cancel"]
 TASK_ACTIONS: tuple[TaskAction, ...] = ("pause", "resume", "cancel")
-LABEL_RERUN_OF = f"{GROUP}/rerun-of"
-ANNOTATION_RERUN_OF = f"{GROUP}/rerun-of"
-ANNOTATION_REQUESTED_BY = f"{GROUP}/requested-by"
 MAX_LABEL_VALUE = 63
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SPEC_PATCHES: dict[TaskAction, JSON] = {

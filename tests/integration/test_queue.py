@@ -69,7 +69,8 @@ def test_priority_order_under_max_running_2(api: Api, own_ns: str) -> None:
         for b in priorities:
             if started[a] < started[b]:
                 assert priorities[a] > priorities[b], f"{a} started before {b}"
-    api.wait_event(own_ns, "p0", "Queued")
+    # Queued is a routine step: the status said it, no Event did (a write per task saved).
+    assert "Queued" not in [e.reason for e in api.events(own_ns, "p0")]
 
 
 def test_per_namespace_limit(api: Api, own_ns: str) -> None:

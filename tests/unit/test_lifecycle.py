@@ -195,11 +195,45 @@ def test_condition_transition_time_is_stable() -> None:
     assert ready.last_transition_time == T0
 
 
-def test_events_only_on_transitions() -> None:
-    first = decide(task(), [job(1)], T0)
-    assert kinds(first.actions).count("Emit") == 1
-    second = decide(evolve(task(), first.status), [job(1)], T0 + timedelta(seconds=1))
-    assert "Emit" not in kinds(second.actions)
+def emitted(d: Any) -> list[tuple[str, str]]:
+    return [(a.type, a.reason) for a in d.actions if isinstance(a, Emit)]
+
+
+def test_routine_steps_post_no_event() -> None:
+    started = decide(task(), [], T0)
+    assert started.status.reason == "Running" and emitted(started) == []
+    queued = decide(task(), [], T0, Gates(slot_granted=False))
+    assert queued.status.reason == "Queued" and emitted(queued) == []
+    done = decide(evolve(task(), started.status), [job(1, outcome="Complete")], T0)
+    assert done.status.reason == "Succeeded" and emitted(done) == []
+
+
+def test_warnings_post_an_event_once() -> None:
+    running = decide(task(retries={"limit": 1, "delay": 1}), [], T0)
+    t = evolve(task(retries={"limit": 1, "delay": 1}), running.status)
+    retry = decide(t, [job(1, outcome="Failed")], T0)
+    assert emitted(retry) == [("Warning", "RetryScheduled")]
+    again = decide(evolve(t, retry.status), [job(1, outcome="Failed")], T0)
+    assert emitted(again) == []  # only on the transition
+
+
+def test_what_a_person_did_posts_an_event() -> None:
+    running = decide(task(), [], T0)
+    paused = decide(evolve(task(paused=True), running.status), [job(1)], T0)
+    assert emitted(paused) == [("Normal", "Paused")]
+    resumed = decide(evolve(task(), paused.status), [job(1, suspended=True)], T0)
+    assert emitted(resumed) == [("Normal", "Resumed")]
+    cancelled = decide(evolve(task(cancelled=True), running.status), [job(1)], T0)
+    assert emitted(cancelled) == [("Normal", "Cancelled")]
+
+
+def test_a_rerun_says_so_once() -> None:
+    rerun = replace(task(), rerun_of="nightly-1", requested_by="alice")
+    first = decide(rerun, [], T0)
+    assert emitted(first) == [("Normal", "Rerun")]
+    assert [a.message for a in first.actions if isinstance(a, Emit)] == [
+        "a rerun of nightly-1, requested by alice"]
+    assert emitted(decide(evolve(rerun, first.status), [job(1)], T0)) == []
 
 
 def test_start_after_waits_then_starts() -> None:

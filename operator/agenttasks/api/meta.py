@@ -19,6 +19,9 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 ANNOTATION_RUN_NOW = f"{GROUP}/run-now"  # On a schedule: a token; each new one runs once.
 ANNOTATION_RUN_NOW_TOKEN = f"{GROUP}/run-now-token"  # On the task a token created.
 ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
+LABEL_RERUN_OF = f"{GROUP}/rerun-of"
+ANNOTATION_RERUN_OF = f"{GROUP}/rerun-of"  # On a rerun: the task it runs again.
+ANNOTATION_REQUESTED_BY = f"{GROUP}/requested-by"  # Who asked, on a task made by hand.
 # On a Job: when the queue granted its slot (RFC 3339, milliseconds); absent if no limit held it.
 ANNOTATION_GRANTED_AT = f"{GROUP}/granted-at"
 MANAGER_NAME = "agenttask-operator"

@@ -29,7 +29,6 @@ class ScheduleReason(StrEnum):
     SUSPENDED = "Suspended"
     INVALID_SCHEDULE = "InvalidSchedule"
     PLAN_RESTRICTED = "PlanRestricted"
-    TASK_CREATED = "TaskCreated"
     RUN_NOW = "RunNow"
     FIRE_SKIPPED = "FireSkipped"
     MISSED_FIRES = "MissedFires"

@@ -54,6 +54,9 @@ class TaskFacts:
     status: AgentTaskStatus
     spec_error: str | None = None
     resource_version: str = ""
+    rerun_of: str = ""
+    """The task this one runs again, when a person asked for a rerun (and who asked)."""
+    requested_by: str = ""
 
     @property
     def key(self) -> tuple[str, str]:

@@ -36,9 +36,17 @@ from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.naming import job_name
 
 KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
+# Events are for what a person must look at, not a log of every step: status and its attempt
+# history are the full record, and each Event is an API write. So a warning always gets one,
+# and so does a change a person made (pause, resume, cancel); routine steps (queued, running,
+# waiting, succeeded) get none.
 _WARNING_REASONS = {Reason.TIMED_OUT, Reason.DEADLINE_EXCEEDED, Reason.JOB_FAILED,
                     Reason.INVALID_SPEC, Reason.RETRY_SCHEDULED, Reason.DEPENDENCY_FAILED,
-                    Reason.DEPENDENCY_CYCLE, Reason.PLAN_RESTRICTED, Reason.JOB_DELETED}
+                    Reason.DEPENDENCY_CYCLE, Reason.PLAN_RESTRICTED, Reason.JOB_DELETED,
+                    Reason.NOT_PERMITTED}
+_PERSON_REASONS = {Reason.PAUSED, Reason.CANCELLED}
+RESUMED = "Resumed"
+RERUN = "Rerun"
 
 
 @dataclass
@@ -274,13 +282,28 @@ def _finish(task: TaskFacts, outcome: _Outcome, attempts: int, history: list[Att
                                      task.generation, before.conditions, now),
         observed_generation=task.generation,
     )
-    actions = list(outcome.actions)
-    if (before.phase, before.reason) != (status.phase, status.reason):
-        warning = status.reason in _WARNING_REASONS
-        actions.append(Emit("Warning" if warning else "Normal", str(status.reason),
-                            str(status.message)))
+    actions = [*outcome.actions, *_events(task, before, status)]
     return Decision(status=status, actions=tuple(actions), wake_at=outcome.wake_at,
                     wants_slot=outcome.wants_slot)
+
+
+def _events(task: TaskFacts, before: AgentTaskStatus, after: AgentTaskStatus
+            ) -> list[Emit]:
+    """The Events of a transition that a person must look at (see _WARNING_REASONS)."""
+    found: list[Emit] = []
+    if before.reason is None and task.rerun_of:
+        by = f", requested by {task.requested_by}" if task.requested_by else ""
+        found.append(Emit("Normal", RERUN, f"a rerun of {task.rerun_of}{by}"))
+    if (before.phase, before.reason) == (after.phase, after.reason):
+        return found
+    if after.reason in _WARNING_REASONS:
+        found.append(Emit("Warning", str(after.reason), str(after.message)))
+    elif after.reason in _PERSON_REASONS:
+        found.append(Emit("Normal", str(after.reason), str(after.message)))
+    elif before.reason == Reason.PAUSED and not after.terminal():
+        found.append(Emit("Normal", RESUMED, f"resumed (spec.paused is false): "
+                                             f"{after.message}"))
+    return found
 
 
 def _deadline(spec: AgentTaskSpec) -> datetime | None:

@@ -214,9 +214,9 @@ def _fire(draft: _Draft, schedule: ScheduleFacts, spec: AgentTaskScheduleSpec, c
             draft.actions.append(CancelTask(old))
         draft.emit("Normal", ScheduleReason.TASK_REPLACED,
                    f"cancelled {', '.join(sorted(active))} to start {name}")
+    # No Event for a routine fire: status.active and lastScheduleTime record it (an Event is a
+    # write, and is kept for what a person must look at).
     draft.actions.append(CreateTask(name, scheduled_time=due))
-    draft.emit("Normal", ScheduleReason.TASK_CREATED,
-               f"created AgentTask {name} for {due.isoformat()}")
     status.last_schedule_time = due
     return active | {name}
 

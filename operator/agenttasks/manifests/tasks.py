@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from agenttasks.api.meta import ANNOTATION_REQUESTED_BY, ANNOTATION_RERUN_OF
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
 from agenttasks.api.timefmt import parse_time
 from agenttasks.core.facts import TaskFacts
@@ -44,6 +45,7 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
     spec, error, status = parse_spec_status(body, AgentTaskSpec, AgentTaskStatus)
     created = parse_time(meta.get("creationTimestamp"))
     assert created is not None
+    annotations = meta.get("annotations") or {}
     return TaskFacts(
         namespace=meta["namespace"],
         name=meta["name"],
@@ -54,6 +56,8 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
         status=status,
         spec_error=error,
         resource_version=str(meta.get("resourceVersion", "")),
+        rerun_of=str(annotations.get(ANNOTATION_RERUN_OF) or ""),
+        requested_by=str(annotations.get(ANNOTATION_REQUESTED_BY) or ""),
     )
 
 

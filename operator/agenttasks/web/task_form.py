@@ -16,8 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agenttasks.actions import ANNOTATION_REQUESTED_BY
-from agenttasks.api.meta import API_VERSION, GROUP, NAME_PATTERN
+from agenttasks.api.meta import ANNOTATION_REQUESTED_BY, API_VERSION, GROUP, NAME_PATTERN
 from agenttasks.api.task import MAX_TASK_NAME, AgentTaskSpec
 
 from .access import NAMESPACE_PATTERN
