@@ -136,3 +136,47 @@ def test_starter_plan_refusals(api: Api, own_ns: str) -> None:
         proc.stop()
 
 
+
+
+def test_a_task_admitted_at_once_never_shows_a_queued_status(api: Api, ns: str) -> None:
+    """Every version of every task, as the watch delivers them: with room under the limits,
+    the first status written is InProgress; no write ever said Queued."""
+    from kubernetes import watch
+
+    from agenttasks.api.meta import GROUP, VERSION
+
+    seen: list[tuple[str, str | None, str | None]] = []
+    listed = api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks")
+    stream = watch.Watch()
+
+    done = threading.Event()
+
+    def record() -> None:
+        try:
+            for event in stream.stream(api.custom.list_namespaced_custom_object, GROUP,
+                                       VERSION, ns, "agenttasks", timeout_seconds=120,
+                                       resource_version=listed["metadata"]["resourceVersion"]):
+                body = event["object"]
+                status = body.get("status") or {}
+                seen.append((body["metadata"]["name"], status.get("phase"),
+                             status.get("reason")))
+        except Exception:
+            if not done.is_set():
+                raise  # a watch that broke before the test was done is a finding
+
+    watcher = threading.Thread(target=record, daemon=True)
+    watcher.start()
+    names = [f"at-once-{i}" for i in range(5)]  # the shared operator runs 10 at once
+    for name in names:
+        api.create_task(ns, {"metadata": {"name": name},
+                             "spec": {"template": pod_template("1s")}})
+    for name in names:
+        api.wait_phase(ns, name, "Completed", 60)
+    wait_for(lambda: all((n, "Completed", "Succeeded") in seen for n in names) or None, 10,
+             what="the watch to deliver every completion")
+    done.set()
+    stream.stop()
+    for name in names:
+        written = [(phase, reason) for n, phase, reason in seen if n == name and phase]
+        assert written[0] == ("InProgress", "Running"), (name, written)
+        assert ("Pending", "Queued") not in written, (name, written)

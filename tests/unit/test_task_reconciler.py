@@ -39,6 +39,7 @@ class FakeKube:
         self.tasks: dict[str, JSON] = {}
         self.jobs: dict[str, JSON] = {}
         self.writes: list[tuple[str, str]] = []
+        self.status_writes: list[tuple[str, JSON]] = []  # (task, the patch), in order
         self.refuse_jobs = False
         self.watch_ahead = False  # deliver a status write's event before its answer
         self.watches: Watches | None = None
@@ -86,6 +87,7 @@ class FakeKube:
     async def patch_status(self, plural: str, namespace: str, name: str,
                            status: JSON) -> JSON:
         self.writes.append(("status", name))
+        self.status_writes.append((name, dict(status)))
         body = self.tasks[name]
         merged = {**(body.get("status") or {}), **status}
         body["status"] = {k: v for k, v in merged.items() if v is not None}
@@ -144,6 +146,11 @@ class World:
                 queue.done(key)
         raise AssertionError("the queue never drained")
 
+    def statuses(self, name: str) -> list[tuple[str, str]]:
+        """(phase, reason) of each status write of ``name``, in order."""
+        return [(s.get("phase", ""), s.get("reason", "")) for n, s in self.kube.status_writes
+                if n == name]
+
     def phase(self, name: str) -> tuple[str, str]:
         status = self.kube.tasks[name].get("status") or {}
         return status.get("phase", ""), status.get("reason", "")
@@ -158,19 +165,21 @@ def _start_passes() -> tuple[float, float]:
     return samples["agenttasks_start_passes_count"], samples["agenttasks_start_passes_sum"]
 
 
-def test_a_task_with_a_free_slot_starts_in_two_passes_with_one_decision_each() -> None:
+def test_a_task_with_a_free_slot_starts_in_the_pass_that_first_sees_it() -> None:
     async def scenario() -> None:
         world = World(limit=2)
         await world.start()
         count, total = _start_passes()
         world.kube.add_task("a")
         await world.drain()
+        # Pass 1 offers the task and is granted: its decision (made without the slot) is
+        # made again with the grant, so the Job and InProgress are written at once, and no
+        # Queued status ever is.
         assert world.kube.writes[:2] == [("create-job", "a-1"), ("status", "a")]
-        # Pass 1 offers the task and is granted; its decision (made without the slot) is
-        # dropped unwritten. Pass 2 creates the Job; the Job's event makes pass 3.
-        assert world.passes[:2] == ["a", "a"]
+        assert world.statuses("a")[0] == ("InProgress", "Running")
+        assert world.passes[0] == "a"
         assert world.phase("a") == ("InProgress", "Running")
-        assert _start_passes() == (count + 1, total + 2)
+        assert _start_passes() == (count + 1, total + 1)
 
     run(scenario)
 

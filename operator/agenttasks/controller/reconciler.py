@@ -2,11 +2,12 @@
 
 A pass reads everything the decision needs first (the task, its Jobs, the slot ledger's
 grant, the agent's newest progress report, a finished attempt's termination message), calls
-``decide`` once, and then only carries out what it returned. The one exception argues for
-itself: a decision made without a slot, when the ledger grants one as it is offered the
-task, is stale at once; it is dropped unapplied and the task, woken urgently by the grant,
-is decided again with the slot. So a queued task starts in two passes at most: the one that
-queues it and the one that creates its Job.
+``decide``, and then only carries out what it returned. The one exception argues for itself:
+a decision made without a slot, when the ledger grants one as it is offered the task, is
+stale at once; it is dropped unapplied and decided again, in the same pass, over the same
+facts with the grant. So a task admitted at once starts in one pass, with its Job and an
+InProgress status and no Queued write; a task that waits is queued in one pass and started
+in the pass its grant wakes.
 """
 
 from __future__ import annotations
@@ -85,12 +86,15 @@ class TaskReconciler:
             await self._forget(key)
             return
         facts = await self._gather(task)
-        decision = decide(task, facts.jobs, self.clock(), facts.gates, facts.report)
-        starts = _starts(decision)
-        if decision.wants_slot or starts:
+        now = self.clock()
+        decision = decide(task, facts.jobs, now, facts.gates, facts.report)
+        if decision.wants_slot or _starts(decision):
             self._passes[key] = self._passes.get(key, 0) + 1
         if decision.wants_slot and self.slots.offer(candidate_of(task)):
-            return  # stale without the slot just granted; the grant woke the next pass
+            # Stale without the slot just granted: the same facts, with the grant.
+            granted = replace(facts.gates, slot_granted=True)
+            decision = decide(task, facts.jobs, now, granted, facts.report)
+        starts = _starts(decision)
         if not starts and not decision.wants_slot:
             self.slots.withdraw(key)  # a grant under which nothing was sent goes back
             self._passes.pop(key, None)

@@ -69,7 +69,8 @@ class SlotKeeper:
 
     # --- wishes, from reconcilers -------------------------------------------------------------
     def offer(self, candidate: Candidate) -> bool:
-        """A ready task asks for a slot; True if it holds a grant now."""
+        """A ready task asks for a slot; True if it holds a grant now. The offering task is
+        not woken for its own grant: its pass, still running, starts it at once."""
         key = candidate.key
         if self.ledger.has_grant(key):
             return True
@@ -77,7 +78,7 @@ class SlotKeeper:
         running = self.ledger.running()
         if self.limits.max_running and running.total >= self.limits.max_running:
             return False  # full: nothing can be granted, skip the ordering work
-        self._grant_pass()
+        self._grant_pass(offering=key)
         return self.ledger.has_grant(key)
 
     def withdraw(self, key: Key) -> None:
@@ -134,9 +135,10 @@ class SlotKeeper:
             for waiting in self.ledger.waiting():  # refresh their queue messages
                 self.wake(waiting.key)
 
-    def _grant_pass(self) -> None:
+    def _grant_pass(self, offering: Key | None = None) -> None:
         if not self._active:
             return
         for key in self.ledger.grant(self.clock()):
             metrics.GRANTS.inc()
-            self.wake(key)
+            if key != offering:
+                self.wake(key)
