@@ -71,16 +71,24 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_review_body(token: str) -> dict[str, Any]:
-    return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-            "spec": {"token": token}}
+def token_review_body(token: str, audiences: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``audiences``: the token must be meant for one of them; none: for the API server."""
+    spec: dict[str, Any] = {"token": token}
+    if audiences:
+        spec["audiences"] = list(audiences)
+    return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
 
 
-def user_from_token_review(review: Mapping[str, Any]) -> UserInfo | None:
-    """The authenticated user of a TokenReview's answer, or None when it is not valid."""
+def user_from_token_review(review: Mapping[str, Any], audiences: tuple[str, ...] = ()
+                           ) -> UserInfo | None:
+    """The authenticated user of a TokenReview's answer, or None when it is not valid. With
+    ``audiences`` asked for, the answer must name one of them: an authenticator that ignores
+    audiences says nothing there, and its yes is not one for this audience."""
     status = review.get("status") or {}
     user = status.get("user") or {}
     if not status.get("authenticated") or not user.get("username"):
+        return None
+    if audiences and not set(audiences) & set(status.get("audiences") or ()):
         return None
     extra = {str(k): tuple(str(v) for v in (values or []))
              for k, values in (user.get("extra") or {}).items()}

@@ -1,5 +1,6 @@
 """The dashboard's gate: TokenReview (cached briefly, by token hash) to learn who calls, then
-a SubjectAccessReview for that user before every read and every action."""
+a SubjectAccessReview for that user before every read and every action. The operator's
+intake of a split receiver's reports uses the same gate, for its TokenReview only."""
 
 from __future__ import annotations
 
@@ -53,10 +54,12 @@ def unauthenticated(message: str) -> DashboardError:
 
 class Gate:
     def __init__(self, reviews: Reviews, read_only_without_token: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 audiences: tuple[str, ...] = ()) -> None:
         self.reviews = reviews
         self.read_only_without_token = read_only_without_token
         self.clock = clock
+        self.audiences = audiences  # the tokens' audience; none: the API server's
         self._tokens: dict[str, tuple[float, UserInfo | None]] = {}
 
     async def identify(self, authorization: str | None, action: bool = False) -> UserInfo | None:
@@ -82,11 +85,11 @@ class Gate:
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            review = await self.reviews.review_token(token_review_body(token))
+            review = await self.reviews.review_token(token_review_body(token, self.audiences))
         except Exception as exc:
             log.warning("TokenReview failed: %s", type(exc).__name__)
             raise DashboardError(503, "could not review the token; try again") from None
-        user = user_from_token_review(review)
+        user = user_from_token_review(review, self.audiences)
         self._remember(key, user, now)
         return user
 
