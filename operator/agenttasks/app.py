@@ -25,6 +25,7 @@ from pathlib import Path
 import kopf
 from aiohttp import web
 
+from agenttasks import metrics
 from agenttasks.controller.admission import configure_admission, register_admission
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.kopf_setup import kopf_settings, register_login
@@ -107,6 +108,9 @@ async def run(settings: OperatorSettings) -> None:
 
 
 async def run_receiver(settings: ReceiverSettings) -> None:
+    # The task gauges are the operator's: a receiver has no view of tasks, and its zeros
+    # would sit beside the operator's real values in every scrape.
+    metrics.REGISTRY.unregister(metrics.STATE)
     kube = Kube(settings.kubeconfig,
                 connections=MAX_IN_FLIGHT + len(settings.informer_scopes))
     triggers = TriggerWatch(kube, settings)

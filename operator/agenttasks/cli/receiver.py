@@ -8,6 +8,8 @@ Its delivery counts go to the operator (`--operator-url`), the one writer of tri
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import click
 
 from agenttasks.controller.settings import ReceiverSettings
@@ -39,6 +41,11 @@ def receiver(operator_url: str, namespaces: tuple[str, ...], http_port: int,
 
     if metrics_port is not None and metrics_port == http_port:
         raise click.BadParameter("must differ from --http-port", param_hint="--metrics-port")
+    url = urlsplit(operator_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise click.BadParameter("an http:// or https:// URL with a host, such as "
+                                 "http://agenttasks.agenttasks-system.svc:80",
+                                 param_hint="--operator-url")
     main_receiver(ReceiverSettings(
         operator_url=operator_url, namespaces=namespaces, http_port=http_port,
         kubeconfig=kubeconfig, operator_token_file=operator_token_file,
