@@ -138,6 +138,7 @@ async def run_receiver(settings: ReceiverSettings) -> None:
         await forwarder.close()
         deliveries.filters.close()
         await kube.close()
+        log.info("receiver stopped")
 
 
 def _receiver_token(settings: ReceiverSettings, kube: Kube) -> TokenSource:
