@@ -6,37 +6,52 @@ dashboard and metrics; the inboxes through which the HTTP side hands facts to th
 reconcilers that own each status; and kopf, for the process, login, peering and the
 admission server. controller/ and web/ never import each other: only this module (and the
 CLI, which calls it) knows both.
+
+``run_receiver`` wires the split receiver (`agenttasks receiver`): the same delivery
+service, Secret cache and client, a watch of triggers only, and the forwarder that reports
+its delivery counts to the operator; no reconcilers, admission, peering or dashboard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
+import signal
 from pathlib import Path
 
 import kopf
+from aiohttp import web
 
+from agenttasks import metrics
 from agenttasks.controller.admission import configure_admission, register_admission
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.kopf_setup import kopf_settings, register_login
-from agenttasks.controller.settings import OperatorSettings
+from agenttasks.controller.settings import OperatorSettings, ReceiverSettings
 from agenttasks.controller.template_rights import TemplateRights
+from agenttasks.controller.trigger_watch import TriggerWatch
 from agenttasks.controller.watches import WATCHES_PER_SCOPE, Watches
 from agenttasks.core.privilege import OperatorIdentity, identity_of
+from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.access_reviews import AccessReviews
 from agenttasks.kube.client import Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.manifests.reviews import SELF_SUBJECT_REVIEW, username_of_self_review
+from agenttasks.web.auth import Gate
+from agenttasks.web.count_forwarder import CountForwarder, TokenSource, file_token
+from agenttasks.web.count_intake import CountIntake
 from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed
-from agenttasks.web.hooks import DeliveryService
+from agenttasks.web.hooks import MAX_IN_FLIGHT, DeliveryService, emit_warning
 from agenttasks.web.progress_endpoint import ProgressEndpoint
 from agenttasks.web.server import start_http
 from agenttasks.web.views import Sources
 
-log = logging.getLogger("agenttasks")
+log = logging.getLogger("agenttasks.app")
+FINAL_REPORT_S = 5.0  # a stopping receiver's last report of its counts
 
 
 async def run(settings: OperatorSettings) -> None:
@@ -56,19 +71,31 @@ async def run(settings: OperatorSettings) -> None:
     register_login(registry, settings.kubeconfig)
     chosen = kopf_settings(settings)
     if settings.admission_cert_dir:
-        rights = TemplateRights(access, identity, settings.check_writer_rights)
+        receiver = frozenset({settings.receiver_user} if settings.receiver_user else ())
+        rights = TemplateRights(access, identity, settings.check_writer_rights, receiver)
         register_admission(registry, engine.view, settings.plan, rights)
         configure_admission(chosen, settings.admission_port, Path(settings.admission_cert_dir))
+    # With a split receiver, this process parses no webhook bodies: no /hooks/, no filter
+    # workers; the receiver's counts come in through the intake instead.
     deliveries = DeliveryService(kube, engine.secrets, engine.trigger_index.get,
-                                 settings.watches, engine.counts)
+                                 settings.watches, engine.counts) \
+        if settings.serve_hooks else None
+    intake = None
+    if settings.receiver_user:
+        audiences = (settings.receiver_audience,) if settings.receiver_audience else ()
+        intake = CountIntake(Gate(kube, audiences=audiences), settings.receiver_user,
+                             engine.counts, engine.trigger_index.get, settings.watches,
+                             engine.ready, functools.partial(emit_warning, kube))
     dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
                                         engine.trigger_index, settings.watches, feed),
                           read_only_without_token=settings.dashboard_read_only,
                           token_audiences=settings.dashboard_token_audiences, access=access)
     progress = ProgressEndpoint(engine.progress_tokens, engine.reports,
                                 watched=settings.watches, task=engine.view.task)
-    http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress)
-    deliveries.filters.start()  # the filter worker processes, before the first delivery
+    http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress,
+                            intake=intake, metrics_port=settings.metrics_port)
+    if deliveries is not None:
+        deliveries.filters.start()  # the filter worker processes, before the first delivery
     background = asyncio.create_task(engine.run(watches.informers))
     try:
         await kopf.operator(
@@ -83,8 +110,9 @@ async def run(settings: OperatorSettings) -> None:
         )
     finally:
         background.cancel()
-        await http.cleanup()
-        deliveries.filters.close()
+        await _stop(http)
+        if deliveries is not None:
+            deliveries.filters.close()
         await kube.close()
 
 
@@ -103,10 +131,70 @@ async def own_identity(kube: Kube, settings: OperatorSettings) -> OperatorIdenti
     return identity
 
 
-def main(settings: OperatorSettings) -> None:
+async def run_receiver(settings: ReceiverSettings) -> None:
+    # The task gauges are the operator's: a receiver has no view of tasks, and its zeros
+    # would sit beside the operator's real values in every scrape.
+    metrics.REGISTRY.unregister(metrics.STATE)
+    kube = Kube(settings.kubeconfig,
+                connections=MAX_IN_FLIGHT + len(settings.informer_scopes))
+    triggers = TriggerWatch(kube, settings)
+    forwarder = CountForwarder(DeliveryCounts(), settings.operator_url,
+                               _receiver_token(settings, kube))
+    deliveries = DeliveryService(kube, SecretCache(kube), triggers.view.get, settings.watches,
+                                 forwarder.counts, warn=forwarder.warn)
+    http = await start_http(settings.http_port, deliveries, triggers.ready,
+                            metrics_port=settings.metrics_port)
+    deliveries.filters.start()
+    # No kopf here to turn SIGTERM into a clean stop: this does, so that the counts of the
+    # last seconds are still reported.
+    current = asyncio.current_task()
+    assert current is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, current.cancel)
+    log.info("receiver serving /hooks/ on port %d; counts go to %s", settings.http_port,
+             settings.operator_url)
+    try:
+        await asyncio.gather(triggers.run(), forwarder.run())
+    finally:
+        await _stop(http)  # answers the deliveries in flight first
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(forwarder.flush(), FINAL_REPORT_S)
+        await forwarder.close()
+        deliveries.filters.close()
+        await kube.close()
+        log.info("receiver stopped")
+
+
+def _receiver_token(settings: ReceiverSettings, kube: Kube) -> TokenSource:
+    if settings.operator_token_file:
+        return file_token(settings.operator_token_file)
+
+    async def api_token() -> str | None:
+        await kube.connection.session()  # loads the credentials
+        credentials = kube.connection.credentials
+        return credentials.token if credentials else None
+    return api_token
+
+
+async def _stop(runners: list[web.AppRunner]) -> None:
+    for runner in runners:
+        await runner.cleanup()
+
+
+def _logging() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
+
+
+def main(settings: OperatorSettings) -> None:
+    _logging()
     # kopf reports every event handler call at INFO; our own log says what happened.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(run(settings))
+
+
+def main_receiver(settings: ReceiverSettings) -> None:
+    _logging()
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(run_receiver(settings))

@@ -32,11 +32,14 @@ Sets = tuple[str, ...]
 
 NAMESPACED: Sets = ("watchNamespaces={a,b}",)
 HA: Sets = ("replicas=2",)
+SPLIT: Sets = ("receiver.split=true",)
 VARIANTS: dict[str, Sets] = {
     "default": (),
     "namespaced": NAMESPACED,
     "ha": HA,
     "ha-namespaced": (*HA, *NAMESPACED),
+    "split": SPLIT,
+    "split-namespaced": (*SPLIT, *NAMESPACED),
 }
 
 OUR_KINDS = {"agenttasks", "agenttaskschedules", "agenttasktriggers"}
@@ -73,6 +76,19 @@ REVIEW_RULES: list[Manifest] = [
      "verbs": ["create"]},
 ]
 REVIEWS = f"{FULLNAME}-reviews"
+RECEIVER = f"{FULLNAME}-receiver"
+RECEIVER_USER = f"system:serviceaccount:{NAMESPACE}:{RECEIVER}"
+# The split receiver's only rights: what answering a delivery needs.
+RECEIVER_RULES: list[Manifest] = [
+    {"apiGroups": ["agenttasks.io"], "resources": ["agenttasktriggers"],
+     "verbs": ["get", "list", "watch"]},
+    # list: a github redelivery by label; delete: only a task it just created whose payload
+    # ConfigMap's name is someone else's
+    {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],
+     "verbs": ["get", "list", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+]
 
 
 def peering_rule(resource: str) -> Manifest:
@@ -143,8 +159,14 @@ def one(docs: list[Manifest], kind: str) -> Manifest:
     return found[0]
 
 
+def operator_only(docs: list[Manifest]) -> list[Manifest]:
+    """The documents that are not the split receiver's."""
+    return [doc for doc in docs if doc["metadata"]["name"] != RECEIVER]
+
+
 def container(docs: list[Manifest]) -> Manifest:
-    containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    containers = one(operator_only(docs), "Deployment")["spec"]["template"]["spec"][
+        "containers"]
     assert len(containers) == 1
     result: Manifest = containers[0]
     return result
@@ -165,11 +187,13 @@ EVERYTHING: Sets = (*HA, "podDisruptionBudget.enabled=true", "ingress.enabled=tr
                     "ingress.host=hooks.example.com", "serviceMonitor.enabled=true",
                     "networkPolicy.enabled=true", "priorityAging=1/5m",
                     "maxRunningPerNamespace=2", "dashboard.readOnlyWithoutToken=true",
-                    "dashboard.tokenAudiences={agenttasks-dashboard}")
+                    "dashboard.tokenAudiences={agenttasks-dashboard}",
+                    *SPLIT, "receiver.replicas=2", "metricsPort=9090")
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lint", "strict"])
-@pytest.mark.parametrize("variant", ["default", "namespaced", "ha", "everything"])
+@pytest.mark.parametrize("variant", ["default", "namespaced", "ha", "split-namespaced",
+                                     "everything"])
 def test_helm_lint_is_clean(variant: str, strict: bool) -> None:
     sets = EVERYTHING if variant == "everything" else VARIANTS[variant]
     set_args = [arg for value in sets for arg in ("--set", value)]
@@ -645,6 +669,191 @@ def test_webhook_can_ignore_failures() -> None:
     assert {h["failurePolicy"] for h in config["webhooks"]} == {"Ignore"}
 
 
+# --- the split receiver (receiver.split) ---------------------------------------------------
+
+
+def receiver(docs: list[Manifest], kind: str) -> Manifest:
+    found = [d for d in of_kind(docs, kind) if d["metadata"]["name"] == RECEIVER]
+    assert len(found) == 1, f"expected the receiver's {kind}, got {len(found)}"
+    return found[0]
+
+
+def receiver_container(docs: list[Manifest]) -> Manifest:
+    [only] = receiver(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    result: Manifest = only
+    return result
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_the_operator_serves_hooks_itself_by_default() -> None:
+    docs = render("ingress.enabled=true")
+    assert not [d for d in docs if d["metadata"]["name"] == RECEIVER]
+    assert not any(a.startswith(("--no-hooks", "--receiver")) for a in args(docs))
+    backend = one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend["service"]["name"] == FULLNAME
+
+
+def test_split_renders_the_receivers_deployment_service_and_account() -> None:
+    docs = render(*SPLIT, "receiver.replicas=3", "receiver.resources.limits.memory=1Gi")
+    deployment = receiver(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == RECEIVER
+    assert receiver(docs, "ServiceAccount")["automountServiceAccountToken"] is False
+    box = receiver_container(docs)
+    assert box["command"] == ["agenttasks", "receiver"]
+    assert box["args"] == [
+        "--http-port=8080", f"--operator-url=http://{FULLNAME}.{NAMESPACE}.svc:80",
+        "--operator-token-file=/var/run/secrets/agenttasks.io/operator/token"]
+    assert box["image"] == container(docs)["image"]
+    assert box["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert box["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert box["resources"]["limits"] == {"cpu": "1000m", "memory": "1Gi"}
+    assert box["securityContext"]["readOnlyRootFilesystem"] is True
+    assert box["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert "admission" not in {p["name"] for p in box["ports"]}  # no webhook server there
+    service = receiver(docs, "Service")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", 80, "http")]
+
+
+def test_the_receiver_presents_a_token_only_the_operator_accepts() -> None:
+    docs = render(*SPLIT)
+    pod = receiver(docs, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "operator-token")
+    [source] = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert f"--receiver-audience={token['audience']}" in args(docs)
+    assert token["audience"] != "" and token["expirationSeconds"] <= 3600
+    mount = next(m for m in receiver_container(docs)["volumeMounts"]
+                 if m["name"] == "operator-token")
+    assert mount["readOnly"] is True
+    assert f"--operator-token-file={mount['mountPath']}/{token['path']}" in \
+        receiver_container(docs)["args"]
+
+
+def test_no_selector_of_the_operator_matches_a_receiver_pod() -> None:
+    docs = render(*SPLIT, *HA, "podDisruptionBudget.enabled=true", "networkPolicy.enabled=true",
+                  "podLabels.team=hooks")
+    receiver_pod = receiver(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    operator_pod = one(operator_only(docs), "Deployment")["spec"]["template"]["metadata"][
+        "labels"]
+    assert receiver_pod["team"] == "hooks" and receiver_pod["app.kubernetes.io/component"] == \
+        "receiver"
+    operator_selectors = [
+        one(operator_only(docs), "Deployment")["spec"]["selector"]["matchLabels"],
+        one(operator_only(docs), "Service")["spec"]["selector"],
+        one(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        one(operator_only(docs), "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]]
+    for selector in operator_selectors:
+        assert matches(selector, operator_pod) and not matches(selector, receiver_pod)
+    receiver_selectors = [
+        receiver(docs, "Deployment")["spec"]["selector"]["matchLabels"],
+        receiver(docs, "Service")["spec"]["selector"],
+        receiver(docs, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]]
+    for selector in receiver_selectors:
+        assert matches(selector, receiver_pod) and not matches(selector, operator_pod)
+
+
+def test_the_operator_is_told_the_receiver_serves_hooks() -> None:
+    flags = args(render(*SPLIT))
+    assert "--no-hooks" in flags
+    assert f"--receiver-user={RECEIVER_USER}" in flags
+    # The rest of the operator is as it was.
+    assert {"--http-port=8080", f"--admission-cert-dir={CERT_DIR}"} <= set(flags)
+
+
+def test_the_ingress_points_at_the_receiver() -> None:
+    docs = render(*SPLIT, "ingress.enabled=true", "ingress.host=hooks.example.com")
+    [rule] = one(docs, "Ingress")["spec"]["rules"]
+    assert rule["http"]["paths"] == [{
+        "path": "/hooks/", "pathType": "Prefix",
+        "backend": {"service": {"name": RECEIVER, "port": {"name": "http"}}}}]
+
+
+@pytest.mark.parametrize("variant", ["split", "split-namespaced"])
+def test_the_receiver_may_not_run_jobs_or_pods_or_write_secrets(variant: str) -> None:
+    docs = render(*VARIANTS[variant])
+    theirs = [r for r in roles(docs) if r["metadata"]["name"] == RECEIVER]
+    assert theirs, "no receiver role rendered"
+    for role in theirs:
+        assert role["rules"] == RECEIVER_RULES
+        for rule in role["rules"]:
+            assert not set(rule["resources"]) & {"jobs", "pods", "pods/exec", "events"}
+            assert not any(r.endswith("/status") for r in rule["resources"])
+            if "secrets" in rule["resources"]:
+                assert rule["verbs"] == ["get"]  # no list, watch, create or patch
+    # The operator's own roles keep their rules.
+    assert any(r["metadata"]["name"] == FULLNAME and "jobs" in str(r["rules"])
+               for r in roles(docs))
+
+
+def test_the_receiver_is_bound_cluster_wide_or_per_namespace() -> None:
+    cluster = render(*SPLIT)
+    binding = receiver(cluster, "ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                  "kind": "ClusterRole", "name": RECEIVER}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RECEIVER,
+                                    "namespace": NAMESPACE}]
+    namespaced = render(*SPLIT, *NAMESPACED)
+    assert not [r for r in of_kind(namespaced, "ClusterRole") + of_kind(
+        namespaced, "ClusterRoleBinding") if r["metadata"]["name"] == RECEIVER]
+    role_list = [r for r in of_kind(namespaced, "Role") if r["metadata"]["name"] == RECEIVER]
+    assert sorted(r["metadata"]["namespace"] for r in role_list) == ["a", "b"]
+    bindings = [b for b in of_kind(namespaced, "RoleBinding")
+                if b["metadata"]["name"] == RECEIVER]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["a", "b"]
+    for each in bindings:
+        assert each["roleRef"]["kind"] == "Role" and each["subjects"][0]["name"] == RECEIVER
+    assert [a for a in receiver_container(namespaced)["args"] if a.startswith("--namespace")] \
+        == ["--namespace=a", "--namespace=b"]
+
+
+def test_receiver_rbac_alone_renders_its_account_and_rights() -> None:
+    show = ("--show-only", "templates/receiver-rbac.yaml")
+    assert sorted(d["kind"] for d in render(*SPLIT, extra=show)) == [
+        "ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
+    without_rbac = render(*SPLIT, "rbac.create=false", extra=show)
+    assert [d["kind"] for d in without_rbac] == ["ServiceAccount"]
+
+
+def test_metrics_on_their_own_port() -> None:
+    docs = render(*SPLIT, "metricsPort=9090", "serviceMonitor.enabled=true",
+                  "networkPolicy.enabled=true")
+    assert "--metrics-port=9090" in args(docs)
+    assert "--metrics-port=9090" in receiver_container(docs)["args"]
+    for box in (container(docs), receiver_container(docs)):
+        assert {p["name"]: p["containerPort"] for p in box["ports"]}["metrics"] == 9090
+    for service in (one(operator_only(docs), "Service"), receiver(docs, "Service")):
+        ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+        assert ports["metrics"] == (9090, "metrics")
+    assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
+    for policy in of_kind(docs, "NetworkPolicy"):
+        assert {"port": "metrics", "protocol": "TCP"} in policy["spec"]["ingress"][0]["ports"]
+    default = render()
+    assert not any(a.startswith("--metrics-port") for a in args(default))
+    assert "metrics" not in {p["name"] for p in container(default)["ports"]}
+
+
+def test_the_service_monitor_scrapes_the_receiver_too() -> None:
+    """The receiver counts the webhook requests: its Service must be selected as well."""
+    docs = render(*SPLIT, "serviceMonitor.enabled=true")
+    selector = one(docs, "ServiceMonitor")["spec"]["selector"]["matchLabels"]
+    for service in (one(operator_only(docs), "Service"), receiver(docs, "Service")):
+        assert matches(selector, service["metadata"]["labels"])
+
+
+def test_notes_send_deliveries_to_the_receiver(tmp_path: Path) -> None:
+    notes = _notes(tmp_path, *SPLIT)
+    assert f"http://{RECEIVER}.{NAMESPACE}.svc:80/hooks/<namespace>/<trigger-name>" in notes
+    assert f"rollout status deployment/{RECEIVER}" in notes
+    assert "answers 404 on /hooks/" in notes and "{{" not in notes
+
+
 # --- values and schema ---------------------------------------------------------------------
 
 
@@ -663,6 +872,10 @@ def test_webhook_can_ignore_failures() -> None:
     ("dashboard.readOnly=true", "readOnly"),
     ("dashboard.tokenAudiences={a b}", "tokenAudiences"),
     ("dashboard.tokenAudiences={x,x}", "tokenAudiences"),
+    ("receiver.replicas=0", "replicas"),
+    ("receiver.splt=true", "splt"),
+    ("receiver.split=yes", "split"),
+    ("metricsPort=0", "metricsPort"),
 ])
 def test_wrong_value_fails_with_a_clear_message(value: str, mention: str) -> None:
     result = template((value,))
@@ -679,6 +892,8 @@ def test_schema_is_draft_07_and_closed() -> None:
     assert schema["properties"]["plan"]["enum"] == ["starter", "growth", "enterprise"]
     # a token by default, for the API server's own audience
     assert values["dashboard"] == {"readOnlyWithoutToken": False, "tokenAudiences": []}
+    assert values["receiver"]["split"] is False and values["metricsPort"] is None
+    assert schema["properties"]["receiver"]["additionalProperties"] is False
     dashboard = schema["properties"]["dashboard"]
     assert dashboard["additionalProperties"] is False
     assert dashboard["properties"]["readOnlyWithoutToken"]["type"] == "boolean"

@@ -84,22 +84,24 @@ def provide_cluster(folder: str = ".cluster-test") -> Iterator[str]:
 
 
 class Operator:
-    """The operator under test, as a real process that can be killed at any moment."""
+    """The operator under test, as a real process that can be killed at any moment.
+    ``command="receiver"`` runs the split receiver (`agenttasks receiver`) instead."""
 
     def __init__(self, kubeconfig: str, namespaces: list[str], log_name: str,
-                 extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
-        self.kubeconfig = kubeconfig
+                 extra: list[str] | None = None, env: dict[str, str] | None = None,
+                 command: str = "operator") -> None:
+        self.kubeconfig, self.command = kubeconfig, command
         self.env = env or {}
         self.namespaces = namespaces
         self.extra = extra or []
         self.port = free_port()
         ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / f"operator-{log_name}.log"
+        self.log_path = ARTIFACTS / f"{command}-{log_name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Operator:
         atexit.register(self.stop)  # never outlive the test run, whatever fails
-        argv = [sys.executable, "-m", "agenttasks", "operator", "--kubeconfig", self.kubeconfig,
+        argv = [sys.executable, "-m", "agenttasks", self.command, "--kubeconfig", self.kubeconfig,
                 "--http-port", str(self.port), *self.extra]
         for ns in self.namespaces:
             argv += ["-n", ns]
@@ -259,17 +261,23 @@ def kubectl(kubeconfig: str, *args: str, stdin: str | None = None,
 CHART = REPO / "charts" / "agenttask-operator"
 
 
-def chart_credentials(api: Api, release: str, namespace: str, *values: str) -> str:
+OPERATOR_RBAC = ("templates/serviceaccount.yaml", "templates/rbac.yaml")
+RECEIVER_RBAC = ("templates/receiver-rbac.yaml",)  # with receiver.split=true
+
+
+def chart_credentials(api: Api, release: str, namespace: str, *values: str,
+                      templates: tuple[str, ...] = OPERATOR_RBAC) -> str:
     """A kubeconfig with the token of the chart's ServiceAccount, after installing exactly
     the chart's ServiceAccount and RBAC objects (rendered by helm with ``values``). An
-    operator run with it has the chart's permissions and no others."""
+    operator run with it has the chart's permissions and no others. ``templates``:
+    RECEIVER_RBAC for the split receiver's account and rights instead."""
     from agenttasks.devcluster.toolchain import binary
 
     helm = binary("helm")
     if not helm.exists():
         raise AssertionError(f"{helm} is missing: run `agenttasks cluster build`")
     args = [str(helm), "template", release, str(CHART), "--namespace", namespace,
-            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"]
+            *(arg for template in templates for arg in ("--show-only", template))]
     for value in values:
         args += ["--set", value]
     rendered = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -278,7 +286,8 @@ def chart_credentials(api: Api, release: str, namespace: str, *values: str) -> s
     kubectl(api.kubeconfig, "apply", "-f", "-", stdin=rendered)
     accounts = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ServiceAccount"]
     account = accounts[0]["metadata"]["name"]
-    return token_kubeconfig(api, namespace, account, f"kubeconfig-{release}", 6 * 3600)
+    return token_kubeconfig(api, namespace, account, f"kubeconfig-{release}-{account}",
+                            6 * 3600)
 
 
 def token_kubeconfig(api: Api, namespace: str, account: str, file_name: str,

@@ -1,5 +1,6 @@
 """A local cluster with a real node (containerd, runc, kubelet), the operator's own image
 built here from the Dockerfile and installed by its own chart, and the example agent's image.
+The chart runs the webhook receiver split (its own Deployment and ServiceAccount).
 One per test module, in .cluster-real; the machine allows one real node at a time."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from tests.integration.harness import REPO, Api, wait_for
 
 FOLDER = REPO / ".cluster-real"
 RELEASE, RELEASE_NS = "agenttasks", "agenttasks-system"
+OPERATOR = f"{RELEASE}-agenttask-operator"  # the chart's full name: Deployment, Service
+RECEIVER = f"{OPERATOR}-receiver"  # the split receiver's Deployment, Service, ServiceAccount
 REAL_POD = {"nodeSelector": {realnode.NODE_LABEL: "real"},
             "tolerations": [{"key": realnode.TAINT_KEY, "operator": "Exists",
                              "effect": "NoSchedule"}]}
@@ -26,7 +29,7 @@ CHART_VALUES = (
     "image.repository=agenttasks.local/agenttask-operator", "image.tag=dev",
     "image.pullPolicy=Never", f"nodeSelector.{realnode.NODE_LABEL.replace('.', chr(92) + '.')}"
     "=real", f"tolerations[0].key={realnode.TAINT_KEY}", "tolerations[0].operator=Exists",
-    "tolerations[0].effect=NoSchedule")
+    "tolerations[0].effect=NoSchedule", "receiver.split=true")
 
 
 @dataclass
@@ -47,6 +50,12 @@ class RealCluster:
     def operator_pods(self) -> list[dict[str, object]]:
         pods = self.api.core.list_namespaced_pod(
             RELEASE_NS, label_selector="app.kubernetes.io/name=agenttask-operator").items
+        return [self.api.client.sanitize_for_serialization(p) for p in pods
+                if p.metadata.deletion_timestamp is None]
+
+    def receiver_pods(self) -> list[dict[str, object]]:
+        pods = self.api.core.list_namespaced_pod(
+            RELEASE_NS, label_selector="app.kubernetes.io/name=agenttask-operator-receiver").items
         return [self.api.client.sanitize_for_serialization(p) for p in pods
                 if p.metadata.deletion_timestamp is None]
 
@@ -103,6 +112,8 @@ def real() -> Iterator[RealCluster]:
                   "--timeout", "180s")
         wait_for(lambda: any(_ready(p) for p in real.operator_pods()), 60,
                  what="a Ready operator pod")
+        wait_for(lambda: any(_ready(p) for p in real.receiver_pods()), 60,
+                 what="a Ready receiver pod")
         # kube-proxy programs the webhook's Service a moment after the pod is Ready.
         wait_for(lambda: _admitted(real.api), 60, what="the admission webhook to answer")
         yield real

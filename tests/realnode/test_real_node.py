@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from typing import Any
@@ -21,9 +22,18 @@ from kubernetes.client.exceptions import ApiException
 
 from agenttasks.devcluster import cluster as local
 from agenttasks.devcluster import hoststate, images, realnode
-from tests.integration.harness import wait_for
+from tests.integration.harness import kubectl, wait_for
 
-from .conftest import RELEASE, RELEASE_NS, RealCluster, _admitted, _ready, agent_template
+from .conftest import (
+    OPERATOR,
+    RECEIVER,
+    RELEASE,
+    RELEASE_NS,
+    RealCluster,
+    _admitted,
+    _ready,
+    agent_template,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode, pytest.mark.timeout(600)]
 NS = "default"
@@ -62,6 +72,11 @@ def _follow(real: RealCluster, pod: str, into: list[str]) -> threading.Thread:
 
 
 def test_the_operator_runs_from_its_image_and_chart_on_the_real_node(real: RealCluster) -> None:
+    [receiver] = real.receiver_pods()  # the split receiver, on the real node too
+    receiver_spec = receiver["spec"]
+    assert isinstance(receiver_spec, dict) and receiver_spec["nodeName"] == realnode.NODE_NAME
+    assert receiver_spec["serviceAccountName"] == RECEIVER
+    assert _ready(receiver)
     [pod] = real.operator_pods()
     spec, status = pod["spec"], pod["status"]
     assert isinstance(spec, dict) and isinstance(status, dict)
@@ -96,7 +111,22 @@ def test_a_real_agent_reports_progress_leaves_a_result_and_its_logs(real: RealCl
     assert "agent: done" in logs.stdout
 
 
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _cluster_ip(real: RealCluster, service: str) -> str:
+    return str(real.api.core.read_namespaced_service(service, RELEASE_NS).spec.cluster_ip)
+
+
 def test_a_trigger_payload_reaches_a_real_pod(real: RealCluster) -> None:
+    """Delivered through the split receiver's Service; counted in the trigger's status by
+    the operator, whose own Service does not serve /hooks/."""
     name, secret = _name("hook"), "github-key"
     real.api.core.create_namespaced_secret(NS, {"metadata": {"name": f"{name}-secret"},
                                                 "stringData": {"key": secret}})
@@ -106,27 +136,50 @@ def test_a_trigger_payload_reaches_a_real_pod(real: RealCluster) -> None:
         "metadata": {"name": name},
         "spec": {"secretRef": {"name": f"{name}-secret", "key": "key"}, "signature": "github",
                  "taskTemplate": {"spec": {"template": agent_template(AGENT_STEPS="1")}}}})
-    service = real.api.core.read_namespaced_service(f"{RELEASE}-agenttask-operator", RELEASE_NS)
-    url = f"http://{service.spec.cluster_ip}:80/hooks/{NS}/{name}"
+    path = f"/hooks/{NS}/{name}"
     body = json.dumps({"ref": "refs/heads/main", "note": "from a real delivery"}).encode()
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-GitHub-Delivery": name,
+               "X-Hub-Signature-256": f"sha256={digest}"}
 
     def deliver() -> dict[str, Any] | None:
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "X-GitHub-Delivery": name,
-            "X-Hub-Signature-256": f"sha256={digest}"})
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                answer: dict[str, Any] = json.loads(response.read())
-                return answer if response.status == 202 else None
+            status, answer = _post(f"http://{_cluster_ip(real, RECEIVER)}:80{path}", body,
+                                   headers)
         except OSError:
-            return None  # the trigger is not Ready yet (its Secret is read first)
+            return None  # kube-proxy has not programmed the Service yet
+        # 404 until the receiver's watch has the trigger
+        return dict(json.loads(answer)) if status == 202 else None
 
-    task = wait_for(deliver, 60, interval=1, what="a 202 from the operator's Service")["task"]
+    task = wait_for(deliver, 60, interval=1, what="a 202 from the receiver's Service")["task"]
     real.api.wait_phase(NS, task, "Completed", 120)
     [pod] = _task_pods(real, f"{task}-1")
     assert 'agent: payload {"ref": "refs/heads/main", "note": "from a real delivery"}' in \
         _log(real, pod.metadata.name)
+
+    # The receiver counted it; the operator, the one writer of trigger status, wrote it.
+    def counted() -> dict[str, Any] | None:
+        status = real.api.custom.get_namespaced_custom_object(
+            "agenttasks.io", "v1alpha1", NS, "agenttasktriggers", name).get("status") or {}
+        deliveries = status.get("deliveries") or {}
+        return status if deliveries.get("accepted") == 1 else None
+
+    status = wait_for(counted, 30, what="the delivery counted in the trigger's status")
+    assert status["deliveries"] == {"accepted": 1, "duplicate": 0, "rejected": 0}
+    assert status.get("lastTriggeredTime")
+
+    # The operator's own Service does not serve /hooks/ in this install...
+    answer, _ = _post(f"http://{_cluster_ip(real, OPERATOR)}:80{path}", body, headers)
+    assert answer == 404
+    # ...and the receiver, which does, may not run anything.
+    account = f"system:serviceaccount:{RELEASE_NS}:{RECEIVER}"
+    for verb, resource in (("create", "jobs.batch"), ("create", "pods"), ("list", "secrets")):
+        can = kubectl(real.kubeconfig, "auth", "can-i", verb, resource, "-n", NS,
+                      "--as", account, check=False)
+        assert can.stdout.strip() == "no", (verb, resource, can.stdout, can.stderr)
+    can = kubectl(real.kubeconfig, "auth", "can-i", "create", "agenttasks.agenttasks.io",
+                  "-n", NS, "--as", account, check=False)
+    assert can.stdout.strip() == "yes", can.stderr
 
 
 def test_pause_stops_the_real_container_and_resume_runs_it_again(real: RealCluster) -> None:

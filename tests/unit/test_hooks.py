@@ -332,6 +332,26 @@ def test_a_filter_over_its_time_limit_is_422_with_an_event() -> None:
     assert [reason for reason, _ in world.kube.events] == ["FilterTimedOut"]  # throttled
 
 
+def test_a_split_receiver_passes_the_filter_event_on_instead_of_posting_it() -> None:
+    """The receiver may not create Events: its ``warn`` hands them to the forwarder."""
+    filters = FixedFilters(Verdict(failure=Failure.TIMED_OUT))
+    world = World(make_trigger(filter="body.action == 'opened'"), filters)
+    passed: list[tuple[tuple[str, str], str]] = []
+
+    async def warn(trigger: TriggerFacts, reason: str, message: str) -> None:
+        passed.append((trigger.key, reason))
+
+    world.service.warn = warn
+
+    async def test(client: Client) -> None:
+        for delivery in ("d1", "d2"):
+            assert (await post(client, BODY, github_headers(BODY, delivery)))[0] == 422
+
+    run(world, test)
+    assert passed == [(("a", "gh"), "FilterTimedOut")]  # throttled here too
+    assert world.kube.events == []
+
+
 def test_filter_answers() -> None:
     for verdict, expected in [(Verdict(outcome=Outcome.NO_MATCH), 202),
                               (Verdict(outcome=Outcome.MATCH), 202),

@@ -67,6 +67,17 @@ def test_the_operators_own_writes_are_not_checked_again() -> None:
     assert rbac.asked == 0
 
 
+def test_a_split_receivers_writes_are_trusted_as_the_operators() -> None:
+    rbac = Rbac()
+    receiver = "system:serviceaccount:ops:agenttasks-receiver"
+    rights = TemplateRights(AccessReviews(rbac), OPERATOR, True, frozenset({receiver}))
+    assert asyncio.run(rights.refusal("AgentTask", "team-a", {"username": receiver},
+                                      AS_DEPLOYER, None)) is None
+    assert rbac.asked == 0
+    assert asyncio.run(rights.refusal("AgentTask", "team-a", {"username": "bob"},
+                                      AS_DEPLOYER, None))
+
+
 def test_the_operators_namespace_is_refused_to_everyone() -> None:
     why = refusal(Rbac(), OPERATOR.username, PLAIN, namespace="ops")
     assert why and "operator's own" in why

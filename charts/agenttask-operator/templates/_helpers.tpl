@@ -31,15 +31,104 @@ ValidatingWebhookConfiguration and the kopf peering object.
 {{- end }}
 
 {{/*
-The labels every object of the chart carries.
+The labels every object of the chart carries (the operator's objects; the receiver's have
+component "receiver").
 */}}
 {{- define "agenttask-operator.labels" -}}
-helm.sh/chart: {{ include "agenttask-operator.chart" . }}
 {{ include "agenttask-operator.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+{{ include "agenttask-operator.sharedLabels" . }}
 app.kubernetes.io/component: operator
+{{- end }}
+
+{{/*
+The labels of every object and pod of the chart, whichever component.
+*/}}
+{{- define "agenttask-operator.sharedLabels" -}}
+helm.sh/chart: {{ include "agenttask-operator.chart" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: agenttasks
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The labels of the split receiver's objects: the chart's, with component "receiver".
+*/}}
+{{- define "agenttask-operator.receiverLabels" -}}
+{{ include "agenttask-operator.selectorLabels" . }}
+{{ include "agenttask-operator.sharedLabels" . }}
+app.kubernetes.io/component: receiver
+{{- end }}
+
+{{/*
+The labels that select the receiver's pods. Their name differs from the operator pods' so
+that no selector of the operator (its Deployment's is immutable; its Service, PDB and
+NetworkPolicy) ever matches a receiver pod.
+*/}}
+{{- define "agenttask-operator.receiverSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-receiver" (include "agenttask-operator.name" . | trunc 54 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The receiver's name: its Deployment, Service, ServiceAccount and RBAC objects.
+*/}}
+{{- define "agenttask-operator.receiverName" -}}
+{{- printf "%s-receiver" (include "agenttask-operator.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+The audience of the token the receiver presents to the operator: a projected token good
+for nothing else (not for the API server), so one seen in transit cannot act as the receiver.
+*/}}
+{{- define "agenttask-operator.receiverAudience" -}}
+agenttasks-operator
+{{- end }}
+
+{{/*
+Where the receiver's token for the operator is mounted.
+*/}}
+{{- define "agenttask-operator.receiverTokenDir" -}}
+/var/run/secrets/agenttasks.io/operator
+{{- end }}
+
+{{/*
+The receiver's RBAC rules, in both modes: what answering a delivery needs and no more. It
+cannot create Jobs or pods, list or write Secrets, write status or post Events.
+*/}}
+{{- define "agenttask-operator.receiverRules" -}}
+# The triggers it serves (listed and watched into its index).
+- apiGroups: ["agenttasks.io"]
+  resources: ["agenttasktriggers"]
+  verbs: ["get", "list", "watch"]
+# A delivery's task: created, found again by name (a retried delivery), listed by label (a
+# github redelivery after the body's window), and deleted only when it was just created and
+# its payload ConfigMap's name is taken by someone else's (its Job must never mount that).
+- apiGroups: ["agenttasks.io"]
+  resources: ["agenttasks"]
+  verbs: ["get", "list", "create", "delete"]
+# The payload ConfigMap; read only when its create conflicts, to check whose it is.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "get"]
+# The triggers' signing secrets, by name: no list or watch, so it reads only those named.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+
+{{/*
+The receiver's arguments (`agenttasks receiver`), one list item each.
+*/}}
+{{- define "agenttask-operator.receiverArgs" -}}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+- --http-port={{ int .Values.httpPort }}
+- --operator-url=http://{{ include "agenttask-operator.fullname" . }}.{{ .Release.Namespace }}.svc:{{ int .Values.service.port }}
+- --operator-token-file={{ include "agenttask-operator.receiverTokenDir" . }}/token
+{{- if not (kindIs "invalid" .Values.metricsPort) }}
+- --metrics-port={{ int .Values.metricsPort }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -236,5 +325,13 @@ The flags of `agenttasks operator`, one list item each.
 {{- end }}
 {{- range .Values.dashboard.tokenAudiences }}
 - {{ printf "--dashboard-token-audience=%s" . | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.metricsPort) }}
+- --metrics-port={{ int .Values.metricsPort }}
+{{- end }}
+{{- if .Values.receiver.split }}
+- --no-hooks
+- --receiver-user=system:serviceaccount:{{ .Release.Namespace }}:{{ include "agenttask-operator.receiverName" . }}
+- --receiver-audience={{ include "agenttask-operator.receiverAudience" . }}
 {{- end }}
 {{- end }}

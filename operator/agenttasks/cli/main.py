@@ -10,6 +10,7 @@ from agenttasks.cli.cluster import cluster
 from agenttasks.cli.crds import crds
 from agenttasks.cli.dev import dev
 from agenttasks.cli.operator import operator
+from agenttasks.cli.receiver import receiver
 from agenttasks.cli.user import USER_COMMANDS
 
 
@@ -21,6 +22,7 @@ def cli() -> None:
 
 cli.add_command(cluster)
 cli.add_command(operator)
+cli.add_command(receiver)
 cli.add_command(crds)
 cli.add_command(chart_version)
 cli.add_command(dev)

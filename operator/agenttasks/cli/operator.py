@@ -20,6 +20,18 @@ from agenttasks.core.queue import Aging, Limits
 @click.option("--http-port", type=int, default=8080, show_default=True,
               help="Port for /healthz, /readyz, /metrics, webhook deliveries, agent "
                    "progress and the dashboard.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve /metrics on this port alone instead of the HTTP port.")
+@click.option("--hooks/--no-hooks", "serve_hooks", default=True, show_default=True,
+              help="Serve POST /hooks/ (webhook deliveries). --no-hooks when a split "
+              "receiver (`agenttasks receiver`) serves them: /hooks/ then answers 404.")
+@click.option("--receiver-user", metavar="USER",
+              help="Take delivery-count reports from the split receiver that authenticates "
+              "as USER, such as system:serviceaccount:agenttasks-system:agenttasks-receiver, "
+              "at POST /internal/delivery-counts. Off by default.")
+@click.option("--receiver-audience", metavar="AUDIENCE",
+              help="The audience the receiver's token must be meant for (a projected "
+              "token); default the API server's.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Objects reconciled at once.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False),
@@ -67,9 +79,14 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              admission_cert_dir: str | None, skip_writer_rights: bool = False,
              dashboard_read_only: bool = False,
              dashboard_token_audiences: tuple[str, ...] = (),
-             progress_url: str | None = None) -> None:
+             progress_url: str | None = None, metrics_port: int | None = None,
+             serve_hooks: bool = True, receiver_user: str | None = None,
+             receiver_audience: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
+
+    if metrics_port is not None and metrics_port == http_port:
+        raise click.BadParameter("must differ from --http-port", param_hint="--metrics-port")
 
     try:
         aging = Aging.parse(priority_aging) if priority_aging else None
@@ -86,7 +103,9 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         dashboard_read_only=dashboard_read_only,
         dashboard_token_audiences=split_audiences(dashboard_token_audiences),
         progress_url=progress_url or
-        f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}"))
+        f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}",
+        serve_hooks=serve_hooks, receiver_user=receiver_user,
+        receiver_audience=receiver_audience, metrics_port=metrics_port))
 
 
 def split_audiences(values: tuple[str, ...]) -> tuple[str, ...]:

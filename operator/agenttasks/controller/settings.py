@@ -1,4 +1,4 @@
-"""The operator's own settings, from its command-line flags."""
+"""The operator's own settings, from its command-line flags, and the split receiver's."""
 
 from __future__ import annotations
 
@@ -9,8 +9,37 @@ from agenttasks.core.plans import Plan
 from agenttasks.core.queue import Aging, Limits
 
 
+class WatchedNamespaces:
+    """Which namespaces a process serves: both the operator and the receiver have
+    ``namespaces`` (names or globs such as 'team-*'; empty means every namespace)."""
+
+    namespaces: tuple[str, ...]
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+    @property
+    def uses_patterns(self) -> bool:
+        """Whether some --namespace is a glob: we then watch every namespace and filter."""
+        return any(set(ns) & set("*?[") for ns in self.namespaces)
+
+    @property
+    def informer_scopes(self) -> list[str | None]:
+        """What each informer lists and watches: every namespace (None) when cluster-wide
+        or when a glob is given (events are then filtered by ``watches``), else each named
+        namespace."""
+        if self.clusterwide or self.uses_patterns:
+            return [None]
+        return list(self.namespaces)
+
+    def watches(self, namespace: str) -> bool:
+        return self.clusterwide or any(fnmatch.fnmatchcase(namespace, pattern)
+                                       for pattern in self.namespaces)
+
+
 @dataclass(frozen=True)
-class OperatorSettings:
+class OperatorSettings(WatchedNamespaces):
     namespaces: tuple[str, ...] = ()
     """Namespaces (or globs such as 'team-*') to watch; empty means every namespace."""
     http_port: int = 8080
@@ -36,24 +65,15 @@ class OperatorSettings:
     them signs in. Empty: the API server's own audience, as kubectl's tokens have."""
     progress_url: str | None = None
     """Base URL of this operator as attempts' pods reach it; None: no progress env."""
-
-    @property
-    def clusterwide(self) -> bool:
-        return not self.namespaces
-
-    @property
-    def uses_patterns(self) -> bool:
-        """Whether some --namespace is a glob: we then watch every namespace and filter."""
-        return any(set(ns) & set("*?[") for ns in self.namespaces)
-
-    @property
-    def informer_scopes(self) -> list[str | None]:
-        """What each informer lists and watches: every namespace (None) when cluster-wide
-        or when a glob is given (events are then filtered by ``watches``), else each named
-        namespace."""
-        if self.clusterwide or self.uses_patterns:
-            return [None]
-        return list(self.namespaces)
+    serve_hooks: bool = True
+    """False when a split receiver serves POST /hooks/: the operator then answers 404."""
+    receiver_user: str | None = None
+    """The split receiver's username (system:serviceaccount:<ns>:<name>): the one user whose
+    delivery-count reports are taken. None: no report endpoint."""
+    receiver_audience: str | None = None
+    """The audience the receiver's token must be meant for; None: the API server's."""
+    metrics_port: int | None = None
+    """/metrics on this port alone; None: on the HTTP port."""
 
     def peering_scopes(self, existing: list[str]) -> list[str | None]:
         """Where kopf keeps this operator's peering objects: one cluster-wide object, or one
@@ -65,6 +85,17 @@ class OperatorSettings:
             return [ns for ns in sorted(existing) if self.watches(ns)]
         return list(self.namespaces)
 
-    def watches(self, namespace: str) -> bool:
-        return self.clusterwide or any(fnmatch.fnmatchcase(namespace, pattern)
-                                       for pattern in self.namespaces)
+
+@dataclass(frozen=True)
+class ReceiverSettings(WatchedNamespaces):
+    """`agenttasks receiver`: webhook deliveries only, reporting counts to the operator."""
+
+    operator_url: str
+    """Base URL of the operator's HTTP port, where delivery counts are reported."""
+    namespaces: tuple[str, ...] = ()
+    http_port: int = 8080
+    kubeconfig: str | None = None
+    operator_token_file: str | None = None
+    """The token presented to the operator, re-read for every report (a projected token
+    for the operator's audience); None: the token of the API credentials."""
+    metrics_port: int | None = None

@@ -18,14 +18,13 @@ from agenttasks.kube.watching import Informer, Resource
 from agenttasks.manifests.jobs import job_facts
 from agenttasks.manifests.schedules import child_facts, schedule_facts
 from agenttasks.manifests.tasks import task_facts
-from agenttasks.manifests.triggers import trigger_facts
 
 from .engine import Engine
 from .index import Body, Index
+from .trigger_watch import TRIGGERS, trigger_contribution
 
 TASKS = Resource(GROUP, VERSION, "agenttasks")
 SCHEDULES = Resource(GROUP, VERSION, "agenttaskschedules")
-TRIGGERS = Resource(GROUP, VERSION, "agenttasktriggers")
 JOBS = Resource("batch", "v1", "jobs")
 
 
@@ -64,11 +63,6 @@ def _schedule_child(body: Body) -> dict[Key, ChildFacts]:
     return {(_key(body)[0], parent): child_facts(body)} if parent else {}
 
 
-def _trigger(body: Body) -> dict[Key, TriggerFacts]:
-    facts = trigger_facts(body)
-    return {facts.key: facts}
-
-
 ChangeListener = Callable[[str, Key], None]
 """Told of every event after the engine's indexes took it: (kind, (namespace, name))."""
 
@@ -87,7 +81,7 @@ class Watches:
         self.dependents: Index[str] = Index(_dependents)
         self.schedules: Index[ScheduleFacts] = Index(_schedule)
         self.children: Index[ChildFacts] = Index(_schedule_child)
-        self.triggers: Index[TriggerFacts] = Index(_trigger)
+        self.triggers: Index[TriggerFacts] = Index(trigger_contribution)
         engine.view.attach(self.tasks, self.jobs, self.dependents)
         engine.schedule_view.attach(self.schedules, self.children)
         engine.trigger_index.attach(self.triggers)

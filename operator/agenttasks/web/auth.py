@@ -1,5 +1,6 @@
 """The dashboard's gate: TokenReview (cached briefly, by token hash) to learn who calls, then
-a SubjectAccessReview for that user before every read and every action.
+a SubjectAccessReview for that user before every read and every action. The operator's
+intake of a split receiver's reports uses the same gate, for its TokenReview only.
 
 Reviews of tokens the cache does not know are throttled per client address and in flight
 (token_throttle.py); a token the cache holds, valid or not, is never throttled, and neither

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,8 @@ BODY_TIMEOUT = 10.0  # seconds to receive the whole body: a slow sender must not
 MAX_IN_FLIGHT = 64
 FILTER_EVENT_INTERVAL = 60.0  # at most one FilterTimedOut Event a minute per trigger
 NOT_FOUND = {"error": "no such trigger, or the delivery is not signed with its secret"}
+# (trigger, reason, message): a Warning Event on the trigger, posted or passed on.
+Warn = Callable[[TriggerFacts, str, str], Awaitable[None]]
 
 
 def _answer(status: int, body: dict[str, Any], **headers: str) -> web.Response:
@@ -76,10 +78,12 @@ class DeliveryService:
                  watched: Callable[[str], bool], counts: DeliveryCounts,
                  clock: Callable[[], datetime] = utcnow,
                  filters: FilterRunner | None = None,
-                 body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT
-                 ) -> None:
+                 body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT,
+                 warn: Warn | None = None) -> None:
         self.kube, self.secrets, self.lookup, self.watched = kube, secrets, lookup, watched
         self.counts, self.clock = counts, clock
+        # A split receiver may not create Events: it passes them on to the operator.
+        self.warn: Warn = warn or self._emit
         self.filters = filters or FilterRunner()
         self.body_timeout = body_timeout
         self.buckets = TokenBuckets()
@@ -121,7 +125,7 @@ class DeliveryService:
             return _answer(413, {"error": f"payload over {MAX_PAYLOAD_BYTES} bytes"}), False
         try:
             async with asyncio.timeout(self.body_timeout):
-                body = await _read_limited(request, MAX_PAYLOAD_BYTES)
+                body = await read_limited(request, MAX_PAYLOAD_BYTES)
         except TimeoutError:
             return _answer(408, {"error": f"the body took over {self.body_timeout:g}s"}), False
         if body is None:
@@ -203,13 +207,11 @@ class DeliveryService:
         if now - self._filter_events.get(trigger.key, -math.inf) < FILTER_EVENT_INTERVAL:
             return
         self._filter_events[trigger.key] = now
-        involved = {"apiVersion": API_VERSION, "kind": "AgentTaskTrigger",
-                    "metadata": {"name": trigger.name, "namespace": trigger.namespace,
-                                 "uid": trigger.uid}}
-        try:
-            await self.kube.emit(involved, "Warning", "FilterTimedOut", message)
-        except ApiError as exc:
-            log.warning("could not record the FilterTimedOut Event: %s", exc)
+        await self.warn(trigger, "FilterTimedOut", message)
+
+    async def _emit(self, trigger: TriggerFacts, reason: str, message: str) -> None:
+        await emit_warning(self.kube, trigger.namespace, trigger.name, trigger.uid, reason,
+                           message)
 
     def _rate_limited(self, trigger: TriggerFacts) -> float | None:
         assert trigger.spec is not None
@@ -307,7 +309,18 @@ class DeliveryService:
         return await self.kube.get_config_map(namespace, name)
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+async def emit_warning(kube: Kube, namespace: str, name: str, uid: str, reason: str,
+                       message: str) -> None:
+    """A Warning Event on a trigger; a refusal is logged, never raised to the delivery."""
+    involved = {"apiVersion": API_VERSION, "kind": "AgentTaskTrigger",
+                "metadata": {"name": name, "namespace": namespace, "uid": uid}}
+    try:
+        await kube.emit(involved, "Warning", reason, message)
+    except ApiError as exc:
+        log.warning("could not record the %s Event: %s", reason, exc)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
     """The body, or None as soon as it passes ``limit`` (whatever Content-Length said)."""
     chunks: list[bytes] = []
     size = 0
