@@ -33,6 +33,9 @@ RECEIVER_SA = f"{RELEASE}-agenttask-operator-receiver"
 RECEIVER_USER = f"system:serviceaccount:{RELEASE_NS}:{RECEIVER_SA}"
 AUDIENCE = "agenttasks-operator"  # the chart's "agenttask-operator.receiverAudience"
 
+# Over the inline bound (64 KiB): its payload is a ConfigMap the receiver creates.
+LARGE = json.dumps({"pull_request": {"number": 9}, "blob": "x" * 70_000}).encode()
+
 
 def _token(api: Api, audience: str) -> str:
     request = {"spec": {"audiences": [audience], "expirationSeconds": 3600}}
@@ -80,15 +83,16 @@ def test_a_delivery_through_the_receiver_is_counted_by_the_operator(
 
     def delivered() -> dict[str, Any] | None:
         # The receiver hears of the new trigger by its watch: 404 until then.
-        status, data, _ = post(receiver.port, path, BODY, standard_headers(BODY, "msg_1"))
+        # Over the inline bound, so that the receiver's own ConfigMap right is used too.
+        status, data, _ = post(receiver.port, path, LARGE, standard_headers(LARGE, "msg_1"))
         return data if status == 202 else None
 
     data = wait_for(delivered, 30, what="a 202 from the receiver")
     name = data["task"]
     assert api.task(own_ns, name)["spec"]["template"]
     config_map = api.core.read_namespaced_config_map(f"{name}-payload", own_ns)
-    assert json.loads(config_map.data["payload.json"]) == json.loads(BODY)
-    again = post(receiver.port, path, BODY, standard_headers(BODY, "msg_1"))
+    assert json.loads(config_map.data["payload.json"]) == json.loads(LARGE)
+    again = post(receiver.port, path, LARGE, standard_headers(LARGE, "msg_1"))
     assert again[:2] == (202, data)
     forged = post(receiver.port, path, BODY, standard_headers(BODY, "msg_2", key=b"x" * 32))
     assert forged[0] == 404

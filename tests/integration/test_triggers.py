@@ -110,21 +110,43 @@ def test_valid_delivery_creates_task_with_payload_and_params(api: Api, hooks: tu
     task = api.task(ns, data["task"])
     assert task["metadata"]["labels"]["agenttasks.io/trigger"] == "pr"
     assert task["metadata"]["labels"]["source"] == "webhook"
-    cm = api.core.read_namespaced_config_map(f"{data['task']}-payload", ns)
-    assert cm.data["payload.json"].encode() == BODY
-    assert cm.metadata.owner_references[0].uid == task["metadata"]["uid"]
+    # A small payload rides in the task: one write in the request path, no ConfigMap.
+    assert api.core.list_namespaced_config_map(
+        ns, label_selector="agenttasks.io/trigger=pr").items == []
     container = task["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {"AGENTTASK_PAYLOAD": "/var/run/agenttasks/payload.json", "PR_NUMBER": "7"}
     api.wait_phase(ns, data["task"], "Completed", 60)
     [job] = api.jobs(ns, data["task"])
-    volumes = [v.config_map.name for v in job.spec.template.spec.volumes if v.config_map]
-    assert volumes == [f"{data['task']}-payload"]
+    pod = job.spec.template
+    assert pod.metadata.annotations["agenttasks.io/payload"].encode() == BODY
+    [volume] = [v for v in pod.spec.volumes if v.name == "agenttask-payload"]
+    [item] = volume.downward_api.items
+    assert (item.path, item.field_ref.field_path) == (
+        "payload.json", "metadata.annotations['agenttasks.io/payload']")
+    mounts = {m.mount_path for m in pod.spec.containers[0].volume_mounts}
+    assert "/var/run/agenttasks" in mounts
     counts = wait_for(lambda: (trigger(api, ns, "pr").get("status") or {}).get(
         "deliveries", {}).get("accepted") and trigger(api, ns, "pr")["status"], 15,
         what="counters flushed")
     assert counts["deliveries"]["accepted"] == 1 and counts["url"] == f"/hooks/{ns}/pr"
     assert "lastTriggeredTime" in counts
+
+
+def test_a_large_payload_is_a_config_map_owned_by_its_task(api: Api, hooks: tuple[str, int]
+                                                           ) -> None:
+    ns, port = hooks
+    large = json.dumps({"pull_request": {"number": 8}, "blob": "x" * 70_000}).encode()
+    status, data, _ = post(port, f"/hooks/{ns}/pr", large, standard_headers(large, "msg_big"))
+    assert status == 202, data
+    task = api.task(ns, data["task"])
+    cm = api.core.read_namespaced_config_map(f"{data['task']}-payload", ns)
+    assert cm.data["payload.json"].encode() == large
+    assert cm.metadata.owner_references[0].uid == task["metadata"]["uid"]
+    api.wait_phase(ns, data["task"], "Completed", 60)
+    [job] = api.jobs(ns, data["task"])
+    volumes = [v.config_map.name for v in job.spec.template.spec.volumes if v.config_map]
+    assert volumes == [f"{data['task']}-payload"]
 
 
 def test_duplicate_delivery_returns_the_same_task(api: Api, hooks: tuple[str, int]) -> None:

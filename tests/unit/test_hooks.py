@@ -21,7 +21,12 @@ from agenttasks.core.filters import Outcome
 from agenttasks.core.triggers import SecretState, TriggerFacts
 from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.client import ApiError
-from agenttasks.manifests.triggers import trigger_facts
+from agenttasks.manifests.triggers import (
+    ANNOTATION_PAYLOAD,
+    INLINE_PAYLOAD_MAX_BYTES,
+    PAYLOAD_VOLUME,
+    trigger_facts,
+)
 from agenttasks.web.filter_runner import Failure, Verdict
 from agenttasks.web.hooks import NOT_FOUND, DeliveryService
 from agenttasks.web.server import build_app
@@ -29,6 +34,8 @@ from agenttasks.web.server import build_app
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET = b"hook-secret"
 BODY = b'{"action": "opened", "number": 7}'
+# Over the inline bound: its payload goes to a ConfigMap the task owns.
+LARGE = json.dumps({"action": "opened", "blob": "x" * INLINE_PAYLOAD_MAX_BYTES}).encode()
 TRIGGER_UID = "uid-of-trigger"
 Client = TestClient[Any, Any]
 
@@ -248,6 +255,41 @@ def test_a_task_with_the_trigger_label_but_another_owner_is_not_a_duplicate() ->
     assert world.counts.take(("a", "gh")).duplicate == 0
 
 
+def test_a_small_payload_rides_in_the_task_and_makes_no_config_map() -> None:
+    world = World(make_trigger())
+
+    async def test(client: Client) -> None:
+        status, _ = await post(client, BODY, github_headers(BODY, "d1"))
+        assert status == 202
+        [name] = world.kube.tasks()
+        pod = world.kube.objects[("agenttasks", "a", name)]["spec"]["template"]
+        assert pod["metadata"]["annotations"][ANNOTATION_PAYLOAD] == BODY.decode()
+        [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == PAYLOAD_VOLUME]
+        assert volume["downwardAPI"]["items"] == [{"path": "payload.json", "fieldRef": {
+            "fieldPath": f"metadata.annotations['{ANNOTATION_PAYLOAD}']"}}]
+        env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+        assert env["AGENTTASK_PAYLOAD"] == "/var/run/agenttasks/payload.json"
+
+    run(world, test)
+    assert [k for k in world.kube.objects if k[0] == "configmaps"] == []
+
+
+def test_a_large_payload_goes_to_a_config_map_owned_by_the_task() -> None:
+    world = World(make_trigger())
+
+    async def test(client: Client) -> None:
+        assert (await post(client, LARGE, github_headers(LARGE, "d1")))[0] == 202
+
+    run(world, test)
+    [name] = world.kube.tasks()
+    task = world.kube.objects[("agenttasks", "a", name)]
+    [config_map] = [o for k, o in world.kube.objects.items() if k[0] == "configmaps"]
+    assert config_map["data"]["payload.json"] == LARGE.decode()
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == task["metadata"]["uid"]
+    assert ANNOTATION_PAYLOAD not in (task["spec"]["template"].get("metadata") or {}).get(
+        "annotations", {})
+
+
 def test_a_payload_config_map_not_owned_by_the_task_is_never_used() -> None:
     world = World(make_trigger())
     task_name = "gh-"  # filled below, from the first answer
@@ -255,13 +297,13 @@ def test_a_payload_config_map_not_owned_by_the_task_is_never_used() -> None:
     async def test(client: Client) -> None:
         nonlocal task_name
         # Learn the name this body gets, then start over with a squatter in place.
-        _, data = await post(client, BODY, github_headers(BODY, "d1"))
+        _, data = await post(client, LARGE, github_headers(LARGE, "d1"))
         task_name = data["task"]
         world.kube.objects.clear()
         world.kube.put("configmaps", {"metadata": {
             "name": f"{task_name}-payload", "namespace": "a"},
             "data": {"payload.json": '{"action": "evil"}'}})
-        status, data = await post(client, BODY, github_headers(BODY, "d1"))
+        status, data = await post(client, LARGE, github_headers(LARGE, "d1"))
         assert status == 503 and "does not belong" in data["error"]
 
     run(world, test)
@@ -283,7 +325,7 @@ def test_a_squatter_racing_the_create_gets_the_new_task_deleted() -> None:
     world.kube.create_object = create_then_squat  # type: ignore[method-assign]
 
     async def test(client: Client) -> None:
-        assert (await post(client, BODY, github_headers(BODY, "d1")))[0] == 503
+        assert (await post(client, LARGE, github_headers(LARGE, "d1")))[0] == 503
 
     run(world, test)
     assert world.kube.tasks() == [] and len(world.kube.deleted) == 1
@@ -293,8 +335,8 @@ def test_a_payload_owned_by_the_task_is_reused_on_a_retry() -> None:
     world = World(make_trigger())
 
     async def test(client: Client) -> None:
-        first = await post(client, BODY, github_headers(BODY, "d1"))
-        again = await post(client, BODY, github_headers(BODY, "d1"))
+        first = await post(client, LARGE, github_headers(LARGE, "d1"))
+        again = await post(client, LARGE, github_headers(LARGE, "d1"))
         assert first[0] == again[0] == 202 and first[1] == again[1]
 
     run(world, test)
@@ -410,11 +452,11 @@ def test_a_redelivery_finds_a_foreign_payload_and_refuses() -> None:
     world = World(make_trigger())
 
     async def test(client: Client) -> None:
-        _, data = await post(client, BODY, github_headers(BODY, "d1"))
+        _, data = await post(client, LARGE, github_headers(LARGE, "d1"))
         # A crash left the task without its payload, and someone else took the name.
         payload = world.kube.objects[("configmaps", "a", f"{data['task']}-payload")]
         payload["metadata"]["ownerReferences"] = [{"uid": "someone-else", "controller": True}]
-        status, answer = await post(client, BODY, github_headers(BODY, "d1"))
+        status, answer = await post(client, LARGE, github_headers(LARGE, "d1"))
         assert status == 503 and "does not belong" in answer["error"]
 
     run(world, test)
@@ -430,8 +472,8 @@ def test_without_the_right_to_read_configmaps_a_redelivery_is_still_a_duplicate(
     world.kube.get_config_map = forbidden  # type: ignore[method-assign]
 
     async def test(client: Client) -> None:
-        first = await post(client, BODY, github_headers(BODY, "d1"))
-        again = await post(client, BODY, github_headers(BODY, "d1"))
+        first = await post(client, LARGE, github_headers(LARGE, "d1"))
+        again = await post(client, LARGE, github_headers(LARGE, "d1"))
         assert first == again and first[0] == 202
 
     run(world, test)

@@ -57,7 +57,7 @@ def test_hmac_names_are_unchanged_by_the_github_change() -> None:
 
 
 def test_delivery_tasks_carry_the_delivery_id_digest() -> None:
-    task = build_delivery_task(trigger("github"), "t-1", "guid-1", {})
+    task = build_delivery_task(trigger("github"), "t-1", "guid-1", {}, "{}")
     assert task["metadata"]["labels"][LABEL_DELIVERY] == delivery_id_digest("t", "guid-1")
     assert len(delivery_id_digest("t", "guid-1")) <= 63  # a label value
     assert delivery_id_digest("t", "guid-1") != delivery_id_digest("u", "guid-1")
@@ -70,14 +70,15 @@ def with_owner(body: dict[str, Any], uid: str, controller: bool = True) -> dict[
 
 def test_a_task_is_the_triggers_only_when_controlled_by_its_uid() -> None:
     facts = trigger("github")
-    ours = build_delivery_task(facts, "t-1", "guid-1", {})
+    ours = build_delivery_task(facts, "t-1", "guid-1", {}, "{}")
     assert is_delivery_task_of(ours, facts)
-    labelled_only = with_owner(build_delivery_task(facts, "t-1", "guid-1", {}), "other")
+    labelled_only = with_owner(build_delivery_task(facts, "t-1", "guid-1", {}, "{}"),
+                               "other")
     assert not is_delivery_task_of(labelled_only, facts)  # the label says t; the owner not
-    not_controller = with_owner(build_delivery_task(facts, "t-1", "g", {}), "trigger-uid",
-                                controller=False)
+    not_controller = with_owner(build_delivery_task(facts, "t-1", "g", {}, "{}"),
+                                "trigger-uid", controller=False)
     assert not is_delivery_task_of(not_controller, facts)
-    no_owner = build_delivery_task(facts, "t-1", "g", {})
+    no_owner = build_delivery_task(facts, "t-1", "g", {}, "{}")
     no_owner["metadata"].pop("ownerReferences")
     assert not is_delivery_task_of(no_owner, facts)
     assert not is_delivery_task_of(None, facts)
@@ -85,7 +86,7 @@ def test_a_task_is_the_triggers_only_when_controlled_by_its_uid() -> None:
 
 
 def test_a_payload_is_the_tasks_only_when_controlled_by_its_uid() -> None:
-    task = build_delivery_task(trigger("github"), "t-1", "g", {})
+    task = build_delivery_task(trigger("github"), "t-1", "g", {}, "{}")
     task["metadata"]["uid"] = "task-uid"
     payload = build_payload_config_map(task, "{}")
     assert is_payload_of(payload, task)

@@ -8,6 +8,7 @@ from typing import Any
 from agenttasks.api.meta import (
     ANNOTATION_DELIVERY_ID,
     API_VERSION,
+    GROUP,
     LABEL_MANAGED_BY,
     LABEL_TRIGGER,
     MANAGER_NAME,
@@ -22,6 +23,12 @@ PAYLOAD_DIR = "/var/run/agenttasks"
 PAYLOAD_FILE = "payload.json"
 PAYLOAD_ENV = "AGENTTASK_PAYLOAD"
 PAYLOAD_VOLUME = "agenttask-payload"
+# A payload up to this size travels in the task itself, as an annotation of its pod template
+# that a downward API volume turns back into the file: the delivery is then one write (the
+# task). Larger ones go to a ConfigMap that the task owns. 64 KiB keeps a pod's annotations
+# well under the API server's 256 KiB limit, beside whatever the template brings.
+INLINE_PAYLOAD_MAX_BYTES = 64 * 1024
+ANNOTATION_PAYLOAD = f"{GROUP}/payload"
 # The delivery id's digest (core.triggers.delivery_id_digest): github tasks are named by the
 # body, and this finds a redelivery under the same id after the body's window.
 LABEL_DELIVERY = "agenttasks.io/delivery"
@@ -41,20 +48,35 @@ def payload_config_map_name(task: str) -> str:
     return f"{task}-payload"
 
 
+def payload_is_inline(payload: str) -> bool:
+    return len(payload.encode()) <= INLINE_PAYLOAD_MAX_BYTES
+
+
 def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
-                        env: dict[str, str]) -> dict[str, Any]:
+                        env: dict[str, str], payload: str) -> dict[str, Any]:
     """The AgentTask for one delivery: the template as written, plus the payload mounted
-    and the params as environment variables on every container."""
+    and the params as environment variables on every container. A small ``payload`` rides
+    in the pod template's annotations (payload_is_inline); a large one is only named here,
+    in the ConfigMap build_payload_config_map makes once the task exists."""
     template = copy.deepcopy(trigger.task_template)
     template_meta = template.get("metadata") or {}
     spec = template["spec"]
-    pod_spec = spec.setdefault("template", {}).setdefault("spec", {})
+    pod_template = spec.setdefault("template", {})
+    pod_spec = pod_template.setdefault("spec", {})
     variables = [{"name": PAYLOAD_ENV, "value": f"{PAYLOAD_DIR}/{PAYLOAD_FILE}"}] + [
         {"name": key, "value": value} for key, value in sorted(env.items())]
     add_to_containers(pod_spec, variables,
                       [{"name": PAYLOAD_VOLUME, "mountPath": PAYLOAD_DIR, "readOnly": True}])
-    pod_spec.setdefault("volumes", []).append(
-        {"name": PAYLOAD_VOLUME, "configMap": {"name": payload_config_map_name(name)}})
+    if payload_is_inline(payload):
+        pod_meta = pod_template.setdefault("metadata", {})
+        pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}),
+                                   ANNOTATION_PAYLOAD: payload}
+        source: dict[str, Any] = {"downwardAPI": {"items": [{
+            "path": PAYLOAD_FILE,
+            "fieldRef": {"fieldPath": f"metadata.annotations['{ANNOTATION_PAYLOAD}']"}}]}}
+    else:
+        source = {"configMap": {"name": payload_config_map_name(name)}}
+    pod_spec.setdefault("volumes", []).append({"name": PAYLOAD_VOLUME, **source})
     labels = {**(template_meta.get("labels") or {}), LABEL_TRIGGER: trigger.name,
               LABEL_MANAGED_BY: MANAGER_NAME,
               LABEL_DELIVERY: delivery_id_digest(trigger.name, delivery_id)}
@@ -88,6 +110,15 @@ def build_payload_config_map(task: dict[str, Any], payload: str) -> dict[str, An
         },
         "data": {PAYLOAD_FILE: payload},
     }
+
+
+def payload_config_map_of(task: dict[str, Any]) -> str | None:
+    """The ConfigMap a delivery task's payload volume reads, or None (an inline payload)."""
+    pod_spec = (((task.get("spec") or {}).get("template") or {}).get("spec") or {})
+    for volume in pod_spec.get("volumes") or []:
+        if volume.get("name") == PAYLOAD_VOLUME:
+            return (volume.get("configMap") or {}).get("name")
+    return None
 
 
 def is_delivery_task_of(task: dict[str, Any] | None, trigger: TriggerFacts) -> bool:

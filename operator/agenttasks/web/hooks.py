@@ -50,6 +50,7 @@ from agenttasks.manifests.triggers import (
     is_delivery_task_of,
     is_payload_of,
     payload_config_map_name,
+    payload_config_map_of,
 )
 from agenttasks.web.filter_runner import Failure, FilterRunner
 
@@ -242,7 +243,8 @@ class DeliveryService:
         env = env_values(payload, trigger.spec.params)
         try:
             task = await self.kube.create_object(
-                "agenttasks", build_delivery_task(trigger, name, delivery_id, env))
+                "agenttasks", build_delivery_task(trigger, name, delivery_id, env,
+                                                  body.decode("utf-8")))
             created_now = True
         except ApiError as exc:
             if not exc.conflict:
@@ -274,13 +276,16 @@ class DeliveryService:
 
     async def _ensure_payload(self, task: dict[str, Any], body: bytes, first: bool = False
                               ) -> None:
-        """Create the task's payload; one that exists already must be controlled by it.
+        """Create the task's payload ConfigMap, when its payload is not inline; one that
+        exists already must be controlled by it.
 
         ``first``: the task was created just now, so an existing ConfigMap cannot be ours.
         The existing one is read only on a conflict, so that the usual delivery makes no
         read. Without the right to read ConfigMaps (a chart older than this check) a
         redelivery's ConfigMap is taken as ours with a warning; a new task's never is.
         """
+        if payload_config_map_of(task) is None:
+            return  # the payload is in the task itself: the delivery was one write
         try:
             await self.kube.create_config_map(build_payload_config_map(task,
                                                                        body.decode("utf-8")))
