@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from agenttasks.core.plans import Plan
 from agenttasks.core.queue import Aging, Limits
+from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class OperatorSettings:
     them signs in. Empty: the API server's own audience, as kubectl's tokens have."""
     progress_url: str | None = None
     """Base URL of this operator as attempts' pods reach it; None: no progress env."""
+    progress_audience: str = DEFAULT_AUDIENCE
+    """The audience of the projected token each attempt's pod reports progress with."""
 
     @property
     def clusterwide(self) -> bool:
