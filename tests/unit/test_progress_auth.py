@@ -272,6 +272,23 @@ def test_a_valid_review_is_kept_until_expiry_or_the_cap_and_a_refusal_briefly() 
     run(scenario)
 
 
+def test_an_answer_that_does_not_name_our_audience_is_a_refusal() -> None:
+    """An authenticator that ignores audiences answers with none: valid for the API server,
+    which the API docs ask reviewers to refuse."""
+    class IgnoresAudiences(FakeCluster):
+        async def review_token(self, body: JSON) -> JSON:
+            answer = await super().review_token(body)
+            answer["status"].pop("audiences", None)
+            return answer
+
+    async def scenario() -> None:
+        fake, now = IgnoresAudiences(), [0.0]
+        token = fake.mint(pod_body("p", "uid-p"))
+        assert await reviews_over(fake, now).review(token) is None
+
+    run(scenario)
+
+
 def test_concurrent_reviews_of_one_token_are_one_and_a_failure_keeps_nothing() -> None:
     async def scenario() -> None:
         fake, now = FakeCluster(), [0.0]

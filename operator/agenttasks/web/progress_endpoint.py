@@ -37,6 +37,7 @@ from agenttasks.core.progress_auth import (
 )
 from agenttasks.core.progress_reports import ReportError, parse_report
 from agenttasks.inbox.agent_reports import ProgressInbox
+from agenttasks.kube.client import ApiError
 from agenttasks.kube.progress_auth import PodBindings, PodTokenReviews
 
 from .access import bearer_token
@@ -86,7 +87,8 @@ class ProgressEndpoint:
             return web.json_response({"error": "too many new tokens; try again"}, status=429,
                                      headers={"Retry-After": str(exc.seconds)})
         except Exception as exc:  # the API server did not answer: nothing was decided
-            log.warning("progress report for %s/%s not checked: %s", *key, type(exc).__name__)
+            why = exc if isinstance(exc, ApiError) else type(exc).__name__  # never the token
+            log.warning("progress report for %s/%s not checked: %s", *key, why)
             return web.json_response({"error": "could not check the token; try again"},
                                      status=503, headers={"Retry-After": "1"})
         if attempt is None:
