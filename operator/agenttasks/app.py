@@ -37,7 +37,7 @@ from agenttasks.core.privilege import OperatorIdentity, identity_of
 from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.access_reviews import AccessReviews
 from agenttasks.kube.client import Kube
-from agenttasks.kube.progress_tokens import ProgressTokens
+from agenttasks.kube.progress_auth import PodBindings, PodTokenReviews
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.manifests.reviews import SELF_SUBJECT_REVIEW, username_of_self_review
 from agenttasks.web.auth import Gate
@@ -63,8 +63,7 @@ async def run(settings: OperatorSettings) -> None:
     kube = Kube(settings.kubeconfig, connections=settings.workers * 6 + watch_connections)
     identity = await own_identity(kube, settings)
     access = AccessReviews(kube)  # admission and the dashboard share the kept answers
-    engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube),
-                    progress_tokens=ProgressTokens(kube), identity=identity)
+    engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube), identity=identity)
     feed = ChangeFeed()  # dashboard streams hear of each change to our kinds from it
     watches = Watches(engine, on_change=feed.changed)
     registry = kopf.OperatorRegistry()
@@ -90,8 +89,9 @@ async def run(settings: OperatorSettings) -> None:
                                         engine.trigger_index, settings.watches, feed),
                           read_only_without_token=settings.dashboard_read_only,
                           token_audiences=settings.dashboard_token_audiences, access=access)
-    progress = ProgressEndpoint(engine.progress_tokens, engine.reports,
-                                watched=settings.watches, task=engine.view.task)
+    progress = ProgressEndpoint(PodTokenReviews(kube, settings.progress_audience),
+                                PodBindings(kube), engine.reports, task=engine.view.task,
+                                jobs=engine.view.jobs, watched=settings.watches)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress,
                             intake=intake, metrics_port=settings.metrics_port)
     if deliveries is not None:

@@ -6,6 +6,10 @@
 Standard library only, so an agent image can vendor this one file. Outside the operator
 (the variables are not set) it does nothing, quietly. It never raises: progress is best
 effort, and the agent's work matters more than its report.
+
+The pod's token is a file the kubelet refreshes before it expires, so it is read again for
+every report. Without a file it takes AGENTTASK_PROGRESS_TOKEN, the token itself, as operators
+that kept a Secret per task gave it: an agent image with this file works under either.
 """
 
 from __future__ import annotations
@@ -16,12 +20,27 @@ import urllib.error
 import urllib.request
 
 URL_ENV = "AGENTTASK_PROGRESS_URL"
+TOKEN_FILE_ENV = "AGENTTASK_PROGRESS_TOKEN_FILE"
 TOKEN_ENV = "AGENTTASK_PROGRESS_TOKEN"
+MAX_TOKEN_BYTES = 64 * 1024
+
+
+def _token() -> str | None:
+    path = os.environ.get(TOKEN_FILE_ENV)
+    if path:
+        try:
+            with open(path, "rb") as file:
+                token = file.read(MAX_TOKEN_BYTES).decode("ascii", "replace").strip()
+        except OSError:
+            token = ""
+        if token:
+            return token
+    return os.environ.get(TOKEN_ENV) or None
 
 
 def report(completed: int, total: int, message: str | None = None, timeout: float = 5) -> bool:
     """Posts {completed, total, message}; True when the operator took it."""
-    url, token = os.environ.get(URL_ENV), os.environ.get(TOKEN_ENV)
+    url, token = os.environ.get(URL_ENV), _token()
     if not url or not token:
         return False
     body = json.dumps({"completed": completed, "total": total, "message": message}).encode()

@@ -62,8 +62,10 @@ BASE_RULES: list[Manifest] = [
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]},
     # get: an existing payload ConfigMap is used only if its task controls it
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+    # get only: trigger signing keys. Progress tokens are the pods' own projected tokens.
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    # get: the pod a progress token was bound to; list: a finished attempt's result
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
 ]
 NAMESPACES_RULE: Manifest = {"apiGroups": [""], "resources": ["namespaces"],
                              "verbs": ["get", "list", "watch"]}
@@ -322,6 +324,23 @@ def test_dashboard_permissions_in_every_mode(variant: str) -> None:
     assert verbs("", "events") == {"create", "list"}
     assert verbs("authentication.k8s.io", "tokenreviews") == {"create"}
     assert verbs("authorization.k8s.io", "subjectaccessreviews") == {"create"}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_progress_needs_no_write_on_secrets_in_any_mode(variant: str) -> None:
+    """Progress reports carry the pods' own projected tokens: the operator reviews them and
+    reads the pod they name, and writes no Secret (it only reads trigger signing keys)."""
+    rules = [rule for role in roles(render(*VARIANTS[variant], "peering.enabled=true"))
+             for rule in role["rules"]]
+
+    def verbs(group: str, resource: str) -> set[str]:
+        return {v for r in rules if group in r["apiGroups"] and resource in r["resources"]
+                for v in r["verbs"]}
+
+    assert verbs("", "secrets") == {"get"}
+    assert verbs("", "pods") == {"get", "list"}
+    assert verbs("", "serviceaccounts/token") == set()  # the kubelet mints them, not us
+    assert verbs("authentication.k8s.io", "tokenreviews") == {"create"}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -1,15 +1,25 @@
-"""Progress reported from inside an attempt, with its per-attempt token, and the attempt's
-termination message as status.result."""
+"""Progress reported from inside an attempt with the pod's projected ServiceAccount token,
+and the attempt's termination message as status.result.
+
+No kubelet mounts tokens on the simulated node, so each test gets the token the kubelet
+would write: a TokenRequest for the pod's ServiceAccount, bound to the pod, with our
+audience. The API server checks it as it would check the mounted one (TokenReview); the
+operator under test runs with the chart's RBAC."""
 
 from __future__ import annotations
 
-import base64
 import json
 import urllib.error
 import urllib.request
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
+from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
+
 from .harness import Api, Operator, pod_template, wait_for
+
+TOKEN_FILE = "/var/run/secrets/agenttasks.io/progress/token"
 
 
 def post(port: int, ns: str, task: str, token: str, body: dict[str, Any]) -> int:
@@ -24,11 +34,44 @@ def post(port: int, ns: str, task: str, token: str, body: dict[str, Any]) -> int
         return exc.code
 
 
-def pod_token(api: Api, ns: str, task: str) -> tuple[int, str]:
-    """The token as the attempt's pod gets it: from the Secret its env refers to."""
-    secret = api.core.read_namespaced_secret(f"{task}-progress", ns)
-    attempt = int(secret.metadata.annotations["agenttasks.io/attempt"])
-    return attempt, base64.b64decode(secret.data["token"]).decode()
+def attempt_pod(api: Api, ns: str, task: str, attempt: int = 1, timeout: float = 30) -> Any:
+    """The running pod that the attempt's Job controls."""
+    job = f"{task}-{attempt}"
+
+    def running() -> Any:
+        for pod in api.core.list_namespaced_pod(ns, label_selector=f"job-name={job}").items:
+            refs = pod.metadata.owner_references or []
+            if pod.status.phase == "Running" and any(
+                    r.controller and r.kind == "Job" and r.name == job for r in refs):
+                return pod
+        return None
+
+    return wait_for(running, timeout, what=f"a running pod of Job {job}")
+
+
+def mint(api: Api, pod: Any, audiences: tuple[str, ...] = (DEFAULT_AUDIENCE,),
+         bound: bool = True) -> str:
+    """What the kubelet mounts in ``pod``: a token of its ServiceAccount, bound to it."""
+    spec: dict[str, Any] = {"audiences": list(audiences), "expirationSeconds": 600}
+    if bound:
+        spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1",
+                                  "name": pod.metadata.name, "uid": pod.metadata.uid}
+    account = pod.spec.service_account_name or "default"
+    return str(api.core.create_namespaced_service_account_token(
+        account, pod.metadata.namespace, {"spec": spec}).status.token)
+
+
+def bare_pod(api: Api, ns: str, name: str, labels: dict[str, str] | None = None) -> Any:
+    """A pod of someone else's, running on the simulated node."""
+    template = pod_template("1h")
+    api.core.create_namespaced_pod(ns, {**template, "metadata": {
+        **template["metadata"], "name": name, "labels": labels or {}}})
+
+    def running() -> Any:
+        pod = api.core.read_namespaced_pod(name, ns)
+        return pod if pod.status.phase == "Running" else None
+
+    return wait_for(running, 30, what=f"pod {name} running")
 
 
 def test_agent_progress_reaches_status(api: Api, ns: str, operator: Operator) -> None:
@@ -36,11 +79,21 @@ def test_agent_progress_reaches_status(api: Api, ns: str, operator: Operator) ->
                          "spec": {"template": pod_template("1h")}})
     api.wait_phase(ns, "reporter", "InProgress", 30)
     [job] = api.jobs(ns, "reporter")
-    env = {e.name: e for e in job.spec.template.spec.containers[0].env}
-    assert env["AGENTTASK_PROGRESS_URL"].value.endswith(f"/progress/{ns}/reporter")
-    assert env["AGENTTASK_PROGRESS_TOKEN"].value_from.secret_key_ref.name == "reporter-progress"
-    attempt, token = pod_token(api, ns, "reporter")
-    assert attempt == 1
+    pod_spec = job.spec.template.spec
+    [volume] = [v for v in pod_spec.volumes if v.name == "agenttasks-progress-token"]
+    [source] = volume.projected.sources
+    assert (source.service_account_token.audience,
+            source.service_account_token.expiration_seconds) == (DEFAULT_AUDIENCE, 3600)
+    [container] = pod_spec.containers
+    env = {e.name: e.value for e in container.env}
+    assert env["AGENTTASK_PROGRESS_URL"].endswith(f"/progress/{ns}/reporter")
+    assert env["AGENTTASK_PROGRESS_TOKEN_FILE"] == TOKEN_FILE
+    assert "AGENTTASK_PROGRESS_TOKEN" not in env
+    [mount] = [m for m in container.volume_mounts if m.name == volume.name]
+    assert mount.read_only and TOKEN_FILE.startswith(mount.mount_path + "/")
+    secrets = {s.metadata.name for s in api.core.list_namespaced_secret(ns).items}
+    assert "reporter-progress" not in secrets  # nothing is written per task
+    token = mint(api, attempt_pod(api, ns, "reporter"))
     assert post(operator.port, ns, "reporter", "not-the-token", {"completed": 1}) == 401
     for done in range(1, 4):  # a burst: coalesced, the newest wins
         assert post(operator.port, ns, "reporter", token,
@@ -62,16 +115,93 @@ def test_agent_progress_reaches_status(api: Api, ns: str, operator: Operator) ->
     api.patch_task(ns, "reporter", {"spec": {"cancelled": True}})
 
 
+def test_a_pods_token_counts_only_for_its_own_task_and_with_our_audience(
+        api: Api, ns: str, operator: Operator) -> None:
+    for name in ("mine", "theirs"):
+        api.create_task(ns, {"metadata": {"name": name},
+                             "spec": {"template": pod_template("1h")}})
+    mine, theirs = attempt_pod(api, ns, "mine"), attempt_pod(api, ns, "theirs")
+    token = mint(api, mine)
+    assert post(operator.port, ns, "mine", token, {"completed": 1, "total": 2}) == 202
+    assert post(operator.port, ns, "theirs", token, {"completed": 2, "total": 2}) == 401
+    # Tokens of the right pod that are not for us: another service's audience, the API
+    # server's own (what automountServiceAccountToken gives), and one bound to no pod.
+    for other in (mint(api, mine, ("vault",)),
+                  mint(api, mine, ("https://kubernetes.default.svc.cluster.local",)),
+                  mint(api, mine, bound=False)):
+        assert post(operator.port, ns, "mine", other, {"completed": 2, "total": 2}) == 401
+    assert post(operator.port, ns, "theirs", mint(api, theirs), {"completed": 1}) == 202
+    status = wait_for(lambda: (api.status(ns, "theirs").get("progress") or {}).get(
+        "completed") == 1 and api.status(ns, "mine"), 15, what="both progresses")
+    assert status["progress"]["completed"] == 1  # "theirs" never took mine's report
+    for name in ("mine", "theirs"):
+        api.patch_task(ns, name, {"spec": {"cancelled": True}})
+
+
 def test_a_token_of_another_attempt_is_refused(api: Api, ns: str, operator: Operator) -> None:
     api.create_task(ns, {"metadata": {"name": "retried"}, "spec": {
-        "retries": {"limit": 1, "delay": 1}, "template": pod_template("4s", "Failed")}})
-    first = wait_for(lambda: api.status(ns, "retried").get("attempts") == 1 and
-                     pod_token(api, ns, "retried"), 30, what="attempt 1's token")
-    second = wait_for(lambda: api.status(ns, "retried").get("attempts") == 2 and
-                      pod_token(api, ns, "retried"), 60, what="attempt 2's token")
-    assert (first[0], second[0]) == (1, 2) and first[1] != second[1]
-    assert post(operator.port, ns, "retried", first[1], {"completed": 1, "total": 2}) == 401
-    assert post(operator.port, ns, "retried", second[1], {"completed": 1, "total": 2}) == 202
+        "retries": {"limit": 1, "delay": 1}, "template": pod_template("6s", "Failed")}})
+    first_pod = attempt_pod(api, ns, "retried", 1)
+    first = mint(api, first_pod)
+    assert post(operator.port, ns, "retried", first, {"completed": 1, "total": 2}) == 202
+    second = mint(api, attempt_pod(api, ns, "retried", 2, timeout=60))
+    wait_for(lambda: api.status(ns, "retried").get("attempts") == 2, 10, what="attempt 2")
+    # The first attempt's pod still exists (it failed), so the API server still takes its
+    # token: the operator refuses it, as its Job is not the current attempt's.
+    assert not pod_gone(api, ns, first_pod.metadata.name)
+    assert post(operator.port, ns, "retried", first, {"completed": 1, "total": 2}) == 401
+    assert post(operator.port, ns, "retried", second, {"completed": 1, "total": 2}) == 202
+
+
+def test_a_token_of_a_deleted_pod_is_refused(api: Api, ns: str, operator: Operator) -> None:
+    """Retries wait an hour, so the attempt stays the current one: only the pod is gone."""
+    api.create_task(ns, {"metadata": {"name": "doomed"}, "spec": {
+        "retries": {"limit": 1, "delay": "1h"}, "template": pod_template("1h")}})
+    pod = attempt_pod(api, ns, "doomed")
+    used, unused = mint(api, pod), mint(api, pod)
+    assert post(operator.port, ns, "doomed", used, {"completed": 1, "total": 2}) == 202
+    api.core.delete_namespaced_pod(pod.metadata.name, ns, grace_period_seconds=0)
+    wait_for(lambda: pod_gone(api, ns, pod.metadata.name), 30, what="the pod to be gone")
+    # Never reviewed before: the API server refuses a token whose pod is gone.
+    assert post(operator.port, ns, "doomed", unused, {"completed": 2, "total": 2}) == 401
+    # Reviewed while its pod ran, and kept: refused from memory once the operator has seen
+    # the attempt's Job fail, which deleting its only pod does (backoffLimit 0).
+    status = api.wait_phase(ns, "doomed", "Failed", 30, reason="RetryScheduled")
+    assert status["attempts"] == 1
+    assert post(operator.port, ns, "doomed", used, {"completed": 2, "total": 2}) == 401
+    api.patch_task(ns, "doomed", {"spec": {"cancelled": True}})
+
+
+def pod_gone(api: Api, ns: str, name: str) -> bool:
+    try:
+        api.core.read_namespaced_pod(name, ns)
+    except ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+def test_a_pod_that_only_looks_like_the_attempts_is_refused(
+        api: Api, ns: str, operator: Operator) -> None:
+    """A pod someone else made with the labels of the attempt's pods (no Job controls it):
+    its token is valid for our audience, and refused. This replaces the planted
+    ``<task>-progress`` Secret of old: there is nothing left to plant."""
+    api.create_task(ns, {"metadata": {"name": "copied"},
+                         "spec": {"template": pod_template("1h")}})
+    real = attempt_pod(api, ns, "copied")
+    lookalike = bare_pod(api, ns, "copied-1-lookalike", dict(real.metadata.labels))
+    assert post(operator.port, ns, "copied", mint(api, lookalike), {"completed": 1}) == 401
+    assert post(operator.port, ns, "copied", mint(api, real), {"completed": 1}) == 202
+    api.patch_task(ns, "copied", {"spec": {"cancelled": True}})
+
+
+def test_reports_for_a_finished_task_are_refused(api: Api, ns: str, operator: Operator) -> None:
+    api.create_task(ns, {"metadata": {"name": "finishing"},
+                         "spec": {"template": pod_template("1h")}})
+    token = mint(api, attempt_pod(api, ns, "finishing"))
+    assert post(operator.port, ns, "finishing", token, {"completed": 1, "total": 2}) == 202
+    api.patch_task(ns, "finishing", {"spec": {"cancelled": True}})
+    api.wait_phase(ns, "finishing", "Cancelled", 30)
+    assert post(operator.port, ns, "finishing", token, {"completed": 2, "total": 2}) == 401
 
 
 def test_termination_message_becomes_the_result(api: Api, ns: str) -> None:
@@ -83,47 +213,6 @@ def test_termination_message_becomes_the_result(api: Api, ns: str) -> None:
     result = status.get("result") or wait_for(
         lambda: api.status(ns, "reporting").get("result"), 10, what="result")
     assert result == {"attempt": 1, "message": "report: s3://reports/2026-11-25/sales-us.pdf"}
-
-
-def planted_secret(api: Api, ns: str, task: str, token: str,
-                   owner: dict[str, Any] | None = None) -> Any:
-    """A ``<task>-progress`` Secret someone else created first, as the operator's would look."""
-    return api.core.create_namespaced_secret(ns, {"metadata": {
-        "name": f"{task}-progress", "annotations": {"agenttasks.io/attempt": "1"},
-        "ownerReferences": [owner] if owner else []},
-        "stringData": {"token": token}})
-
-
-def test_a_foreign_progress_secret_is_neither_changed_nor_used(
-        api: Api, ns: str, operator: Operator) -> None:
-    planted = planted_secret(api, ns, "squatted", "the-planter-knows-this")
-    api.create_task(ns, {"metadata": {"name": "squatted"},
-                         "spec": {"template": pod_template("1h")}})
-    api.wait_phase(ns, "squatted", "InProgress", 30)
-    api.wait_event(ns, "squatted", "ProgressUnavailable")
-    [job] = api.jobs(ns, "squatted")
-    names = {e.name for c in job.spec.template.spec.containers for e in c.env or []}
-    assert not names & {"AGENTTASK_PROGRESS_URL", "AGENTTASK_PROGRESS_TOKEN"}
-    after = api.core.read_namespaced_secret("squatted-progress", ns)
-    assert after.metadata.resource_version == planted.metadata.resource_version
-    assert after.data == planted.data and after.metadata.annotations == \
-        planted.metadata.annotations and not after.metadata.owner_references
-    assert post(operator.port, ns, "squatted", "the-planter-knows-this",
-                {"completed": 1}) == 401
-    api.patch_task(ns, "squatted", {"spec": {"cancelled": True}})
-
-
-def test_reports_for_a_finished_task_are_refused(api: Api, ns: str, operator: Operator) -> None:
-    api.create_task(ns, {"metadata": {"name": "finishing"},
-                         "spec": {"template": pod_template("1h")}})
-    api.wait_phase(ns, "finishing", "InProgress", 30)
-    _attempt, token = pod_token(api, ns, "finishing")
-    assert post(operator.port, ns, "finishing", token, {"completed": 1, "total": 2}) == 202
-    api.patch_task(ns, "finishing", {"spec": {"cancelled": True}})
-    api.wait_phase(ns, "finishing", "Cancelled", 30)
-    # The Secret, still the task's, still holds the token: it is not trusted any more.
-    assert pod_token(api, ns, "finishing")[1] == token
-    assert post(operator.port, ns, "finishing", token, {"completed": 2, "total": 2}) == 401
 
 
 def test_the_result_comes_only_from_the_jobs_own_pod(api: Api, ns: str) -> None:
@@ -154,12 +243,9 @@ def test_the_result_comes_only_from_the_jobs_own_pod(api: Api, ns: str) -> None:
 
 def test_a_namespace_the_operator_does_not_watch_is_not_served(
         api: Api, own_ns: str, operator: Operator) -> None:
-    """A Secret planted to look like the operator's, in a namespace it does not watch: its
-    token is refused (the unit tests show no Secret is even read). Its owner is a real
-    task there, so the garbage collector leaves it in place."""
-    task = api.create_task(own_ns, {"metadata": {"name": "outside"},
-                                    "spec": {"template": pod_template("1h")}})
-    planted_secret(api, own_ns, "outside", "planted", owner={
-        "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask", "name": "outside",
-        "uid": task["metadata"]["uid"], "controller": True})
-    assert post(operator.port, own_ns, "outside", "planted", {"completed": 1}) == 401
+    """A valid token of a pod in a namespace the operator does not watch, for a task there:
+    refused (the unit tests show it costs not even a review)."""
+    api.create_task(own_ns, {"metadata": {"name": "outside"},
+                             "spec": {"template": pod_template("1h")}})
+    pod = bare_pod(api, own_ns, "outside-1-pod", {"agenttasks.io/task": "outside"})
+    assert post(operator.port, own_ns, "outside", mint(api, pod), {"completed": 1}) == 401

@@ -1,11 +1,14 @@
-"""Agent progress reports: parsing, tokens, coalescing, the stdlib helper, the lifecycle."""
+"""Agent progress reports: parsing, coalescing, the stdlib helper (its token read from the
+projected file for every report), the lifecycle."""
 
 from __future__ import annotations
 
 import http.server
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from agenttasks import progress as helper
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Progress
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import decide
-from agenttasks.core.progress_reports import ReportError, parse_report, token_matches
+from agenttasks.core.progress_reports import ReportError, parse_report
 from agenttasks.inbox.agent_reports import Coalescer
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -35,11 +38,6 @@ def test_bad_reports_are_refused(body: Any) -> None:
         parse_report(body, 1)
 
 
-def test_tokens_compare_exactly() -> None:
-    assert token_matches("abc", "abc")
-    assert not token_matches("abd", "abc") and not token_matches("", "")
-
-
 def test_coalescer_writes_at_most_once_per_interval() -> None:
     c = Coalescer(interval_s=1.0)
     key = ("ns", "t")
@@ -52,31 +50,81 @@ def test_coalescer_writes_at_most_once_per_interval() -> None:
 
 
 def test_helper_is_quiet_without_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(helper.URL_ENV, raising=False)
-    monkeypatch.delenv(helper.TOKEN_ENV, raising=False)
+    for name in (helper.URL_ENV, helper.TOKEN_ENV, helper.TOKEN_FILE_ENV):
+        monkeypatch.delenv(name, raising=False)
     assert helper.report(1, 2, "x") is False
 
 
-def test_helper_posts_with_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[str, dict[str, Any]]] = []
+class Operator:
+    """An HTTP server that answers 202 to every POST and keeps what it was sent."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.headers["Authorization"], body))
-            self.send_response(202)
-            self.end_headers()
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+        seen = self.seen
 
-        def log_message(self, *_: Any) -> None:
-            pass
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                seen.append((self.headers["Authorization"], body))
+                self.send_response(202)
+                self.end_headers()
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    monkeypatch.setenv(helper.URL_ENV, f"http://127.0.0.1:{server.server_port}/progress/n/t")
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/progress/n/t"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def operator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
+    for name in (helper.TOKEN_ENV, helper.TOKEN_FILE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    served = Operator()
+    monkeypatch.setenv(helper.URL_ENV, served.url)
+    yield served
+    served.close()
+
+
+def test_helper_posts_with_the_token_from_the_file_read_for_every_report(
+        operator: Operator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("first\n")
+    monkeypatch.setenv(helper.TOKEN_FILE_ENV, str(token_file))
+    monkeypatch.setenv(helper.TOKEN_ENV, "from-an-older-operator")  # the file wins
+    assert helper.report(2, 4, "half") is True
+    token_file.write_text("rotated")  # the kubelet renewed it
+    assert helper.report(3, 4) is True
+    assert operator.seen == [("Bearer first", {"completed": 2, "total": 4, "message": "half"}),
+                             ("Bearer rotated", {"completed": 3, "total": 4, "message": None})]
+
+
+def test_helper_takes_the_token_variable_of_older_operators_without_a_file(
+        operator: Operator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(helper.TOKEN_ENV, "tok")
     assert helper.report(2, 4, "half") is True
-    assert seen == [("Bearer tok", {"completed": 2, "total": 4, "message": "half"})]
-    server.server_close()
+    monkeypatch.setenv(helper.TOKEN_FILE_ENV, str(tmp_path / "missing"))  # not mounted
+    assert helper.report(3, 4) is True
+    (tmp_path / "empty").write_text("")
+    monkeypatch.setenv(helper.TOKEN_FILE_ENV, str(tmp_path / "empty"))
+    assert helper.report(4, 4) is True
+    assert [auth for auth, _body in operator.seen] == ["Bearer tok"] * 3
+
+
+def test_helper_without_any_token_sends_nothing_and_never_raises(
+        operator: Operator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(helper.TOKEN_FILE_ENV, str(tmp_path))  # a directory: unreadable
+    assert helper.report(1, 2) is False
+    assert operator.seen == []
+    (tmp_path / "token").write_text("tok")
+    monkeypatch.setenv(helper.TOKEN_FILE_ENV, str(tmp_path / "token"))
+    monkeypatch.setenv(helper.URL_ENV, "http://127.0.0.1:1/progress/n/t")  # nobody there
+    assert helper.report(1, 2) is False
 
 
 def _task(status: AgentTaskStatus) -> TaskFacts:

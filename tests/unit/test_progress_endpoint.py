@@ -1,41 +1,56 @@
-"""The progress endpoint over HTTP with a fake client that counts Secret reads: what is
-refused before any API read, and the inbox of reports, filled past its bound and drained."""
+"""The progress endpoint over HTTP, with a fake cluster that counts its calls: a pod's token is
+accepted for its own task and attempt only, every refusal looks the same, what is refused
+before a review costs none, and the inbox of reports is filled past its bound and drained."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from agenttasks.api.task import AgentTaskStatus, Progress
-from agenttasks.core.facts import TaskFacts
+from agenttasks.api.task import Progress
+from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.inbox.agent_reports import Coalescer, ProgressInbox
-from agenttasks.kube.client import Kube
-from agenttasks.kube.progress_tokens import ProgressTokens
-from agenttasks.web.progress_endpoint import ProgressEndpoint, open_task_uid
+from agenttasks.kube.progress_auth import PodBindings, PodTokenReviews
+from agenttasks.manifests.jobs import job_facts
+from agenttasks.web.progress_endpoint import REFUSED, ProgressEndpoint
 from agenttasks.web.server import build_app
+from agenttasks.web.token_throttle import TokenReviewThrottle
 
-from .test_progress_tokens import NS, T0, FakeSecrets, owner, secret, task
+from .test_progress_auth import AUD, NOW, NS, FakeCluster, job_body, jwt, pod_body, running
 
 Client = TestClient[Any, Any]
 
 
 class World:
-    def __init__(self, max_pending: int = 100) -> None:
-        self.fake = FakeSecrets()
-        self.tokens = ProgressTokens(cast(Kube, self.fake))
+    """Tasks and Jobs as the operator's view holds them, over a fake cluster."""
+
+    def __init__(self, max_pending: int = 100, per_minute: int = 60) -> None:
+        self.cluster = FakeCluster()
         self.inbox = ProgressInbox(max_pending=max_pending)
         self.tasks: dict[tuple[str, str], TaskFacts] = {}
-        self.endpoint = ProgressEndpoint(self.tokens, self.inbox,
-                                         watched=lambda ns: ns == NS, task=self.tasks.get)
+        self.jobs: dict[tuple[str, str], list[JobFacts]] = {}
+        self.endpoint = ProgressEndpoint(
+            PodTokenReviews(self.cluster, AUD, wall=lambda: NOW), PodBindings(self.cluster),
+            self.inbox, task=self.tasks.get, jobs=lambda key: self.jobs.get(key, []),
+            watched=lambda ns: ns == NS, throttle=TokenReviewThrottle(per_minute=per_minute),
+            wall=lambda: NOW)
 
-    def running(self, name: str, uid: str) -> TaskFacts:
-        facts = TaskFacts(NS, name, uid, 1, T0, None,
-                          AgentTaskStatus(phase="InProgress", attempts=1))
-        self.tasks[facts.key] = facts
-        return facts
+    def attempt(self, name: str, attempt: int = 1, finished: bool = False) -> str:
+        """Task ``name`` at ``attempt``, its Job in the index and its pod in the cluster; the
+        token the kubelet would mount in that pod."""
+        self.tasks[(NS, name)] = running(name, attempts=attempt)
+        body = job_body(name, attempt, finished=finished)
+        self.cluster.jobs[body["metadata"]["name"]] = body
+        facts = job_facts(body)
+        assert facts is not None
+        self.jobs[(NS, name)] = [j for j in self.jobs.get((NS, name), [])
+                                 if j.name != facts.name] + [facts]
+        pod = pod_body(f"{facts.name}-pod", f"uid-{facts.name}-pod", facts.name)
+        self.cluster.pods[pod["metadata"]["name"]] = pod
+        return self.cluster.mint(pod)
 
 
 def serve(world: World, test: Callable[[Client], Awaitable[None]]) -> None:
@@ -52,89 +67,152 @@ def serve(world: World, test: Callable[[Client], Awaitable[None]]) -> None:
 
 async def post(client: Client, ns: str, name: str, token: str | None,
                body: Any = None) -> int:
+    status, _answer = await answer(client, ns, name, token, body)
+    return status
+
+
+async def answer(client: Client, ns: str, name: str, token: str | None,
+                 body: Any = None) -> tuple[int, Any]:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     response = await client.post(f"/progress/{ns}/{name}", headers=headers,
                                  json=body if body is not None else {"completed": 1})
-    return int(response.status)
+    return int(response.status), await response.json()
 
 
-def test_refusals_decided_from_memory_cost_no_api_read() -> None:
-    world = World()
-    # A Secret an attacker planted in a namespace the operator does not watch.
-    world.fake.secrets[("elsewhere", "t-progress")] = secret("t-progress", "tok", 1,
-                                                             [owner("t", "uid-t")])
-
-    # Even a task the view knows of there (the watched check alone must refuse it).
-    world.tasks[("elsewhere", "t")] = TaskFacts("elsewhere", "t", "uid-t", 1, T0, None,
-                                                AgentTaskStatus(phase="InProgress"))
-
-    async def test(client: Client) -> None:
-        assert await post(client, "elsewhere", "t", "bad-token") == 401  # not watched
-        assert await post(client, "elsewhere", "t", "tok") == 401  # not even the right one
-        assert await post(client, NS, "unknown-task", "bad-token") == 401  # no such task
-        world.running("t", "uid-t")
-        assert await post(client, NS, "t", None) == 401  # no token at all
-        assert await post(client, NS, "t", "") == 401
-        finished = TaskFacts(NS, "done", "uid-d", 1, T0, None,
-                             AgentTaskStatus(phase="Completed", reason="Succeeded"))
-        world.tasks[finished.key] = finished
-        assert await post(client, NS, "done", "bad-token") == 401
-        assert world.fake.calls == []
-
-    serve(world, test)
-
-
-def test_the_current_token_is_accepted_and_a_bad_one_costs_no_read() -> None:
+def test_a_pods_token_is_accepted_for_its_own_task_and_attempt() -> None:
     world = World()
 
     async def test(client: Client) -> None:
-        facts = world.running("t", "uid-t")
-        await world.tokens.ensure(facts, 1)
-        token = (await world.tokens.current(NS, "t")) or (0, "")
-        world.fake.calls.clear()
-        for _ in range(20):
-            assert await post(client, NS, "t", "bad-token") == 401
-        assert await post(client, NS, "t", token[1], {"completed": 2, "total": 4}) == 202
+        token = world.attempt("t")
+        assert await post(client, NS, "t", token, {"completed": 2, "total": 4}) == 202
         assert world.inbox.due((NS, "t")) == Progress(completed=2, total=4, percent=50,
                                                       attempt=1)
-        assert world.fake.calls == []
+        for done in range(3, 10):  # the pod goes on reporting: answered from memory
+            assert await post(client, NS, "t", token, {"completed": done}) == 202
+        assert world.cluster.calls == ["review", "get-pod"]  # its Job is in the index
 
     serve(world, test)
 
 
-def test_a_finished_tasks_token_is_refused_once_the_reconciler_forgets_it() -> None:
+def test_every_refusal_is_the_same_answer() -> None:
     world = World()
 
     async def test(client: Client) -> None:
-        facts = world.running("t", "uid-t")
-        await world.tokens.ensure(facts, 1)
-        token = ((await world.tokens.current(NS, "t")) or (0, ""))[1]
+        token = world.attempt("t")
+        other = world.attempt("other")
+        stranger = world.cluster.mint(pod_body("loose", "uid-loose"))  # no Job controls it
+        world.cluster.pods["loose"] = pod_body("loose", "uid-loose")
+        foreign = world.cluster.mint(world.cluster.pods["t-1-pod"], audiences=("vault",))
+        api = world.cluster.mint(world.cluster.pods["t-1-pod"],
+                                 audiences=("https://kubernetes.default.svc",))
+        unbound = world.cluster.mint(world.cluster.pods["t-1-pod"], bound=False)
+        answers = [
+            await answer(client, NS, "other", token),  # another task's URL
+            await answer(client, NS, "t", other),
+            await answer(client, NS, "unknown", token),  # no such task
+            await answer(client, NS, "t", stranger),
+            await answer(client, NS, "t", foreign),  # another audience
+            await answer(client, NS, "t", api),
+            await answer(client, NS, "t", unbound),  # a token bound to no pod
+            await answer(client, NS, "t", "not-a-jwt"),
+            await answer(client, NS, "t", None),
+            await answer(client, "elsewhere", "t", token),  # a namespace not watched
+        ]
+        assert answers == [(401, REFUSED)] * len(answers)
         assert await post(client, NS, "t", token) == 202
-        world.tokens.forget(NS, "t")  # the reconciler, as the task becomes terminal
-        world.fake.calls.clear()
-        assert await post(client, NS, "t", token) == 401  # the view still says running
-        world.tasks[facts.key] = TaskFacts(NS, "t", "uid-t", 1, T0, None, AgentTaskStatus(
-            phase="Failed", reason="BackoffLimitExceeded"))
-        assert await post(client, NS, "t", token) == 401
-        assert world.fake.calls == []
 
     serve(world, test)
 
 
-def test_without_the_lookups_the_endpoint_still_checks_the_token_and_the_owner() -> None:
-    """The defaults (every namespace, no view of tasks) keep the old wiring working."""
-    fake = FakeSecrets()
-    fake.secrets[(NS, "t-progress")] = secret("t-progress", "tok", 1, [owner("t", "uid-t")])
-    fake.secrets[(NS, "p-progress")] = secret("p-progress", "planted", 1, [])
-    tokens = ProgressTokens(cast(Kube, fake))
+def test_what_cannot_pass_a_review_costs_none() -> None:
     world = World()
-    world.endpoint = ProgressEndpoint(tokens, world.inbox)
 
     async def test(client: Client) -> None:
-        assert await post(client, NS, "t", "tok") == 202  # after a restart: read once
-        assert await post(client, NS, "t", "wrong") == 401
-        assert await post(client, NS, "p", "planted") == 401  # nobody's Secret
-        assert fake.reads() == 2
+        world.attempt("t")
+        expired = jwt({"aud": [AUD], "exp": NOW - 1})
+        for token in ("not-a-jwt", jwt({"aud": ["other"], "exp": NOW + 60}), expired,
+                      jwt({"aud": [AUD]}), "a.b.c"):
+            assert await post(client, NS, "t", token) == 401
+        assert world.cluster.calls == []
+
+    serve(world, test)
+
+
+def test_a_previous_attempts_pod_is_refused_from_memory() -> None:
+    world = World()
+
+    async def test(client: Client) -> None:
+        first = world.attempt("t", 1)
+        assert await post(client, NS, "t", first) == 202
+        second = world.attempt("t", 2)  # the retry's Job and pod; status says attempt 2
+        calls = len(world.cluster.calls)
+        assert await post(client, NS, "t", first) == 401
+        assert len(world.cluster.calls) == calls  # kept review, kept binding
+        assert await post(client, NS, "t", second) == 202
+
+    serve(world, test)
+
+
+def test_a_pod_whose_job_ended_is_refused_before_the_task_says_so() -> None:
+    """Deleting an attempt's pod fails its Job (backoffLimit 0): the index shows it first."""
+    world = World()
+
+    async def test(client: Client) -> None:
+        token = world.attempt("t")
+        assert await post(client, NS, "t", token) == 202
+        del world.cluster.pods["t-1-pod"]
+        failed = job_facts(job_body("t", 1, finished=True))
+        assert failed is not None
+        world.jobs[(NS, "t")] = [failed]
+        assert await post(client, NS, "t", token) == 401
+
+    serve(world, test)
+
+
+def test_a_finished_task_is_refused_without_a_read() -> None:
+    world = World()
+
+    async def test(client: Client) -> None:
+        token = world.attempt("t")
+        fresh = world.cluster.mint(world.cluster.pods["t-1-pod"])
+        assert await post(client, NS, "t", token) == 202
+        world.tasks[(NS, "t")] = running("t", phase="Cancelled", reason="Cancelled")
+        calls = len(world.cluster.calls)
+        assert await post(client, NS, "t", token) == 401
+        assert len(world.cluster.calls) == calls
+        # A token not reviewed yet costs its review (authentication comes first), no more.
+        assert await post(client, NS, "t", fresh) == 401
+        assert world.cluster.calls[calls:] == ["review"]
+
+    serve(world, test)
+
+
+def test_an_api_failure_is_a_503_and_keeps_nothing() -> None:
+    world = World()
+
+    async def test(client: Client) -> None:
+        token = world.attempt("t")
+        world.cluster.failing = True
+        assert await post(client, NS, "t", token) == 503
+        world.cluster.failing = False
+        assert await post(client, NS, "t", token) == 202
+        assert world.cluster.calls == ["review", "review", "get-pod"]
+
+    serve(world, test)
+
+
+def test_reviews_of_new_tokens_are_throttled_per_address_but_kept_ones_are_not() -> None:
+    world = World(per_minute=2)
+
+    async def test(client: Client) -> None:
+        tokens = [world.attempt(f"t{i}") for i in range(3)]
+        assert await post(client, NS, "t0", tokens[0]) == 202
+        assert await post(client, NS, "t1", tokens[1]) == 202
+        status, _ = await answer(client, NS, "t2", tokens[2])
+        assert status == 429
+        for _ in range(5):
+            assert await post(client, NS, "t0", tokens[0]) == 202
+        assert world.cluster.count("review") == 2
 
     serve(world, test)
 
@@ -143,11 +221,7 @@ def test_a_full_inbox_answers_503_and_takes_reports_again_once_drained() -> None
     world = World(max_pending=2)
 
     async def test(client: Client) -> None:
-        held: dict[str, str] = {}
-        for name in ("a", "b", "c"):
-            facts = world.running(name, f"uid-{name}")
-            await world.tokens.ensure(facts, 1)
-            held[name] = ((await world.tokens.current(NS, name)) or (0, ""))[1]
+        held = {name: world.attempt(name) for name in ("a", "b", "c")}
         assert await post(client, NS, "a", held["a"]) == 202
         assert await post(client, NS, "b", held["b"]) == 202
         assert await post(client, NS, "a", held["a"], {"completed": 2}) == 202  # newest
@@ -157,6 +231,17 @@ def test_a_full_inbox_answers_503_and_takes_reports_again_once_drained() -> None
         assert report is not None and report.completed == 2
         world.inbox.written((NS, "a"), report)  # the reconciler wrote it
         assert await post(client, NS, "c", held["c"]) == 202
+
+    serve(world, test)
+
+
+def test_a_bad_report_is_a_400_after_the_token_is_checked() -> None:
+    world = World()
+
+    async def test(client: Client) -> None:
+        token = world.attempt("t")
+        assert await post(client, NS, "t", token, {"completed": -1}) == 400
+        assert await post(client, NS, "t", "not-a-jwt", {"completed": -1}) == 401
 
     serve(world, test)
 
@@ -178,10 +263,3 @@ def test_the_coalescer_is_bounded_and_drains() -> None:
         c.forget(k)
     assert (c.pending_count(), c.write_times_kept()) == (0, 0)
 
-
-def test_only_an_unfinished_task_may_report() -> None:
-    assert open_task_uid(None) is None
-    assert open_task_uid(task()) == "uid-t"
-    cancelled = TaskFacts(NS, "t", "uid-t", 1, T0, None,
-                          AgentTaskStatus(phase="Cancelled"))
-    assert open_task_uid(cancelled) is None

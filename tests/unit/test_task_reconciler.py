@@ -23,7 +23,6 @@ from agenttasks.controller.watches import Watches
 from agenttasks.core.queue import Limits
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.kube.connection import Connection
-from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 
 NS = "team"
@@ -118,7 +117,7 @@ class World:
         self.kube = FakeKube()
         kube = cast(Kube, self.kube)
         self.engine = Engine(OperatorSettings(namespaces=(NS,), limits=Limits(limit)), kube,
-                             SecretCache(kube), ProgressTokens(kube))
+                             SecretCache(kube))
         self.kube.watches = Watches(self.engine)
         self.engine.tasks.clock = lambda: T0
         self.engine.slots.clock = lambda: T0

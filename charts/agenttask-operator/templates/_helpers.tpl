@@ -226,11 +226,12 @@ Call with a dict:
   verbs: ["create", "get"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "patch"]
-# The finished attempt's pod, for its termination message (status.result).
+  verbs: ["get"]
+# Pods of the attempts' Jobs: listed for the finished attempt's termination message
+# (status.result); read by name for the pod a progress report's token was bound to.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["get", "list"]
 {{- if .peering }}
 # kopf peering: which of the operator pods is active.
 - apiGroups: ["kopf.dev"]

@@ -11,6 +11,7 @@ from agenttasks.controller.settings import OperatorSettings
 from agenttasks.core.peering import priority_for
 from agenttasks.core.plans import Plan
 from agenttasks.core.queue import Aging, Limits
+from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
 
 
 @click.command()
@@ -72,6 +73,10 @@ from agenttasks.core.queue import Aging, Limits
               help="Base URL at which attempts' pods reach this operator to report progress, "
               "such as http://agenttasks.agenttasks-system.svc; default http://$POD_IP:PORT, "
               "or 127.0.0.1 outside a cluster.")
+@click.option("--progress-audience", metavar="AUDIENCE", default=DEFAULT_AUDIENCE,
+              show_default=True,
+              help="Audience of the projected ServiceAccount token each attempt's pod reports "
+              "progress with; the operator accepts only tokens issued for it.")
 def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              kubeconfig: str | None, max_running: int, max_running_per_namespace: int,
              priority_aging: str | None, plan: str, peering: str | None,
@@ -81,7 +86,8 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              dashboard_token_audiences: tuple[str, ...] = (),
              progress_url: str | None = None, metrics_port: int | None = None,
              serve_hooks: bool = True, receiver_user: str | None = None,
-             receiver_audience: str | None = None) -> None:
+             receiver_audience: str | None = None,
+             progress_audience: str = DEFAULT_AUDIENCE) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
 
@@ -105,7 +111,8 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         progress_url=progress_url or
         f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}",
         serve_hooks=serve_hooks, receiver_user=receiver_user,
-        receiver_audience=receiver_audience, metrics_port=metrics_port))
+        receiver_audience=receiver_audience, metrics_port=metrics_port,
+        progress_audience=progress_audience))
 
 
 def split_audiences(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 """The engine: the views the informers fill, one work queue and one wake-up heap per kind,
 the slot keeper, the three reconcilers and leadership; and the lanes that run them.
 
-app.py builds it with the parts it shares with the HTTP side (the client, the inboxes, the
-Secret cache and the progress tokens); nothing here knows that side exists."""
+app.py builds it with the parts it shares with the HTTP side (the client, the inboxes and the
+Secret cache); nothing here knows that side exists."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from agenttasks.core.triggers import TriggerFacts
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.client import Kube
-from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.kube.secrets import SecretCache
 from agenttasks.kube.watching import Informer
+from agenttasks.manifests.progress_token import ProgressWiring
 
 from .events import EventRecorder
 from .leadership import Leadership
@@ -51,7 +51,6 @@ class Engine:
     settings: OperatorSettings
     kube: Kube
     secrets: SecretCache
-    progress_tokens: ProgressTokens
     reports: ProgressInbox = field(default_factory=ProgressInbox)
     counts: DeliveryCounts = field(default_factory=DeliveryCounts)
     view: TaskView = field(default_factory=TaskView)
@@ -74,9 +73,10 @@ class Engine:
                                 lambda key: self.queue.add(key, urgent=True))
         self.events = EventRecorder(self.kube)
         self.reports.wake = self._report_arrived
+        progress = ProgressWiring(self.settings.progress_url, self.settings.progress_audience) \
+            if self.settings.progress_url else None
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.slots,
-                                    self.events, self.settings.plan, self.progress_tokens,
-                                    self.settings.progress_url, self.reports,
+                                    self.events, self.settings.plan, progress, self.reports,
                                     again=self.queue.add, identity=self.identity)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(

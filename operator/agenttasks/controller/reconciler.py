@@ -30,10 +30,9 @@ from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.kube.progress_tokens import ProgressTokens
 from agenttasks.manifests.jobs import build_job, job_facts, termination_message
 from agenttasks.manifests.owners import controller_uid
-from agenttasks.manifests.progress_secret import foreign_secret_event, progress_env
+from agenttasks.manifests.progress_token import ProgressWiring
 from agenttasks.manifests.tasks import status_patch
 
 from . import failpoints
@@ -56,15 +55,15 @@ class _Facts:
 
 class TaskReconciler:
     def __init__(self, kube: Kube, view: TaskView, wakeups: WakeUps, slots: SlotKeeper,
-                 events: EventRecorder, plan: Plan, tokens: ProgressTokens | None,
-                 progress_url: str | None, reports: ProgressInbox,
+                 events: EventRecorder, plan: Plan, progress: ProgressWiring | None,
+                 reports: ProgressInbox,
                  again: Callable[[Key], None], identity: OperatorIdentity,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
         self.identity = identity  # whose namespace and ServiceAccount no task may use
         self.again = again  # another pass of a key, after this one: the engine's queue
         self.slots, self.events, self.plan = slots, events, plan
-        self.tokens, self.progress_url = tokens, progress_url
+        self.progress = progress  # where pods report to, with which token audience
         self.reports = reports
         # Why the API server refused the Job a pass tried to create: the next pass decides
         # on it. In memory only: after a restart the create is tried (and refused) again.
@@ -217,16 +216,7 @@ class TaskReconciler:
         """Creates the attempt's Job, or adopts it if an earlier run already did. A Job the
         API server refuses is remembered for the next pass, which fails the task (False)."""
         assert task.spec is not None
-        env = None
-        if self.tokens is not None and self.progress_url:
-            # Before the Job: pods read it. A Secret of its name that the task does not
-            # control is left alone, and the attempt runs without progress, saying why.
-            if await self.tokens.ensure(task, action.attempt):
-                env = progress_env(task, self.progress_url)
-            else:
-                self.events.record("AgentTask", task.namespace, task.name, task.uid,
-                                   foreign_secret_event(task))
-        body = build_job(task, task.spec, action.attempt, action.name, env)
+        body = build_job(task, task.spec, action.attempt, action.name, self.progress)
         granted = self.slots.granted_at(task.key)
         if granted is not None:  # how long the queue held it, for users and the benchmark
             body["metadata"]["annotations"] = {ANNOTATION_GRANTED_AT: format_time_ms(granted)}
@@ -295,8 +285,6 @@ class TaskReconciler:
 
     def _forget_attempt(self, key: Key) -> None:
         self.reports.forget(key)
-        if self.tokens is not None:
-            self.tokens.forget(*key)
 
 
 def _starts(decision: Decision) -> bool:

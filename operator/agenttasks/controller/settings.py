@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from agenttasks.core.plans import Plan
 from agenttasks.core.queue import Aging, Limits
+from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
 
 
 class WatchedNamespaces:
@@ -74,6 +75,8 @@ class OperatorSettings(WatchedNamespaces):
     """The audience the receiver's token must be meant for; None: the API server's."""
     metrics_port: int | None = None
     """/metrics on this port alone; None: on the HTTP port."""
+    progress_audience: str = DEFAULT_AUDIENCE
+    """The audience of the projected token each attempt's pod reports progress with."""
 
     def peering_scopes(self, existing: list[str]) -> list[str | None]:
         """Where kopf keeps this operator's peering objects: one cluster-wide object, or one

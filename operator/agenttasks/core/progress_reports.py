@@ -1,9 +1,9 @@
-"""Agent progress reports as the progress endpoint receives them: checking one, and the
-attempt's token (inbox.agent_reports coalesces them; the task reconciler writes them)."""
+"""Agent progress reports as the progress endpoint receives them: checking one (who may send
+it is core.progress_auth; inbox.agent_reports coalesces them; the task reconciler writes
+them)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from agenttasks.api.task import Progress
@@ -26,7 +26,3 @@ def parse_report(body: Any, attempt: int) -> Progress:
     percent = min(100, completed * 100 // total) if total else 0
     return Progress(completed=completed, total=total, percent=percent,
                     message=(message or None) and message[:1024], attempt=attempt)
-
-
-def token_matches(given: str, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())

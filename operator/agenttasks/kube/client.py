@@ -153,13 +153,8 @@ class Kube:
     async def read_secret(self, namespace: str, name: str) -> JSON | None:
         return await self._get_or_none(_path("v1", "secrets", namespace, name))
 
-    async def create_secret(self, body: JSON) -> JSON:
-        return await self._call("POST", _path("v1", "secrets", body["metadata"]["namespace"]),
-                                body)
-
-    async def patch_secret(self, namespace: str, name: str, patch: JSON) -> JSON:
-        return await self._call("PATCH", _path("v1", "secrets", namespace, name), patch,
-                                content_type=MERGE_PATCH)
+    async def get_pod(self, namespace: str, name: str) -> JSON | None:
+        return await self._get_or_none(_path("v1", "pods", namespace, name))
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[JSON]:
         listing = await self._call("GET", _path("v1", "pods", namespace),

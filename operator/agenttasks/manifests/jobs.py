@@ -16,6 +16,7 @@ from agenttasks.api.timefmt import parse_time
 from agenttasks.core.facts import JobFacts, TaskFacts
 from agenttasks.core.lifecycle import attempt_deadline
 from agenttasks.manifests.owners import controller_reference, controller_uid
+from agenttasks.manifests.progress_token import ProgressWiring, add_progress
 
 
 def owner_reference(task: TaskFacts) -> dict[str, Any]:
@@ -36,16 +37,17 @@ def add_to_containers(pod_spec: dict[str, Any], env: list[dict[str, Any]],
 
 
 def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
-              env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              progress: ProgressWiring | None = None) -> dict[str, Any]:
     """The Job for one attempt. Retries belong to the operator, hence backoffLimit 0.
-    ``env`` is added to every container (the progress URL and token)."""
+    With ``progress``, every container gets the progress URL and its token's file."""
     labels = {LABEL_TASK: task.name, LABEL_ATTEMPT: str(attempt), LABEL_MANAGED_BY: MANAGER_NAME}
     template = copy.deepcopy(spec.template)
     template.setdefault("metadata", {})
     template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
     template.setdefault("spec", {})
     template["spec"].setdefault("restartPolicy", "Never")
-    add_to_containers(template["spec"], env or [])
+    if progress is not None:
+        add_progress(template["spec"], task, progress)
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "parallelism": spec.parallelism,
