@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from kubernetes import client
 
 from agenttasks.api.meta import GROUP, VERSION
-from tests.integration.harness import Api
+from tests.integration.harness import Api, Operator, free_port
 
 
 def serving_certificates(folder: Path) -> bytes:
@@ -57,3 +58,21 @@ def registered(api: Api, ca: bytes, port: int, namespaces: list[str]) -> Iterato
         yield
     finally:
         registrations.delete_validating_webhook_configuration(name)
+
+
+@contextlib.contextmanager
+def admission_operator(api: Api, namespace: str, folder: Path, log_name: str
+                       ) -> Iterator[str]:
+    """An operator serving admission for ``namespace`` on 127.0.0.1, registered with the
+    API server; yields the namespace. Skips where the API server cannot reach 127.0.0.1."""
+    if "127.0.0.1" not in api.client.configuration.host:
+        pytest.skip("the API server must reach the operator on 127.0.0.1 (local control plane)")
+    ca = serving_certificates(folder)
+    port = free_port()
+    operator = Operator(api.operator_kubeconfig, [namespace], log_name, extra=[
+        "--admission-port", str(port), "--admission-cert-dir", str(folder)]).start()
+    try:
+        with registered(api, ca, port, [namespace]):
+            yield namespace
+    finally:
+        operator.stop()

@@ -290,11 +290,16 @@ def chart_credentials(api: Api, release: str, namespace: str, *values: str,
                             6 * 3600)
 
 
+def account_token(api: Api, namespace: str, account: str, seconds: int = 3600) -> str:
+    """A fresh TokenRequest token of ServiceAccount ``account``."""
+    return str(api.core.create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": seconds}}).status.token)
+
+
 def token_kubeconfig(api: Api, namespace: str, account: str, file_name: str,
                      seconds: int) -> str:
     """The admin's kubeconfig with a fresh token of ServiceAccount ``account`` instead."""
-    token = api.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": seconds}}).status.token
+    token = account_token(api, namespace, account, seconds)
     config = yaml.safe_load(Path(api.kubeconfig).read_text())
     config["users"] = [{"name": account, "user": {"token": token}}]
     for context in config["contexts"]:
@@ -310,6 +315,12 @@ def user_credentials(api: Api, namespace: str, account: str,
                      rules: list[dict[str, Any]]) -> str:
     """A kubeconfig for a user of ``namespace`` allowed exactly ``rules`` there: the
     ServiceAccount ``account`` (nothing runs as it), a Role and RoleBinding, and a token."""
+    make_user(api, namespace, account, rules)
+    return token_kubeconfig(api, namespace, account, f"kubeconfig-{namespace}-{account}", 3600)
+
+
+def make_user(api: Api, namespace: str, account: str, rules: list[dict[str, Any]]) -> None:
+    """ServiceAccount ``account`` in ``namespace`` with a Role of exactly ``rules`` there."""
     api.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
     rbac = client.RbacAuthorizationV1Api(api.client)
     rbac.create_namespaced_role(namespace, {"metadata": {"name": account}, "rules": rules})
@@ -317,4 +328,3 @@ def user_credentials(api: Api, namespace: str, account: str,
         "metadata": {"name": account},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})
-    return token_kubeconfig(api, namespace, account, f"kubeconfig-{namespace}-{account}", 3600)

@@ -11,24 +11,15 @@ import yaml
 
 from agenttasks.api.meta import GROUP, VERSION
 
-from .admission_webhook import registered, serving_certificates
-from .harness import Api, Operator, free_port, kubectl, pod_template, wait_for
+from .admission_webhook import admission_operator
+from .harness import Api, kubectl, pod_template, wait_for
 
 
 @pytest.fixture
 def webhook(api: Api, own_ns: str, tmp_path: Path) -> Iterator[str]:
     """An operator serving admission on 127.0.0.1, and a webhook configuration for own_ns."""
-    if "127.0.0.1" not in api.client.configuration.host:
-        pytest.skip("the API server must reach the operator on 127.0.0.1 (local control plane)")
-    ca = serving_certificates(tmp_path)
-    port = free_port()
-    operator = Operator(api.operator_kubeconfig, [own_ns], "admission", extra=[
-        "--admission-port", str(port), "--admission-cert-dir", str(tmp_path)]).start()
-    try:
-        with registered(api, ca, port, [own_ns]):
-            yield own_ns
-    finally:
-        operator.stop()
+    with admission_operator(api, own_ns, tmp_path, "admission") as namespace:
+        yield namespace
 
 
 def apply(api: Api, ns: str, body: dict[str, object]) -> tuple[int, str]:

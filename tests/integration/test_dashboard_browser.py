@@ -21,7 +21,16 @@ from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.meta import GROUP, VERSION
 
-from .harness import ARTIFACTS, REPO, Api, Operator, pod_template, wait_for
+from .harness import (
+    ARTIFACTS,
+    REPO,
+    Api,
+    Operator,
+    account_token,
+    make_user,
+    pod_template,
+    wait_for,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ENSURE = REPO / "tests" / "browser" / "ensure_chromium.sh"
@@ -56,21 +65,12 @@ def browser(chromium: str) -> Iterator[Any]:
             launched.close()
 
 
-def make_user(api: Api, namespace: str, name: str, rules: list[dict[str, Any]]) -> str:
+def user_with_token(api: Api, namespace: str, name: str,
+                    rules: list[dict[str, Any]]) -> str:
     """A ServiceAccount with a Role of ``rules`` in ``namespace``; returns a TokenRequest
     token for it."""
-    api.core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rbac = "rbac.authorization.k8s.io"
-    api.custom.create_namespaced_custom_object(rbac, "v1", namespace, "roles", {
-        "apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": {"name": name},
-        "rules": rules})
-    api.custom.create_namespaced_custom_object(rbac, "v1", namespace, "rolebindings", {
-        "apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": {"name": name},
-        "roleRef": {"apiGroup": rbac, "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
-    request = api.core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 3600}})
-    return str(request.status.token)
+    make_user(api, namespace, name, rules)
+    return account_token(api, namespace, name)
 
 
 READ = ["get", "list", "watch"]
@@ -95,12 +95,12 @@ def test_dashboard_live_updates_pause_and_refusal(api: Api, ns: str, operator: O
                                                   browser: Any) -> None:
     from playwright.sync_api import expect
 
-    writer = make_user(api, ns, "dash-writer", [
+    writer = user_with_token(api, ns, "dash-writer", [
         {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],
          "verbs": [*READ, "patch"]},
         {"apiGroups": ["agenttasks.io"], "resources": ["agenttaskschedules"], "verbs": READ},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]}])
-    reader = make_user(api, ns, "dash-reader", [
+    reader = user_with_token(api, ns, "dash-reader", [
         {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"], "verbs": READ}])
     base = f"http://127.0.0.1:{operator.port}"
     page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -197,10 +197,12 @@ def test_dashboard_creates_a_task_from_the_form(api: Api, ns: str, operator: Ope
                                                browser: Any) -> None:
     from playwright.sync_api import expect
 
-    creator = make_user(api, ns, "dash-creator", [
+    # A new task's template runs as a Job: creating one from the form needs create jobs too.
+    creator = user_with_token(api, ns, "dash-creator", [
         {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],
-         "verbs": [*READ, "create"]}])
-    viewer = make_user(api, ns, "dash-viewer", [
+         "verbs": [*READ, "create"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}])
+    viewer = user_with_token(api, ns, "dash-viewer", [
         {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"], "verbs": READ}])
     base = f"http://127.0.0.1:{operator.port}"
     page = browser.new_page(viewport={"width": 1440, "height": 1000})

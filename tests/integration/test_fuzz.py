@@ -80,7 +80,16 @@ def _cycle(api: Api, namespace: str, admitted: bool) -> list[str]:
     if admitted:
         ok = second.verdict == Verdict.REFUSED and "cycle" in second.detail
         return [] if ok else [f"{namespace}: cycle-b not refused: {second.detail}"]
-    await_verdicts(api, {namespace: [first, second]}, 30)
+    # cycle-a is rightly held (waiting for cycle-b) until cycle-b exists and its verdict
+    # reaches cycle-a's next pass; await_verdicts stops at a held verdict, so poll again
+    # until both are settled as invalid, or the time is up.
+    deadline = time.monotonic() + 30
+    while True:
+        await_verdicts(api, {namespace: [first, second]}, max(0.0, deadline - time.monotonic()))
+        settled = all(o.verdict == Verdict.INVALID for o in (first, second))
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     return [f"{namespace}/{o.case.name}: {o.verdict} {o.detail}" for o in (first, second)
             if o.verdict != Verdict.INVALID]
 

@@ -17,12 +17,11 @@ from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.meta import GROUP, VERSION
 
-from .admission_webhook import registered, serving_certificates
+from .admission_webhook import admission_operator
 from .harness import (
     Api,
     Operator,
     chart_credentials,
-    free_port,
     kubectl,
     pod_template,
     user_credentials,
@@ -36,17 +35,8 @@ JOBS = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}
 @pytest.fixture
 def webhook(api: Api, own_ns: str, tmp_path: Path) -> Iterator[str]:
     """An operator serving admission for own_ns (as in test_admission), checking writers."""
-    if "127.0.0.1" not in api.client.configuration.host:
-        pytest.skip("the API server must reach the operator on 127.0.0.1 (local control plane)")
-    ca = serving_certificates(tmp_path)
-    port = free_port()
-    operator = Operator(api.operator_kubeconfig, [own_ns], "privilege", extra=[
-        "--admission-port", str(port), "--admission-cert-dir", str(tmp_path)]).start()
-    try:
-        with registered(api, ca, port, [own_ns]):
-            yield own_ns
-    finally:
-        operator.stop()
+    with admission_operator(api, own_ns, tmp_path, "privilege") as namespace:
+        yield namespace
 
 
 def task(name: str, **spec: Any) -> dict[str, Any]:
