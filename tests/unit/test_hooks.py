@@ -30,6 +30,7 @@ from agenttasks.manifests.triggers import (
 from agenttasks.web.filter_runner import Failure, Verdict
 from agenttasks.web.hooks import NOT_FOUND, DeliveryService
 from agenttasks.web.server import build_app
+from agenttasks.web.turns import Turns
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET = b"hook-secret"
@@ -422,28 +423,67 @@ def test_filters_never_run_for_unsigned_deliveries() -> None:
     assert filters.calls == 0
 
 
-def test_deliveries_in_flight_are_capped() -> None:
-    world = World(make_trigger())
-    world.service.max_in_flight = 1
-    world.service.body_timeout = 30.0
-    release = asyncio.Event()
-
-    async def held() -> AsyncIterator[bytes]:
+def held_delivery(client: Client, release: asyncio.Event, delivery: str
+                  ) -> asyncio.Future[Any]:
+    """A delivery whose body arrives only once ``release`` is set: it holds its turn."""
+    async def body() -> AsyncIterator[bytes]:
         yield b'{"a":'
         await release.wait()
         yield b"1}"
 
+    return asyncio.ensure_future(client.post(
+        "/hooks/a/gh", data=body(), headers=github_headers(b'{"a":1}', delivery)))
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+def test_deliveries_beyond_those_running_and_waiting_are_refused() -> None:
+    world = World(make_trigger())
+    world.service.turns = Turns(running=1, waiting=0)
+    world.service.body_timeout = 30.0
+    release = asyncio.Event()
+
     async def test(client: Client) -> None:
-        first = asyncio.ensure_future(client.post(
-            "/hooks/a/gh", data=held(), headers=github_headers(b'{"a":1}', "d1")))
-        async with asyncio.timeout(5):
-            while world.service._in_flight == 0:
-                await asyncio.sleep(0.01)
+        first = held_delivery(client, release, "d1")
+        await until(lambda: world.service.turns.running == 1)
         status, data = await post(client, BODY, github_headers(BODY, "d2"))
         assert status == 503 and "too many" in data["error"]
         release.set()
         assert (await first).status == 202
         assert (await post(client, BODY, github_headers(BODY, "d3")))[0] == 202
+
+    run(world, test)
+
+
+def test_a_delivery_waits_its_turn_for_a_while_then_is_refused() -> None:
+    world = World(make_trigger())
+    world.service.turns = Turns(running=1, waiting=1, wait_s=0.5)
+    world.service.body_timeout = 30.0
+    release = asyncio.Event()
+
+    async def test(client: Client) -> None:
+        first = held_delivery(client, release, "d1")
+        await until(lambda: world.service.turns.running == 1)
+        # One may wait: the turn comes when the first is done, and the burst is no 503.
+        waiting = asyncio.ensure_future(post(client, BODY, github_headers(BODY, "d2")))
+        await until(lambda: world.service.turns.waiting == 1)
+        refused = await post(client, BODY, github_headers(BODY, "d3"))  # the queue is full
+        assert refused[0] == 503
+        release.set()
+        assert (await first).status == 202
+        assert (await waiting)[0] == 202
+        # A wait longer than wait_s is refused: the sender retries, nothing piles up.
+        release.clear()
+        again = held_delivery(client, release, "d4")
+        await until(lambda: world.service.turns.running == 1)
+        assert (await post(client, BODY, github_headers(BODY, "d5")))[0] == 503
+        assert world.service.turns.waiting == 0
+        release.set()
+        assert (await again).status == 202
 
     run(world, test)
 

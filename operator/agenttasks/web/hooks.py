@@ -53,12 +53,13 @@ from agenttasks.manifests.triggers import (
     payload_config_map_of,
 )
 from agenttasks.web.filter_runner import Failure, FilterRunner
+from agenttasks.web.turns import RUNNING, Turns
 
 log = logging.getLogger("agenttasks.hooks")
 _CHUNK = 64 * 1024
 BODY_TIMEOUT = 10.0  # seconds to receive the whole body: a slow sender must not hold a slot
-# Deliveries being read or processed at once: each may hold up to 1 MiB of body.
-MAX_IN_FLIGHT = 64
+# Deliveries being read or processed at once: each may hold up to 1 MiB of body (turns.py).
+MAX_IN_FLIGHT = RUNNING
 FILTER_EVENT_INTERVAL = 60.0  # at most one FilterTimedOut Event a minute per trigger
 NOT_FOUND = {"error": "no such trigger, or the delivery is not signed with its secret"}
 # (trigger, reason, message): a Warning Event on the trigger, posted or passed on.
@@ -79,7 +80,7 @@ class DeliveryService:
                  watched: Callable[[str], bool], counts: DeliveryCounts,
                  clock: Callable[[], datetime] = utcnow,
                  filters: FilterRunner | None = None,
-                 body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT,
+                 body_timeout: float = BODY_TIMEOUT, turns: Turns | None = None,
                  warn: Warn | None = None) -> None:
         self.kube, self.secrets, self.lookup, self.watched = kube, secrets, lookup, watched
         self.counts, self.clock = counts, clock
@@ -90,22 +91,21 @@ class DeliveryService:
         self.buckets = TokenBuckets()
         self._last_prune = time.monotonic()
         self._filter_events: dict[Key, float] = {}
-        self.max_in_flight, self._in_flight = max_in_flight, 0
+        self.turns = turns if turns is not None else Turns()
 
     async def handle(self, request: web.Request) -> web.Response:
         key = (request.match_info["namespace"], request.match_info["name"])
         trigger = self.lookup(key) if self.watched(key[0]) else None
         if trigger is not None and trigger.spec is None:
             trigger = None
-        if self._in_flight >= self.max_in_flight:  # before the trigger is looked at
+        if not await self.turns.acquire():  # before the body is read
             metrics.WEBHOOK_REQUESTS.labels("", "", "503").inc()
             return _answer(503, {"error": "too many deliveries at once; retry"},
                            **{"Retry-After": "5"})
-        self._in_flight += 1
         try:
             response, authentic = await self._deliver(trigger, request)
         finally:
-            self._in_flight -= 1
+            self.turns.release()
         if trigger is None or not authentic:
             # Unknown names are not labels: an attacker must not grow the metric's series.
             metrics.WEBHOOK_REQUESTS.labels("", "", str(response.status)).inc()
