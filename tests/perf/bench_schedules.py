@@ -124,6 +124,7 @@ def _lags(sightings: list[Sighting], due: set[float]) -> list[float]:
 
 def _lag_figures(prefix: str, lags: list[float], expected: int) -> dict[str, Any]:
     return {f"{prefix}_seen": len(lags), f"{prefix}_expected": expected,
+            f"{prefix}_missed": expected - len(lags),
             f"{prefix}_lag_p50_s": rounded(percentile(lags, 50)),
             f"{prefix}_lag_p99_s": rounded(percentile(lags, 99)),
             f"{prefix}_lag_max_s": rounded(max(lags, default=float("nan")))}
@@ -170,7 +171,7 @@ def run_spread(api: Api, count: int = SCHEDULES, spread: int = SPREAD,
                "schedule_minutes": minutes, "schedule_together": len(due_at(count, spread, first)),
                **_lag_figures("schedule", fired, expected),
                **_lag_figures("schedule_direct", direct_lags, expected),
-               "schedule_direct_errors": sum(v for k, v in statuses.items() if k != 201)}
+               "schedule_direct_write_errors": sum(v for k, v in statuses.items() if k != 201)}
     results["schedule_lag_p99_vs_direct_ratio"] = rounded(
         ratio(results["schedule_lag_p99_s"], results["schedule_direct_lag_p99_s"]), 2)
     return results
@@ -220,7 +221,8 @@ def run_burst(api: Api, count: int = BURST) -> dict[str, Any]:
         operator.stop()
     results = {"schedule_burst": count, **_lag_figures("schedule_burst", fired, count),
                **_lag_figures("schedule_burst_direct", direct_lags, count),
-               "schedule_burst_direct_errors": sum(v for k, v in statuses.items() if k != 201)}
+               "schedule_burst_direct_write_errors": sum(v for k, v in statuses.items()
+                                                         if k != 201)}
     # The burst's figure is the time to its last task (max lag), against the direct one.
     results["schedule_burst_vs_direct_ratio"] = rounded(
         ratio(results["schedule_burst_lag_max_s"], results["schedule_burst_direct_lag_max_s"]),

@@ -99,7 +99,8 @@ def highest_within(webhook: Sequence[RatePoint], direct: Sequence[RatePoint],
 class Bar:
     """A figure of the results (of ``phase``), the baseline measured beside it in the same
     run, and the issue's first bar: the figure ≤ ``limit`` (== with ``exact``), or with
-    ``relative`` the figure / its baseline ≤ ``limit``."""
+    ``relative`` the figure / its baseline ≤ ``limit``. ``clean`` names counts (failed
+    requests, fires not seen) that must be 0 for a PASS: a fast refusal is no latency."""
 
     figure: str
     limit: float
@@ -107,6 +108,12 @@ class Bar:
     baseline: str | None = None
     relative: bool = False
     exact: bool = False
+    clean: tuple[str, ...] = ()
+
+    def unclean(self, results: Mapping[str, Any]) -> list[str]:
+        """The ``clean`` counts that are not 0 (or missing), as 'name=value'."""
+        return [f"{key}={shown(results.get(key))}" for key in self.clean
+                if results.get(key) != 0]
 
     def measured(self, results: Mapping[str, Any]) -> Any:
         """What the bar judges: the figure, or its ratio to the baseline."""
@@ -165,6 +172,8 @@ def summary_rows(results: Mapping[str, Any], bars: Sequence[Bar],
             mark = ERROR
         elif bar.phase in left_out:
             mark = SKIPPED
+        elif bar.unclean(results):
+            mark = f"{MISS} ({', '.join(bar.unclean(results))})"
         else:
             mark = verdict(measured, bar)
         rows.append((bar.figure, value, base, limit, mark))
