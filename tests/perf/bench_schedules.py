@@ -183,14 +183,19 @@ def run_burst(api: Api, count: int = BURST) -> dict[str, Any]:
     direct_ns = api.create_namespace("bench-burst-direct")
     operator = Operator(api.kubeconfig, [ns, direct_ns], "bench-schedules-burst").start()
     try:
-        # Due once an hour, at a minute far enough ahead for the set-up, so that no fire
-        # but the measured one happens (every minute would fire during a long set-up).
-        fire = _next_minute(margin=30 + count / 40)
-        _create_schedules(api, ns, count, 1, suspend=False, minute=int(fire // 60) % 60)
+        # The suspended copies first: how long they took to create and be decided tells
+        # how far ahead the burst's minute must be for its own schedules to be ready.
+        started = time.monotonic()
         _create_schedules(api, direct_ns, count, 1, suspend=True)
-        _wait_observed(api, [ns, direct_ns])
+        _wait_observed(api, [direct_ns])
+        setup = time.monotonic() - started
+        # Due once an hour, at that minute, so that no fire but the measured one happens
+        # (with every minute, a long set-up would see fires before the measured one).
+        fire = _next_minute(margin=10 + 1.5 * setup)
+        _create_schedules(api, ns, count, 1, suspend=False, minute=int(fire // 60) % 60)
+        _wait_observed(api, [ns])
         if time.time() > fire - 8:  # the set-up took longer: move the minute on
-            fire = _next_minute(margin=8 + count / 50)
+            fire = _next_minute(margin=10 + setup)
             asyncio.run(patch_many(
                 api.kubeconfig, [f"{_schedules_path(ns)}/s{i:04d}" for i in range(count)],
                 {"spec": {"schedule": f"{int(fire // 60) % 60} * * * *"}}))
