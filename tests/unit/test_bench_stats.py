@@ -206,3 +206,32 @@ def test_writes_per_task_and_by_kind() -> None:
     rows = breakdown_rows(by_kind)
     assert rows[0] == ("agenttasks/status", "2", "0", "+2")
     assert [r[0] for r in rows][-1] == "pods/status"
+
+
+# --- the orchestrator -------------------------------------------------------------------------
+def test_a_crashed_phase_is_recorded_and_the_others_still_run(capsys: pytest.CaptureFixture[str]
+                                                              ) -> None:
+    from tests.perf.bench import Run
+
+    run = Run(["queue", "webhooks"])
+
+    def crash() -> dict[str, float]:
+        raise RuntimeError("boom")
+
+    assert not run.phase("queue", crash)
+    assert run.phase("webhooks", lambda: {"webhook_p99_s": 0.1})
+    assert not run.phase("stored", lambda: {"stored_ready_s": 1.0})  # not selected
+    assert run.failed == {"queue": "RuntimeError: boom"}
+    assert run.results == {"webhook_p99_s": 0.1}
+    assert set(run.elapsed) == {"queue", "webhooks"}
+    assert "phase queue CRASHED" in capsys.readouterr().out
+
+
+def test_phases_are_picked_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.perf import bench
+
+    monkeypatch.setenv("BENCH_PHASES", "stored, queue")
+    assert bench.selected() == ["queue", "stored"]
+    monkeypatch.setenv("BENCH_PHASES", "queue,nonsense")
+    with pytest.raises(SystemExit):
+        bench.selected()
