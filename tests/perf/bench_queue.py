@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from kubernetes import watch
 
 from agenttasks.api.meta import ANNOTATION_GRANTED_AT, GROUP, LABEL_ATTEMPT, VERSION
@@ -373,6 +374,23 @@ def fill_through_api(api: Api, ns: str, count: int, filler: Operator) -> float:
     return time.monotonic() - started
 
 
+def _wait_listed(api: Api, ns: str, expected: int, timeout: float = 180) -> int:
+    """Until the API server lists ``expected`` tasks in ``ns``. Right after the etcd fill its
+    watch cache is still catching up, and it answers a list with 504 until it has: a fresh
+    operator must not start before (its own first list would wait as long)."""
+    deadline = time.monotonic() + timeout
+    stored, error = 0, ""
+    while time.monotonic() < deadline:
+        try:
+            stored = count_objects(api.kubeconfig, tasks_path(ns))
+            if stored >= expected:
+                return stored
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f" ({exc})"
+        time.sleep(1)
+    raise RuntimeError(f"the API server lists {stored} tasks in {ns}, not {expected}{error}")
+
+
 def measure_stored(api: Api, ns: str | None, existing: int) -> dict[str, Any]:
     """Adds finished (cancelled) tasks up to STORED in ``ns`` (the queue phase's namespace
     with its ``existing`` completed tasks, or a new one), then starts a fresh operator and
@@ -403,12 +421,7 @@ def measure_stored(api: Api, ns: str | None, existing: int) -> dict[str, Any]:
     if port is not None and extra:
         fill_through_etcd(port, ns, "stored-template", extra - 1)
     fill_s = time.monotonic() - started
-    expected = existing + extra
-    deadline = time.monotonic() + 60
-    while (stored := count_objects(api.kubeconfig, tasks_path(ns))) < expected:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the API server lists {stored} tasks in {ns}, not {expected}")
-        time.sleep(1)
+    stored = _wait_listed(api, ns, existing + extra)
     print(f"  {stored} stored after {fill_s:.0f}s", flush=True)
     before = write_counts(api)
     started = time.monotonic()
