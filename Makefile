@@ -67,8 +67,9 @@ integration: install
 ##   BENCH_WEBHOOK_TRIGGERS (20) vs direct writes at the same rate; sweep BENCH_SWEEP_RATES
 ##   (25,50,100,200,400; empty skips) for BENCH_SWEEP_SECONDS (10) each, bound
 ##   BENCH_SWEEP_P99_BOUND (1.0 s).
-## stored: BENCH_STORED (50000) tasks, operator restarted; BENCH_STORED_WAIT (300 s).
-## The defaults take about 25 minutes on a 2-core machine.
+## stored: BENCH_STORED (50000) tasks, operator restarted; BENCH_STORED_WAIT (300 s);
+##   BENCH_STORED_FILL (etcd: copies put into etcd; api: created and decided through the API).
+## The defaults are estimated at 17-22 minutes on a 2-core machine.
 bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench

@@ -397,10 +397,10 @@ def measure_stored(api: Api, ns: str | None, existing: int) -> dict[str, Any]:
     measures start-up to /readyz, a new task's first Job, peak RSS and idle CPU.
 
     On the benchmark's own local cluster the tasks are copies, put straight into etcd, of
-    one cancelled task that an operator decided (STORED_FILL=etcd): 48,000 creates and
-    decisions through the API server take about 8 minutes on a 2-core machine, a tenth of
-    that bench's time. Elsewhere, or with BENCH_STORED_FILL=api, they are created at the
-    API server and decided by an operator."""
+    one cancelled task that an operator decided (BENCH_STORED_FILL=etcd, the default):
+    48,000 creates and decisions through the API server take 8 to 12 minutes on a 2-core
+    machine, a third of the whole bench's 30. Elsewhere, or with BENCH_STORED_FILL=api, they
+    are created at the API server and decided by an operator."""
     ns = ns or api.create_namespace("bench-stored")
     extra = max(0, STORED - existing)
     port = local_etcd_port(api) if STORED_FILL == "etcd" else None
@@ -416,6 +416,9 @@ def measure_stored(api: Api, ns: str | None, existing: int) -> dict[str, Any]:
             api.create_task(ns, {"metadata": {"name": "stored-template"},
                                  "spec": {"cancelled": True, "template": POD}})
             wait_settled(filler.port, ns, "Cancelled", 1, 60)
+            phase = (api.task(ns, "stored-template").get("status") or {}).get("phase")
+            if phase != "Cancelled":
+                raise RuntimeError(f"the stored tasks' template is {phase}, not Cancelled")
     finally:
         filler.stop()
     if port is not None and extra:

@@ -235,3 +235,17 @@ def test_phases_are_picked_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCH_PHASES", "queue,nonsense")
     with pytest.raises(SystemExit):
         bench.selected()
+
+
+# --- the schedule phase's grid ----------------------------------------------------------------
+def test_due_at_follows_the_cron_of_each_schedule() -> None:
+    from tests.perf.bench_schedules import _schedule, due_at
+
+    assert _schedule(7, 5)["spec"]["schedule"] == "2-59/5 * * * *"
+    assert _schedule(7, 1)["spec"]["schedule"] == "* * * * *"
+    assert _schedule(7, 5, minute=42)["spec"]["schedule"] == "42 * * * *"
+    minute_12 = 1_800_000_000 // 3600 * 3600 + 12 * 60  # 12 minutes past an hour
+    assert due_at(12, 5, minute_12) == [2, 7]
+    assert due_at(3, 1, minute_12) == [0, 1, 2]
+    # 7 does not divide 60: minute 12 of the hour is 12 % 7 = 5, whatever the epoch minute.
+    assert due_at(14, 7, minute_12) == [5, 12]
