@@ -116,11 +116,20 @@ def main() -> int:
         # Last, since its tasks stay; over the queue phase's completed tasks when there are.
         run.phase("stored", lambda: bench_queue.measure_stored(
             api, queue_data.get("namespace"), bench_queue.N if queue_data else 0))
+        if os.environ.get("AGENTTASKS_TEST_KUBECONFIG"):  # not ours to throw away
+            delete_bench_namespaces(api)
         down = time.monotonic()
     run.elapsed["cluster down"] = time.monotonic() - down
     total = time.monotonic() - started
     report(run, total, queue_data)
     return 1 if run.failed else 0
+
+
+def delete_bench_namespaces(api: Api) -> None:
+    """Every phase's namespaces (bench-*), once all phases are over."""
+    for namespace in api.core.list_namespace().items:
+        if namespace.metadata.name.startswith("bench-"):
+            api.delete_namespace(namespace.metadata.name)
 
 
 def report(run: Run, total: float, queue_data: dict[str, Any]) -> None:
