@@ -102,7 +102,7 @@ def main() -> int:
     print(f"bench phases: {', '.join(phases) or 'none'}", flush=True)
     with provide_cluster(".cluster-bench") as kubeconfig:
         run.elapsed["cluster up"] = time.monotonic() - started
-        api = Api(kubeconfig)
+        api = BenchApi(kubeconfig)
         apply_crds(api.kubeconfig, all_crds())
 
         def queue() -> dict[str, Any]:
@@ -117,7 +117,8 @@ def main() -> int:
         run.phase("stored", lambda: bench_queue.measure_stored(
             api, queue_data.get("namespace"), bench_queue.N if queue_data else 0))
         if os.environ.get("AGENTTASKS_TEST_KUBECONFIG"):  # not ours to throw away
-            delete_bench_namespaces(api)
+            for namespace in api.namespaces:
+                api.delete_namespace(namespace)
         down = time.monotonic()
     run.elapsed["cluster down"] = time.monotonic() - down
     total = time.monotonic() - started
@@ -125,11 +126,17 @@ def main() -> int:
     return 1 if run.failed else 0
 
 
-def delete_bench_namespaces(api: Api) -> None:
-    """Every phase's namespaces (bench-*), once all phases are over."""
-    for namespace in api.core.list_namespace().items:
-        if namespace.metadata.name.startswith("bench-"):
-            api.delete_namespace(namespace.metadata.name)
+class BenchApi(Api):
+    """The harness's Api, remembering the namespaces it created."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        super().__init__(kubeconfig)
+        self.namespaces: list[str] = []
+
+    def create_namespace(self, prefix: str) -> str:
+        name = super().create_namespace(prefix)
+        self.namespaces.append(name)
+        return name
 
 
 def report(run: Run, total: float, queue_data: dict[str, Any]) -> None:
