@@ -56,12 +56,23 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-## bench: AgentTasks against bare Jobs on a fresh local cluster, then schedule fire lag;
-## prints ratios, writes bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000),
-## BENCH_SCHEDULES (500; 0 skips).
+## bench: every phase on one fresh local cluster, each figure beside its baseline from the
+## same run, with the issue's bar and PASS/MISS; writes bench-results.json; exit 1 only when a
+## phase crashed. Phases (BENCH_PHASES=queue,schedules,webhooks,stored; a size of 0 skips one):
+## queue: BENCH_TASKS (2000) AgentTasks vs bare Jobs, BENCH_PARALLELISM (50) at a time.
+## schedules: BENCH_SCHEDULES (2000) spread over BENCH_SCHEDULE_SPREAD (5) minutes for
+##   BENCH_SCHEDULE_MINUTES (3), and BENCH_SCHEDULE_BURST (= BENCH_SCHEDULES) due at once,
+##   each vs the same tasks created directly.
+## webhooks: BENCH_WEBHOOK_RATE (200/s) for BENCH_WEBHOOK_SECONDS (30) over
+##   BENCH_WEBHOOK_TRIGGERS (20) vs direct writes at the same rate; sweep BENCH_SWEEP_RATES
+##   (25,50,100,200,400; empty skips) for BENCH_SWEEP_SECONDS (10) each, bound
+##   BENCH_SWEEP_P99_BOUND (1.0 s).
+## stored: BENCH_STORED (50000) tasks, operator restarted; BENCH_STORED_WAIT (300 s);
+##   BENCH_STORED_FILL (etcd: copies put into etcd; api: created and decided through the API).
+## The defaults are estimated at 17-22 minutes on a 2-core machine.
 bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
-	$(BIN)/python -m tests.perf.bench_queue
+	$(BIN)/python -m tests.perf.bench
 
 ## chaos: 500 AgentTasks under faults on a fresh local cluster: 20 SIGKILLs of the operator, an
 ## API server restart, a watch expiry (etcd compaction), throttling (429); prints a table and

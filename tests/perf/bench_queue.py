@@ -1,11 +1,13 @@
-"""Benchmark: 2,000 AgentTasks against 2,000 bare Jobs on the same cluster, side by side.
+"""Benchmark phases "queue" and "stored": 2,000 AgentTasks against 2,000 bare Jobs on the
+same cluster, side by side, then an operator restarted over 50,000 stored tasks.
 
-Prints ratios against the baseline measured in the same run; asserts nothing about time.
-Run with `make bench` (a fresh local control plane unless AGENTTASKS_TEST_KUBECONFIG is set).
+tests/perf/bench.py runs them with the others (`make bench`); asserts nothing about time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 import random
@@ -13,31 +15,36 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from kubernetes import watch
 
-from agenttasks.api.crd import all_crds
 from agenttasks.api.meta import ANNOTATION_GRANTED_AT, GROUP, LABEL_ATTEMPT, VERSION
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.slots import holds_slot
-from agenttasks.kube.crds import apply_crds
 from agenttasks.manifests.jobs import job_facts
-from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
-from tests.perf.bench_schedules import SCHEDULES, schedule_figures
-from tests.perf.load_webhooks import RATE as WEBHOOK_RATE
-from tests.perf.load_webhooks import SECONDS as WEBHOOK_SECONDS
-from tests.perf.load_webhooks import run_webhook_load
-from tests.perf.writes import write_counts, writes_per_task
+from tests.integration.harness import REPO, Api, Operator, pod_template
+from tests.perf.loadgen import (
+    count_objects,
+    create_many,
+    tasks_in_phase,
+    tasks_path,
+    wait_settled,
+)
+from tests.perf.stats import percentile, rounded
+from tests.perf.writes import write_counts, writes_by_kind, writes_per_task
 
 N = int(os.environ.get("BENCH_TASKS", "2000"))
 PARALLELISM = int(os.environ.get("BENCH_PARALLELISM", "50"))
 STORED_WAIT = float(os.environ.get("BENCH_STORED_WAIT", "300"))
-STORED = int(os.environ.get("BENCH_STORED", "10000"))
+STORED = int(os.environ.get("BENCH_STORED", "50000"))
+STORED_FILL = os.environ.get("BENCH_STORED_FILL", "etcd")  # or "api"
 POD = pod_template("1s")
 
 
@@ -97,11 +104,13 @@ class JobWatch:
 
 
 class QueuedWatch:
-    """When each AgentTask's status first said Pending/Queued: the operator knew it waited."""
+    """When each AgentTask's status first said Pending/Queued (the operator knew it waited),
+    and when it first said Completed."""
 
     def __init__(self, api: Api, namespace: str) -> None:
         self.queued: dict[str, float] = {}
         self.queued_wall: dict[str, float] = {}
+        self.completed: dict[str, float] = {}
         self._stop = threading.Event()
         threading.Thread(target=self._run, args=(api, namespace), daemon=True).start()
 
@@ -119,6 +128,8 @@ class QueuedWatch:
                     if status.get("reason") == "Queued":
                         self.queued.setdefault(task["metadata"]["name"], time.monotonic())
                         self.queued_wall.setdefault(task["metadata"]["name"], time.time())
+                    if status.get("phase") == "Completed":
+                        self.completed.setdefault(task["metadata"]["name"], time.monotonic())
                     if self._stop.is_set():
                         return
             except Exception:
@@ -141,13 +152,6 @@ def wait_until(check: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("benchmark run did not finish in time")
         time.sleep(0.2)
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def proc_stats(pid: int) -> tuple[float, float]:
@@ -207,15 +211,32 @@ def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
             "spec": {"priority": priorities[name], "template": POD}})
         submitted[name] = time.monotonic()
 
+    try:
+        return _measure_agenttasks(api, ns, jobs, queued, operator, make, priorities,
+                                   submitted, parallelism)
+    except BaseException:
+        operator.stop()
+        raise
+    finally:
+        jobs.stop()
+        queued.stop()
+
+
+def _measure_agenttasks(api: Api, ns: str, jobs: JobWatch, queued: QueuedWatch,
+                        operator: Operator, make: Callable[[int], None],
+                        priorities: dict[str, int], submitted: dict[str, float],
+                        parallelism: int) -> dict[str, Any]:
+    assert operator.proc is not None
     started = time.monotonic()
     submit_s = create_all(make, N)
     wait_until(lambda: len(jobs.finished) >= N, 1800)
-    wait_until(lambda: _all_completed(api, ns), 300)
-    wall = time.monotonic() - started
+    # Done when the last task's status says Completed, as seen by a watch (no polling).
+    wait_until(lambda: len(queued.completed) >= N, 300)
+    wall = max(queued.completed.values()) - started
     rss, cpu = proc_stats(operator.proc.pid)
+    if not _all_completed(api, ns):  # the watch's word, checked once against a list
+        raise AssertionError("the watch saw every task Completed but a list does not")
     passes = start_passes(operator.port)
-    jobs.stop()
-    queued.stop()
     task_of = {j: j.rsplit("-", 1)[0] for j in jobs.created}
     submit_end = started + submit_s
     return {"wall_s": wall, "submit_s": submit_s, "rss_mib": rss, "cpu_s": cpu,
@@ -293,45 +314,154 @@ def count_inversions(created: dict[str, float], task_of: dict[str, str],
     return inversions
 
 
-def measure_stored(api: Api, ns: str, operator: Operator) -> dict[str, float | None]:
-    """Adds finished (cancelled) tasks up to STORED while the operator runs, then restarts it
-    and measures start-up to ready, a new task's first Job, peak RSS and idle CPU."""
-    extra = max(0, STORED - N)
+def local_etcd_port(api: Api) -> int | None:
+    """The etcd client port of the benchmark's own local cluster, None on any other."""
+    from agenttasks.devcluster.cluster import LocalCluster
 
-    def make(i: int) -> None:
-        api.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask",
-            "metadata": {"name": f"stored-{i}"},
-            "spec": {"cancelled": True, "template": POD}})
+    cluster = LocalCluster((REPO / ".cluster-bench").resolve())
+    if str(cluster.kubeconfig) != str(Path(api.kubeconfig).resolve()):
+        return None
+    return cluster.ports().get("etcd")
 
-    print(f"stored: {extra} more (cancelled) tasks, {N + extra} in all …", flush=True)
-    create_all(make, extra)
-    wait_until(lambda: _count_phase(api, ns, "Cancelled") >= extra, STORED_WAIT)
-    operator.stop()
+
+def _etcd(port: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return dict(json.loads(response.read()))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def fill_through_etcd(port: int, ns: str, template: str, count: int, batch: int = 100) -> None:
+    """``count`` copies of the stored task ``template`` (as the API server stored it, after
+    the operator decided it), each with its own name and uid, put straight into etcd in
+    transactions of ``batch``. The API server's watch of etcd sees them like any other."""
+    key = f"/registry/{GROUP}/agenttasks/{ns}/{template}"
+    found = _etcd(port, "/v3/kv/range", {"key": _b64(key.encode())}).get("kvs") or []
+    if not found:
+        raise RuntimeError(f"{key} is not in etcd: cannot copy it")
+    body = json.loads(base64.b64decode(found[0]["value"]))
+    for first in range(0, count, batch):
+        puts = []
+        for i in range(first, min(count, first + batch)):
+            name = f"stored-{i}"
+            body["metadata"]["name"], body["metadata"]["uid"] = name, str(uuid.uuid4())
+            puts.append({"request_put": {
+                "key": _b64(f"/registry/{GROUP}/agenttasks/{ns}/{name}".encode()),
+                "value": _b64(json.dumps(body, separators=(",", ":")).encode())}})
+        answer = _etcd(port, "/v3/kv/txn", {"success": puts})
+        if not answer.get("succeeded"):
+            raise RuntimeError(f"an etcd transaction of stored tasks failed: {answer}")
+
+
+def fill_through_api(api: Api, ns: str, count: int, filler: Operator) -> float:
+    """``count`` cancelled tasks created at the API server and decided by ``filler``; the
+    seconds until the operator counted them all Cancelled."""
+    started = time.monotonic()
+    failed = asyncio.run(create_many(api.kubeconfig, tasks_path(ns), lambda i: {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask",
+        "metadata": {"name": f"stored-{i}"},
+        "spec": {"cancelled": True, "template": POD}}, count))
+    if failed:
+        raise RuntimeError(f"{failed} stored tasks could not be created")
+    limit = max(STORED_WAIT, count / 20)
+    if wait_settled(filler.port, ns, "Cancelled", count, limit) >= limit:
+        raise TimeoutError(f"the operator did not decide the {count} stored tasks in time")
+    return time.monotonic() - started
+
+
+def _wait_listed(api: Api, ns: str, expected: int, timeout: float = 180) -> int:
+    """Until the API server lists ``expected`` tasks in ``ns``. Right after the etcd fill its
+    watch cache is still catching up, and it answers a list with 504 until it has: a fresh
+    operator must not start before (its own first list would wait as long)."""
+    deadline = time.monotonic() + timeout
+    stored, error = 0, ""
+    while time.monotonic() < deadline:
+        try:
+            stored = count_objects(api.kubeconfig, tasks_path(ns))
+            if stored >= expected:
+                return stored
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f" ({exc})"
+        time.sleep(1)
+    raise RuntimeError(f"the API server lists {stored} tasks in {ns}, not {expected}{error}")
+
+
+def measure_stored(api: Api, ns: str | None, existing: int) -> dict[str, Any]:
+    """Adds finished (cancelled) tasks up to STORED in ``ns`` (the queue phase's namespace
+    with its ``existing`` completed tasks, or a new one), then starts a fresh operator and
+    measures start-up to /readyz, a new task's first Job, peak RSS and idle CPU.
+
+    On the benchmark's own local cluster the tasks are copies, put straight into etcd, of
+    one cancelled task that an operator decided (BENCH_STORED_FILL=etcd, the default):
+    48,000 creates and decisions through the API server take 8 to 12 minutes on a 2-core
+    machine, a third of the whole bench's 30. Elsewhere, or with BENCH_STORED_FILL=api, they
+    are created at the API server and decided by an operator."""
+    ns = ns or api.create_namespace("bench-stored")
+    extra = max(0, STORED - existing)
+    port = local_etcd_port(api) if STORED_FILL == "etcd" else None
+    how = "put into etcd as copies of one the operator decided" if port else \
+        "created at the API server and decided by an operator"
+    print(f"  {extra} more (cancelled) tasks, {existing + extra} in all, {how} …", flush=True)
+    started = time.monotonic()
+    filler = Operator(api.kubeconfig, [ns], "bench-stored-fill", ["--workers", "16"]).start()
+    try:
+        if port is None:
+            fill_through_api(api, ns, extra, filler)
+        elif extra:
+            api.create_task(ns, {"metadata": {"name": "stored-template"},
+                                 "spec": {"cancelled": True, "template": POD}})
+            wait_settled(filler.port, ns, "Cancelled", 1, 60)
+            phase = (api.task(ns, "stored-template").get("status") or {}).get("phase")
+            if phase != "Cancelled":
+                raise RuntimeError(f"the stored tasks' template is {phase}, not Cancelled")
+    finally:
+        filler.stop()
+    if port is not None and extra:
+        fill_through_etcd(port, ns, "stored-template", extra - 1)
+    fill_s = time.monotonic() - started
+    stored = _wait_listed(api, ns, existing + extra)
+    print(f"  {stored} stored after {fill_s:.0f}s", flush=True)
+    before = write_counts(api)
     started = time.monotonic()
     fresh = Operator(api.kubeconfig, [ns], "bench-stored", ["--workers", "16"]).start()
     assert fresh.proc is not None
     try:
-        wait_until(fresh.ready, STORED_WAIT)
-        startup: float | None = time.monotonic() - started
-    except TimeoutError:
-        startup = None  # reported as not reached within STORED_WAIT
-    probe_sent = time.monotonic()
-    api.create_task(ns, {"metadata": {"name": "probe-after-start"}, "spec": {"template": POD}})
-    wait_until(lambda: bool(api.jobs(ns, "probe-after-start")), STORED_WAIT)
-    first_job = time.monotonic() - probe_sent
-    time.sleep(10)  # the start-up pass over every stored task is over
-    _, cpu0 = proc_stats(fresh.proc.pid)
-    time.sleep(30)
-    rss, cpu1 = proc_stats(fresh.proc.pid)
-    fresh.stop()
-    return {"stored": float(N + extra + 1), "rss_mib": rss, "settle_s": startup,
-            "first_job_s": first_job, "idle_cpu_pct": (cpu1 - cpu0) / 30 * 100}
-
-
-def _count_phase(api: Api, ns: str, phase: str) -> int:
-    items = api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks")["items"]
-    return sum(1 for t in items if (t.get("status") or {}).get("phase") == phase)
+        try:
+            wait_until(fresh.ready, STORED_WAIT)
+            startup: float | None = time.monotonic() - started
+        except TimeoutError:
+            startup = None  # reported as not reached within STORED_WAIT
+        probe_sent = time.monotonic()
+        api.create_task(ns, {"metadata": {"name": "probe-after-start"},
+                             "spec": {"template": POD}})
+        wait_until(lambda: bool(api.jobs(ns, "probe-after-start")), STORED_WAIT)
+        first_job = time.monotonic() - probe_sent
+        time.sleep(10)  # the start-up pass over every stored task is over
+        _, cpu0 = proc_stats(fresh.proc.pid)
+        time.sleep(30)
+        rss, cpu1 = proc_stats(fresh.proc.pid)
+        decided = tasks_in_phase(fresh.port, ns, "Cancelled")
+    finally:
+        fresh.stop()
+    # Writes by everyone while the fresh operator ran (the probe's own are a handful): a
+    # restart over stored tasks that are decided already should write next to nothing.
+    restart_writes = write_counts(api) - before
+    return {"stored_tasks": stored + 1,
+            "stored_fill": "etcd" if port else "api",
+            "stored_fill_s": round(fill_s, 1),
+            "stored_cancelled_seen_by_operator": decided,
+            "stored_writes_during_restart": sum(restart_writes.values()),
+            "stored_writes_during_restart_by_kind": dict(sorted(restart_writes.items())),
+            "stored_peak_rss_mib": round(rss, 1),
+            "stored_ready_s": round(startup, 2) if startup is not None else
+            f"> {STORED_WAIT:.0f}",
+            "stored_new_task_job_after_start_s": round(first_job, 2),
+            "stored_idle_cpu_pct": round((cpu1 - cpu0) / 30 * 100, 2)}
 
 
 def plot(base: dict[str, Any], tasks: dict[str, Any], path: Path) -> bool:
@@ -354,83 +484,58 @@ def plot(base: dict[str, Any], tasks: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def main() -> int:
-    with provide_cluster(".cluster-bench") as kubeconfig:
-        api = Api(kubeconfig)
-        apply_crds(api.kubeconfig, all_crds())
-        parallelism = PARALLELISM
-        print(f"baseline: {N} bare Jobs of 1s pods, {parallelism} at a time …", flush=True)
-        before = write_counts(api)
-        base = run_baseline(api, parallelism)
-        time.sleep(3)
-        base_writes = write_counts(api) - before
-        print(f"  {base['wall_s']:.1f}s, peak {base['peak_running']} running", flush=True)
-        print(f"AgentTasks: {N} tasks, --max-running {parallelism} …", flush=True)
-        before = write_counts(api)
-        tasks = run_agenttasks(api, parallelism)
+def queue_figures(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Bare Jobs, then AgentTasks: the figures, and what the plot and the stored phase need
+    (the curves, the AgentTasks' namespace)."""
+    parallelism = PARALLELISM
+    print(f"baseline: {N} bare Jobs of 1s pods, {parallelism} at a time …", flush=True)
+    before = write_counts(api)
+    base = run_baseline(api, parallelism)
+    time.sleep(3)
+    base_writes = write_counts(api) - before
+    print(f"  {base['wall_s']:.1f}s, peak {base['peak_running']} running", flush=True)
+    print(f"AgentTasks: {N} tasks, --max-running {parallelism} …", flush=True)
+    before = write_counts(api)
+    tasks = run_agenttasks(api, parallelism)
+    try:
         time.sleep(3)  # Events leave in the background
         task_writes = write_counts(api) - before
-        lat = tasks["latencies"]
-        stored = measure_stored(api, tasks["namespace"], tasks["operator"]) if STORED else {}
+    finally:
         tasks["operator"].stop()
-        schedules = schedule_figures(api) if SCHEDULES else {}
-        print(f"webhooks: {WEBHOOK_RATE:.0f}/s for {WEBHOOK_SECONDS:.0f}s …", flush=True)
-        webhooks = run_webhook_load(api) if WEBHOOK_RATE else {}
-        results = {
-            "tasks": N,
-            "bare_jobs_wall_s": round(base["wall_s"], 2),
-            "agenttasks_wall_s": round(tasks["wall_s"], 2),
-            "agenttasks_submit_s": round(tasks["submit_s"], 2),
-            "agenttasks_vs_jobs_ratio": round(tasks["wall_s"] / base["wall_s"], 3),
-            "max_running": parallelism,
-            "slot_to_job_p50_s": round(percentile(lat, 50), 3),
-            "slot_to_job_p99_s": round(percentile(lat, 99), 3),
-            "slot_to_job_samples": len(lat),
-            "bare_jobs_feeder_slot_to_job_p50_s": round(percentile(base["latencies"], 50), 3),
-            "bare_jobs_feeder_slot_to_job_p99_s": round(percentile(base["latencies"], 99), 3),
-            "slot_to_job_p99_after_submit_s": round(
-                percentile(tasks["latencies_after_submit"], 99), 3),
-            "priority_inversions": tasks["inversions"],
-            "priority_inversions_by_job_creation": tasks["inversions_by_job_creation"],
-            "jobs_with_grant_time": tasks["granted_jobs"],
-            "inversions_vs_submission_order": tasks["submission_inversions"],
-            "operator_peak_rss_mib": round(tasks["rss_mib"], 1),
-            "operator_cpu_s": round(tasks["cpu_s"], 1),
-            "agenttasks_peak_running": tasks["peak_running"],
-            "start_passes_mean": round(tasks["start_passes"]["mean"], 3),
-            "starts_within_2_passes_share": round(tasks["start_passes"]["share_le_2"], 4),
-            **writes_per_task(base_writes, task_writes, N),
-        }
-        if stored:
-            results.update({
-                "peak_rss_mib_10k": round(float(stored["rss_mib"] or 0), 1),
-                "stored_tasks": int(stored["stored"]),
-                "startup_s_10k": (round(stored["settle_s"], 1) if stored["settle_s"] is not None
-                                  else f"> {STORED_WAIT:.0f}"),
-                "idle_cpu_pct": round(float(stored["idle_cpu_pct"] or 0), 2),
-                "new_task_job_after_start_s": round(float(stored["first_job_s"] or 0), 2),
-            })
-        results.update(schedules)
-        results.update(webhooks)
-    targets = {"agenttasks_vs_jobs_ratio": 1.25, "slot_to_job_p99_s": 1.0,
-               "priority_inversions": 0, "peak_rss_mib_10k": 250, "startup_s_10k": 30,
-               "slot_to_job_p50_s": 0.1, "writes_per_task": 5, "idle_cpu_pct": 2,
-               "schedule_lag_p99_s": 1.0, "webhook_p99_s": 0.2, "webhook_errors": 0}
-    print(f"\n{'figure':32} {'value':>12} {'target':>10}")
-    for key, value in results.items():
-        target = targets.get(key)
-        met = isinstance(value, int | float) and value <= target if target is not None else None
-        mark = "" if target is None else ("  ok" if met else "  MISSED")
-        shown = "" if target is None else f"≤ {target}"
-        print(f"{key:32} {value!s:>12} {shown:>10}{mark}")
-    out = REPO / "bench-results.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    drawn = plot(base, tasks, REPO / "bench-results.png")
-    print(f"\nwrote {out}" + (" and bench-results.png" if drawn else ""))
-    return 0
+    print(f"  {tasks['wall_s']:.1f}s, peak {tasks['peak_running']} running", flush=True)
+    lat = tasks["latencies"]
+    results = {
+        "tasks": N,
+        "bare_jobs_wall_s": round(base["wall_s"], 2),
+        "agenttasks_wall_s": round(tasks["wall_s"], 2),
+        "agenttasks_submit_s": round(tasks["submit_s"], 2),
+        "agenttasks_vs_jobs_ratio": round(tasks["wall_s"] / base["wall_s"], 3),
+        "max_running": parallelism,
+        "slot_to_job_p50_s": rounded(percentile(lat, 50)),
+        "slot_to_job_p99_s": rounded(percentile(lat, 99)),
+        "slot_to_job_samples": len(lat),
+        "bare_jobs_feeder_slot_to_job_p50_s": rounded(percentile(base["latencies"], 50)),
+        "bare_jobs_feeder_slot_to_job_p99_s": rounded(percentile(base["latencies"], 99)),
+        "slot_to_job_p99_after_submit_s": rounded(
+            percentile(tasks["latencies_after_submit"], 99)),
+        "priority_inversions": tasks["inversions"],
+        "priority_inversions_by_job_creation": tasks["inversions_by_job_creation"],
+        "jobs_with_grant_time": tasks["granted_jobs"],
+        "inversions_vs_submission_order": tasks["submission_inversions"],
+        "operator_peak_rss_mib": round(tasks["rss_mib"], 1),
+        "operator_cpu_s": round(tasks["cpu_s"], 1),
+        "agenttasks_peak_running": tasks["peak_running"],
+        "start_passes_mean": round(tasks["start_passes"]["mean"], 3),
+        "starts_within_2_passes_share": round(tasks["start_passes"]["share_le_2"], 4),
+        "bare_jobs_writes_per_job_all_writers": round(sum(base_writes.values()) / N, 2),
+        "agenttasks_writes_per_task_all_writers": round(sum(task_writes.values()) / N, 2),
+        **writes_per_task(base_writes, task_writes, N),
+        "writes_by_kind": writes_by_kind(base_writes, task_writes, N),
+    }
+    return results, {"base": base, "tasks": tasks, "namespace": tasks["namespace"]}
 
 
 if __name__ == "__main__":
+    from tests.perf.bench import main
+
     sys.exit(main())
-
-

@@ -1,8 +1,20 @@
-"""Load: signed webhook deliveries at a fixed rate, spread over many triggers.
+"""Load: signed webhook deliveries at a fixed rate, beside direct API writes of the same
+AgentTasks at the same rate, and a sweep over rates.
 
-Open loop: requests leave on schedule whatever the answers, as real senders would. Prints
-accepted and failed counts, p50/p99 latency, and the tasks created (which must equal the
-accepted). Tasks are created paused so the figure is about the endpoint, not running pods.
+Open loop: requests leave on schedule whatever the answers, as real senders would, from the
+same sender for both sides (tests/perf/loadgen.py). A delivery's task is one write (its
+payload rides in the task), so the baseline writes each delivery's task body, built by the
+operator's own build_delivery_task, straight to the API server: same objects, same rate,
+owned by a twin trigger in a second namespace that the same operator watches (and decides,
+as it decides the deliveries' tasks). Tasks are created paused so the figure is about the
+endpoint, not running pods. After each run the benchmark waits until the operator has
+decided every task of it, so that no run inherits the previous one's backlog.
+
+The sweep runs both at each of ``BENCH_SWEEP_RATES`` for ``BENCH_SWEEP_SECONDS`` and reports
+the highest rate up to which the webhook's p99 stayed within 2x the direct writes' p99
+(stats.highest_within), and the highest rate each side sustained with its p99 within
+``BENCH_SWEEP_P99_BOUND`` and no error (stats.highest_sustained).
+
 Run alone with `python -m tests.perf.load_webhooks`, or as part of `make bench`.
 """
 
@@ -16,161 +28,63 @@ import json
 import os
 import sys
 import time
-from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from agenttasks.api.crd import all_crds
 from agenttasks.api.meta import GROUP, VERSION
+from agenttasks.core.payload import env_values
+from agenttasks.core.triggers import TriggerFacts, delivery_task_names
+from agenttasks.kube.connection import Connection
 from agenttasks.kube.crds import apply_crds
-from agenttasks.kube.watching import Connection
+from agenttasks.manifests.triggers import build_delivery_task, trigger_facts
 from tests.integration.harness import Api, Operator, pod_template, provide_cluster, wait_for
+from tests.perf.loadgen import (
+    OPEN_LOOP_CONNECTIONS,
+    LoadResult,
+    count_objects,
+    open_loop,
+    post_json,
+    tasks_path,
+    wait_settled,
+    warm_up,
+)
+from tests.perf.stats import highest_sustained as sustained_up_to
+from tests.perf.stats import highest_within, percentile, ratio, rounded, within_factor
+
+
+def _rates(text: str) -> list[float]:
+    return sorted({float(r) for r in text.replace(" ", "").split(",") if r and float(r) > 0})
+
 
 RATE = float(os.environ.get("BENCH_WEBHOOK_RATE", "200"))
 SECONDS = float(os.environ.get("BENCH_WEBHOOK_SECONDS", "30"))
 TRIGGERS = int(os.environ.get("BENCH_WEBHOOK_TRIGGERS", "20"))
+SWEEP_RATES = _rates(os.environ.get("BENCH_SWEEP_RATES", "25,50,100,200,400"))
+SWEEP_SECONDS = float(os.environ.get("BENCH_SWEEP_SECONDS", "10"))
+SWEEP_BOUND = float(os.environ.get("BENCH_SWEEP_P99_BOUND", "1.0"))
+SWEEP_FACTOR = 2.0
+SETTLE_TIMEOUT = 180.0
 KEY = b"load-test-key-0123456789abcdef!!"
 
 
-def _signed(i: int) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"event": "load", "sequence": i}).encode()
-    msg_id, ts = f"load-{i}", str(int(time.time()))
+def signed(msg_id: str, body: bytes) -> dict[str, str]:
+    """standard-webhooks headers for ``body``, signed now."""
+    ts = str(int(time.time()))
     mac = hmac.new(KEY, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    return body, {"webhook-id": msg_id, "webhook-timestamp": ts,
-                  "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-                  "Content-Type": "application/json"}
+    return {"webhook-id": msg_id, "webhook-timestamp": ts,
+            "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+            "Content-Type": "application/json"}
 
 
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if values else 0
-
-
-async def _send_all(port: int, ns: str) -> tuple[Counter[int], list[float]]:
-    statuses: Counter[int] = Counter()
-    latencies: list[float] = []
-    total = int(RATE * SECONDS)
-
-    async def one(session: aiohttp.ClientSession, i: int) -> None:
-        body, headers = _signed(i)
-        started = time.monotonic()
-        try:
-            async with session.post(f"http://127.0.0.1:{port}/hooks/{ns}/t{i % TRIGGERS}",
-                                    data=body, headers=headers) as response:
-                await response.read()
-                statuses[response.status] += 1
-        except aiohttp.ClientError:
-            statuses[0] += 1
-        latencies.append(time.monotonic() - started)
-
-    connector = aiohttp.TCPConnector(limit=1000)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        start = time.monotonic()
-        pending = []
-        for i in range(total):
-            await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
-            pending.append(asyncio.create_task(one(session, i)))
-        await asyncio.gather(*pending)
-    return statuses, latencies
-
-
-async def _direct_writes(kubeconfig: str, ns: str) -> tuple[Counter[int], list[float]]:
-    """The baseline: the same two writes per delivery (the task and its payload ConfigMap)
-    sent straight to the API server at the same rate, with no operator in between."""
-    statuses: Counter[int] = Counter()
-    latencies: list[float] = []
-    total = int(RATE * SECONDS)
-    connection = Connection(kubeconfig)
-    session = await connection.session()
-    base = f"{connection.host}/apis/{GROUP}/{VERSION}/namespaces/{ns}/agenttasks"
-    maps = f"{connection.host}/api/v1/namespaces/{ns}/configmaps"
-
-    async def one(i: int) -> None:
-        body, _headers = _signed(i)
-        task = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask",
-                "metadata": {"name": f"direct-{i}"},
-                "spec": {"paused": True, "template": pod_template()}}
-        payload = {"metadata": {"name": f"direct-{i}-payload"},
-                   "data": {"payload.json": body.decode()}}
-        started = time.monotonic()
-        try:
-            async with session.post(base, json=task) as response:
-                await response.read()
-                status = response.status
-            if status == 201:
-                async with session.post(maps, json=payload) as response:
-                    await response.read()
-                    status = response.status
-            statuses[202 if status == 201 else status] += 1
-        except aiohttp.ClientError:
-            statuses[0] += 1
-        latencies.append(time.monotonic() - started)
-
-    try:
-        start = time.monotonic()
-        pending = []
-        for i in range(total):
-            await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
-            pending.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*pending)
-    finally:
-        await connection.close()
-    return statuses, latencies
-
-
-def run_direct_baseline(api: Api) -> dict[str, Any]:
-    ns = api.create_namespace("bench-direct")
-    try:
-        statuses, latencies = asyncio.run(_direct_writes(api.kubeconfig, ns))
-    finally:
-        api.delete_namespace(ns)
-    return {
-        "webhook_baseline_direct_writes_p50_s": round(_percentile(latencies, 50), 3),
-        "webhook_baseline_direct_writes_p99_s": round(_percentile(latencies, 99), 3),
-        "webhook_baseline_direct_writes_errors": sum(v for k, v in statuses.items()
-                                                     if k != 202),
-    }
-
-
-def run_webhook_load(api: Api) -> dict[str, Any]:
-    baseline = run_direct_baseline(api)
-    ns = api.create_namespace("bench-hooks")
-    api.core.create_namespaced_secret(ns, {"metadata": {"name": "hook"}, "stringData": {
-        "key": "whsec_" + base64.b64encode(KEY).decode()}})
-    for t in range(TRIGGERS):
-        api.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "agenttasktriggers", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTaskTrigger",
+def _trigger(t: int) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTaskTrigger",
             "metadata": {"name": f"t{t}"},
             "spec": {"secretRef": {"name": "hook", "key": "key"},
                      "rateLimit": {"perMinute": 100_000},
-                     "taskTemplate": {"spec": {"paused": True, "template": pod_template()}}}})
-    operator = Operator(api.kubeconfig, [ns], "bench-webhooks").start()
-    try:
-        wait_for(lambda: all(_ready(api, ns, f"t{t}") for t in range(TRIGGERS)) or None, 60,
-                 what="triggers ready")
-        statuses, latencies = asyncio.run(_send_all(operator.port, ns))
-        tasks = len(api.custom.list_namespaced_custom_object(
-            GROUP, VERSION, ns, "agenttasks")["items"])
-    finally:
-        operator.stop()
-        api.delete_namespace(ns)
-    accepted = statuses.get(202, 0)
-    return {
-        "webhook_rate_per_s": RATE,
-        "webhook_requests": sum(statuses.values()),
-        "webhook_accepted": accepted,
-        "webhook_errors": sum(v for k, v in statuses.items() if k != 202),
-        "webhook_statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "webhook_p50_s": round(_percentile(latencies, 50), 3),
-        "webhook_p99_s": round(_percentile(latencies, 99), 3),
-        "webhook_tasks_created": tasks,
-        "webhook_tasks_equal_accepted": tasks == accepted,
-        **baseline,
-        "webhook_p99_vs_direct_writes_ratio": round(
-            _percentile(latencies, 99) / baseline["webhook_baseline_direct_writes_p99_s"], 2),
-    }
+                     "taskTemplate": {"spec": {"paused": True, "template": pod_template()}}}}
 
 
 def _ready(api: Api, ns: str, name: str) -> bool:
@@ -180,14 +94,201 @@ def _ready(api: Api, ns: str, name: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+class HookBench:
+    """Two namespaces with the same triggers, one operator watching both: deliveries go to
+    the first, the direct writes of the same tasks to the second."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.hooks_ns = api.create_namespace("bench-hooks")
+        self.direct_ns = api.create_namespace("bench-hooks-direct")
+        self.direct_triggers: list[TriggerFacts] = []
+        for ns in (self.hooks_ns, self.direct_ns):
+            api.core.create_namespaced_secret(ns, {"metadata": {"name": "hook"}, "stringData": {
+                "key": "whsec_" + base64.b64encode(KEY).decode()}})
+            for t in range(TRIGGERS):
+                api.custom.create_namespaced_custom_object(GROUP, VERSION, ns,
+                                                           "agenttasktriggers", _trigger(t))
+        self.operator = Operator(api.kubeconfig, [self.hooks_ns, self.direct_ns],
+                                 "bench-webhooks").start()
+        for ns in (self.hooks_ns, self.direct_ns):
+            wait_for(lambda ns=ns: all(_ready(api, ns, f"t{t}") for t in range(TRIGGERS))
+                     or None, 60, what=f"triggers ready in {ns}")
+        self.direct_triggers = [trigger_facts(api.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.direct_ns, "agenttasktriggers", f"t{t}"))
+            for t in range(TRIGGERS)]
+        self.runs = 0
+        self.created = {self.hooks_ns: 0, self.direct_ns: 0}
+
+    def close(self) -> None:
+        self.operator.stop()
+
+    def _payloads(self, count: int) -> tuple[str, list[tuple[str, bytes]]]:
+        self.runs += 1
+        run = f"r{self.runs}"
+        return run, [(f"load-{run}-{i}", json.dumps({"event": "load", "run": run,
+                                                     "sequence": i}).encode())
+                     for i in range(count)]
+
+    def deliveries(self, rate: float, seconds: float) -> LoadResult:
+        """Signed deliveries to the operator's /hooks/, over the triggers in turn."""
+        _run, payloads = self._payloads(int(rate * seconds))
+        url = f"http://127.0.0.1:{self.operator.port}/hooks/{self.hooks_ns}"
+        prepared = [(f"{url}/t{i % TRIGGERS}", body, signed(msg_id, body))
+                    for i, (msg_id, body) in enumerate(payloads)]
+
+        async def go() -> LoadResult:
+            connector = aiohttp.TCPConnector(limit=OPEN_LOOP_CONNECTIONS)
+            timeout = aiohttp.ClientTimeout(total=60)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+                async def send(i: int) -> int:
+                    target, body, headers = prepared[i]
+                    async with session.post(target, data=body, headers=headers) as response:
+                        await response.read()
+                        return response.status
+
+                await warm_up(session, f"http://127.0.0.1:{self.operator.port}/healthz")
+                return await open_loop(rate, len(prepared), send)
+
+        result = asyncio.run(go())
+        self._settle(self.hooks_ns, result.statuses.get(202, 0))
+        return result
+
+    def direct(self, rate: float, seconds: float) -> LoadResult:
+        """The same tasks the deliveries make, created straight at the API server."""
+        _run, payloads = self._payloads(int(rate * seconds))
+        now = datetime.now(UTC)
+        bodies = []
+        for i, (msg_id, body) in enumerate(payloads):
+            trigger = self.direct_triggers[i % TRIGGERS]
+            assert trigger.spec is not None
+            name = delivery_task_names(trigger, msg_id, hashlib.sha256(body).hexdigest(),
+                                       now)[0]
+            env = env_values(json.loads(body), trigger.spec.params)
+            bodies.append(json.dumps(build_delivery_task(trigger, name, msg_id, env,
+                                                         body.decode())).encode())
+
+        async def go() -> LoadResult:
+            connection = Connection(self.api.kubeconfig, limit=OPEN_LOOP_CONNECTIONS,
+                                    timeout=60)
+            session = await connection.session()
+            url = connection.host + tasks_path(self.direct_ns)
+            try:
+                await warm_up(session, f"{url}?limit=1")
+                return await open_loop(rate, len(bodies),
+                                       lambda i: post_json(session, url, bodies[i]))
+            finally:
+                await connection.close()
+
+        result = asyncio.run(go())
+        self._settle(self.direct_ns, result.statuses.get(201, 0))
+        return result
+
+    def _settle(self, ns: str, created: int) -> None:
+        """Until the operator has decided (Paused) every task of the namespace so far."""
+        self.created[ns] += created
+        self.last_settle_s = wait_settled(self.operator.port, ns, "Paused", self.created[ns],
+                                          SETTLE_TIMEOUT)
+
+    def tasks(self, ns: str) -> int:
+        return count_objects(self.api.kubeconfig, tasks_path(ns))
+
+
+def run_webhook_load(api: Api, bench: HookBench | None = None) -> dict[str, Any]:
+    """RATE for SECONDS: direct writes, then deliveries; p50/p99 of each."""
+    own = bench is None
+    bench = bench or HookBench(api)
+    try:
+        direct = bench.direct(RATE, SECONDS)
+        direct_settle = bench.last_settle_s
+        hooks = bench.deliveries(RATE, SECONDS)
+        hooks_settle = bench.last_settle_s
+        tasks = bench.tasks(bench.hooks_ns)
+    finally:
+        if own:
+            bench.close()
+    accepted = hooks.statuses.get(202, 0)
+    p99, direct_p99 = percentile(hooks.latencies, 99), percentile(direct.latencies, 99)
+    return {
+        "webhook_rate_per_s": RATE, "webhook_seconds": SECONDS, "webhook_triggers": TRIGGERS,
+        **hooks.figures("webhook", ok=202),
+        "webhook_accepted": accepted,
+        "webhook_tasks_created": tasks,
+        "webhook_tasks_equal_accepted": tasks == accepted,
+        "webhook_operator_caught_up_s": round(hooks_settle, 1),
+        **direct.figures("webhook_direct", ok=201),
+        "webhook_direct_operator_caught_up_s": round(direct_settle, 1),
+        "webhook_p99_vs_direct_ratio": rounded(ratio(p99, direct_p99), 2),
+    }
+
+
+def run_sweep(api: Api, bench: HookBench | None = None) -> dict[str, Any]:
+    """Each of SWEEP_RATES for SWEEP_SECONDS, direct writes then deliveries."""
+    own = bench is None
+    bench = bench or HookBench(api)
+    rows, hooks_points, direct_points = [], [], []
+    try:
+        for rate in SWEEP_RATES:
+            direct = bench.direct(rate, SWEEP_SECONDS)
+            hooks = bench.deliveries(rate, SWEEP_SECONDS)
+            hp, dp = hooks.point(ok=202), direct.point(ok=201)
+            hooks_points.append(hp)
+            direct_points.append(dp)
+            rows.append({
+                "rate_per_s": rate,
+                "webhook_p50_s": rounded(percentile(hooks.latencies, 50), 4),
+                "webhook_p99_s": rounded(hp.p99_s, 4), "webhook_errors": hp.errors,
+                "webhook_achieved_per_s": round(hp.achieved_rate, 1),
+                "direct_p50_s": rounded(percentile(direct.latencies, 50), 4),
+                "direct_p99_s": rounded(dp.p99_s, 4), "direct_errors": dp.errors,
+                "direct_achieved_per_s": round(dp.achieved_rate, 1),
+                "p99_ratio": rounded(ratio(hp.p99_s, dp.p99_s), 2),
+                "within_2x": within_factor(hp, dp, SWEEP_FACTOR),
+            })
+            print(f"  sweep {rate:g}/s: webhook p99 {rows[-1]['webhook_p99_s']}s "
+                  f"({hp.errors} errors), direct p99 {rows[-1]['direct_p99_s']}s "
+                  f"({dp.errors} errors)", flush=True)
+    finally:
+        if own:
+            bench.close()
+    return {
+        "webhook_sweep_seconds": SWEEP_SECONDS,
+        "webhook_sweep_p99_bound_s": SWEEP_BOUND,
+        "webhook_sweep": rows,
+        "webhook_sweep_highest_within_2x_per_s": highest_within(hooks_points, direct_points,
+                                                                SWEEP_FACTOR),
+        "webhook_sweep_highest_sustained_per_s": sustained_up_to(hooks_points, SWEEP_BOUND),
+        "direct_sweep_highest_sustained_per_s": sustained_up_to(direct_points, SWEEP_BOUND),
+    }
+
+
+def webhook_figures(api: Api) -> dict[str, Any]:
+    """What `make bench` reports: the run at RATE and, with SWEEP_RATES, the sweep."""
+    results: dict[str, Any] = {}
+    bench = HookBench(api)
+    try:
+        if RATE:
+            print(f"webhooks: {RATE:g}/s for {SECONDS:g}s over {TRIGGERS} triggers, and the "
+                  "same tasks written directly at the same rate …", flush=True)
+            results.update(run_webhook_load(api, bench))
+            print(f"  p99 {results['webhook_p99_s']}s, direct "
+                  f"{results['webhook_direct_p99_s']}s", flush=True)
+        if SWEEP_RATES:
+            print(f"webhook sweep: {', '.join(f'{r:g}' for r in SWEEP_RATES)}/s, "
+                  f"{SWEEP_SECONDS:g}s each …", flush=True)
+            results.update(run_sweep(api, bench))
+    finally:
+        bench.close()
+    return results
+
+
 def main() -> int:
     with provide_cluster(".cluster-bench") as kubeconfig:
         api = Api(kubeconfig)
         apply_crds(api.kubeconfig, all_crds())
-        print(f"webhooks: {RATE:.0f}/s for {SECONDS:.0f}s over {TRIGGERS} triggers …",
-              flush=True)
-        for key, value in run_webhook_load(api).items():
-            print(f"{key:32} {value!s:>12}")
+        for key, value in webhook_figures(api).items():
+            print(f"{key:40} {value!s:>12}")
     return 0
 
 

@@ -52,3 +52,22 @@ def writes_per_task(baseline: Counter[str], tasks: Counter[str], count: int) -> 
     return {"writes_per_task": round(total, 2),
             **{f"writes_per_task_extra_{resource.replace('/', '_')}": round(value, 2)
                for resource, value in sorted(extra.items()) if abs(value) >= 0.05}}
+
+
+def writes_by_kind(baseline: Counter[str], tasks: Counter[str], count: int
+                   ) -> dict[str, dict[str, float]]:
+    """Per resource (with its subresource): writes per task of the AgentTasks run, per Job
+    of the bare-Job run, and the difference (what writes_per_task adds up)."""
+    return {resource: {"agenttasks_run": round(tasks[resource] / count, 2),
+                       "bare_jobs_run": round(baseline[resource] / count, 2),
+                       "extra": round((tasks[resource] - baseline[resource]) / count, 2)}
+            for resource in sorted(set(tasks) | set(baseline))
+            if tasks[resource] or baseline[resource]}
+
+
+def breakdown_rows(by_kind: dict[str, dict[str, float]]) -> list[tuple[str, str, str, str]]:
+    """The table of writes_by_kind, largest extra first, hiding kinds under 0.005 a task."""
+    rows = sorted(by_kind.items(), key=lambda item: (-abs(item[1]["extra"]), item[0]))
+    return [(resource, f"{v['agenttasks_run']:g}", f"{v['bare_jobs_run']:g}", f"{v['extra']:+g}")
+            for resource, v in rows
+            if max(abs(v["agenttasks_run"]), abs(v["bare_jobs_run"])) >= 0.005]
