@@ -63,3 +63,36 @@ def test_a_key_made_urgent_while_processed_comes_back_urgent() -> None:
         return [await queue.get() for _ in range(3)]
 
     assert run(scenario()) == ["granted", "r1", "r2"]
+
+
+def test_start_workers_take_only_urgent_keys() -> None:
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("routine")
+        starter = asyncio.ensure_future(queue.get_urgent())
+        await asyncio.sleep(0)
+        assert not starter.done()  # a routine key is not for it
+        queue.add("granted", urgent=True)
+        assert await asyncio.wait_for(starter, 1) == "granted"
+        assert await queue.get() == "routine"  # the spare permit finds nothing twice
+        assert len(queue) == 0
+
+    run(scenario())
+
+
+def test_a_key_taken_by_either_worker_is_never_handed_out_twice() -> None:
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("a")
+        queue.add("a", urgent=True)  # two entries, one key
+        queue.add("b", urgent=True)
+        assert await queue.get() == "a"  # urgent first
+        assert await queue.get_urgent() == "b"  # "a"'s urgent entry is gone
+        queue.add("c")
+        assert await asyncio.wait_for(queue.get(), 1) == "c"  # stale permits are skipped
+        waiting = asyncio.ensure_future(queue.get())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # nothing left: spare permits hand out nothing
+        waiting.cancel()
+
+    run(scenario())

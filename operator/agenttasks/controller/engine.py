@@ -44,6 +44,9 @@ SLOW_RECONCILE_S = 1.0
 # Many schedules fire in the same second; their reconciles mostly wait on the API server,
 # so more of them in flight is what keeps the fire lag short.
 SCHEDULE_WORKERS_FACTOR = 4
+# Task workers that take only urgent keys (granted slots): a start never waits behind the
+# routine passes, whose workers may all be waiting on API writes.
+START_WORKERS = 2
 
 
 @dataclass
@@ -141,6 +144,8 @@ class Engine:
                   self.settings.workers)
         workers = [asyncio.create_task(lane.work())
                    for lane, count in zip(lanes, counts, strict=True) for _ in range(count)]
+        workers += [asyncio.create_task(lanes[0].work(urgent_only=True))
+                    for _ in range(START_WORKERS)]
         try:
             await asyncio.gather(self.events.run(), self._sync(informers),
                                  *(informer.run() for informer in informers),
@@ -163,11 +168,11 @@ class _Lane:
     synced: asyncio.Event
     failures: dict[Key, int] = field(default_factory=dict)
 
-    async def work(self) -> None:
+    async def work(self, urgent_only: bool = False) -> None:
         await self.synced.wait()
         while True:
             await self.active.wait()  # a paused replica keeps its queue and acts later
-            key = await self.queue.get()
+            key = await (self.queue.get_urgent() if urgent_only else self.queue.get())
             started = time.monotonic()
             try:
                 await self.reconcile(key)
