@@ -91,7 +91,7 @@ async def run(settings: OperatorSettings) -> None:
                           read_only_without_token=settings.dashboard_read_only,
                           token_audiences=settings.dashboard_token_audiences, access=access)
     progress = ProgressEndpoint(engine.progress_tokens, engine.reports,
-                                watched=settings.watches, task=engine.view.task)
+                                watched=settings.watches, task=engine.view.summary)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress,
                             intake=intake, metrics_port=settings.metrics_port)
     if deliveries is not None:

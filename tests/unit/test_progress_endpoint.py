@@ -10,7 +10,7 @@ from typing import Any, cast
 from aiohttp.test_utils import TestClient, TestServer
 
 from agenttasks.api.task import AgentTaskStatus, Progress
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskFacts, TaskSummary, summarize
 from agenttasks.inbox.agent_reports import Coalescer, ProgressInbox
 from agenttasks.kube.client import Kube
 from agenttasks.kube.progress_tokens import ProgressTokens
@@ -29,7 +29,11 @@ class World:
         self.inbox = ProgressInbox(max_pending=max_pending)
         self.tasks: dict[tuple[str, str], TaskFacts] = {}
         self.endpoint = ProgressEndpoint(self.tokens, self.inbox,
-                                         watched=lambda ns: ns == NS, task=self.tasks.get)
+                                         watched=lambda ns: ns == NS, task=self.summary)
+
+    def summary(self, key: tuple[str, str]) -> TaskSummary | None:
+        facts = self.tasks.get(key)
+        return summarize(facts) if facts is not None else None
 
     def running(self, name: str, uid: str) -> TaskFacts:
         facts = TaskFacts(NS, name, uid, 1, T0, None,
@@ -181,7 +185,7 @@ def test_the_coalescer_is_bounded_and_drains() -> None:
 
 def test_only_an_unfinished_task_may_report() -> None:
     assert open_task_uid(None) is None
-    assert open_task_uid(task()) == "uid-t"
+    assert open_task_uid(summarize(task())) == "uid-t"
     cancelled = TaskFacts(NS, "t", "uid-t", 1, T0, None,
                           AgentTaskStatus(phase="Cancelled"))
-    assert open_task_uid(cancelled) is None
+    assert open_task_uid(summarize(cancelled)) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -9,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from agenttasks.api.meta import ANNOTATION_REQUESTED_BY, ANNOTATION_RERUN_OF
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
 from agenttasks.api.timefmt import parse_time
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskEntry, TaskFacts, summarize
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -47,7 +49,7 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
     assert created is not None
     annotations = meta.get("annotations") or {}
     return TaskFacts(
-        namespace=meta["namespace"],
+        namespace=sys.intern(meta["namespace"]),  # one copy for all its tasks
         name=meta["name"],
         uid=meta.get("uid", ""),
         generation=int(meta.get("generation") or 0),
@@ -59,6 +61,23 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
         rerun_of=str(annotations.get(ANNOTATION_RERUN_OF) or ""),
         requested_by=str(annotations.get(ANNOTATION_REQUESTED_BY) or ""),
     )
+
+
+def task_entry(body: dict[str, Any]) -> TaskEntry:
+    """What the view keeps of a task: its whole facts, or only its summary once it is
+    terminal (its spec and status models are then dropped as soon as they are read). The
+    strings many tasks repeat (namespace, reason, display name) are interned: one copy
+    each, however many tasks say them."""
+    facts = task_facts(body)
+    if not facts.status.terminal():
+        return facts
+    summary = summarize(facts)
+    return replace(summary, reason=_intern(summary.reason),
+                   display_name=sys.intern(summary.display_name))
+
+
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
 
 
 def status_document(status: BaseModel) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from agenttasks.api.meta import Key
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskSummary
 from agenttasks.core.progress_reports import ReportError, parse_report, token_matches
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.progress_tokens import ProgressTokens
@@ -32,9 +32,9 @@ def _everything(_namespace: str) -> bool:
     return True
 
 
-def open_task_uid(task: TaskFacts | None) -> str | None:
+def open_task_uid(task: TaskSummary | None) -> str | None:
     """The uid of a task whose agent may report: it exists and has not finished."""
-    return None if task is None or task.status.terminal() else task.uid
+    return None if task is None or task.terminal else task.uid
 
 
 class ProgressEndpoint:
@@ -44,7 +44,7 @@ class ProgressEndpoint:
 
     def __init__(self, tokens: ProgressTokens, inbox: ProgressInbox,
                  watched: Callable[[str], bool] = _everything,
-                 task: Callable[[Key], TaskFacts | None] | None = None) -> None:
+                 task: Callable[[Key], TaskSummary | None] | None = None) -> None:
         self.tokens, self.inbox, self.watched, self.task = tokens, inbox, watched, task
 
     async def handle(self, request: web.Request) -> web.Response:
