@@ -39,6 +39,8 @@ class WorkQueue(Generic[K]):
             key = self._urgent.popleft() if self._urgent else self._routine.popleft()
             if key in self._queued:
                 self._queued.discard(key)
+                if not self._queued:  # a set keeps its largest table (start-up's) otherwise
+                    self._queued = set()
                 self._processing.add(key)
                 return key
 

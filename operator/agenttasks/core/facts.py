@@ -9,7 +9,7 @@ from typing import Any, Literal
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, is_terminal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobFacts:
     """The parts of one attempt's Job that decisions depend on."""
 

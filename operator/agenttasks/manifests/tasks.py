@@ -73,11 +73,23 @@ def task_entry(body: dict[str, Any]) -> TaskEntry:
         return facts
     summary = summarize(facts)
     return replace(summary, reason=_intern(summary.reason),
-                   display_name=sys.intern(summary.display_name))
+                   display_name=sys.intern(summary.display_name),
+                   recorded=_shared(summary.recorded))
 
 
 def _intern(text: str | None) -> str | None:
     return None if text is None else sys.intern(text)
+
+
+# The attempts in a terminal task's history are nearly always (1,) or a few alike: one tuple
+# for all of them (bounded, since a history may hold any 20 attempts).
+_RECORDED: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+
+def _shared(recorded: tuple[int, ...]) -> tuple[int, ...]:
+    if len(_RECORDED) < 1024:
+        return _RECORDED.setdefault(recorded, recorded)
+    return _RECORDED.get(recorded, recorded)
 
 
 def status_document(status: BaseModel) -> dict[str, Any]:
