@@ -29,6 +29,10 @@ from agenttasks.kube.crds import apply_crds
 from agenttasks.manifests.jobs import job_facts
 from tests.integration.harness import REPO, Api, Operator, pod_template, provide_cluster
 from tests.perf.bench_schedules import SCHEDULES, schedule_figures
+from tests.perf.bench_stored import SIZES as STORED_SIZES
+from tests.perf.bench_stored import TARGETS as STORED_TARGETS
+from tests.perf.bench_stored import proc_stats, stored_figures
+from tests.perf.bench_stored import summary as stored_summary
 from tests.perf.load_webhooks import RATE as WEBHOOK_RATE
 from tests.perf.load_webhooks import SECONDS as WEBHOOK_SECONDS
 from tests.perf.load_webhooks import run_webhook_load
@@ -36,8 +40,8 @@ from tests.perf.writes import write_counts, writes_per_task
 
 N = int(os.environ.get("BENCH_TASKS", "2000"))
 PARALLELISM = int(os.environ.get("BENCH_PARALLELISM", "50"))
-STORED_WAIT = float(os.environ.get("BENCH_STORED_WAIT", "300"))
-STORED = int(os.environ.get("BENCH_STORED", "10000"))
+# "stored": only the stored phase (tests/perf/bench_stored.py), on a namespace of its own.
+ONLY = os.environ.get("BENCH_ONLY", "")
 POD = pod_template("1s")
 
 
@@ -148,15 +152,6 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def proc_stats(pid: int) -> tuple[float, float]:
-    """(peak RSS in MiB, CPU seconds) of a live process."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return hwm / 1024, (int(fields[11]) + int(fields[12])) / ticks
 
 
 def run_baseline(api: Api, parallelism: int) -> dict[str, Any]:
@@ -293,45 +288,11 @@ def count_inversions(created: dict[str, float], task_of: dict[str, str],
     return inversions
 
 
-def measure_stored(api: Api, ns: str, operator: Operator) -> dict[str, float | None]:
-    """Adds finished (cancelled) tasks up to STORED while the operator runs, then restarts it
-    and measures start-up to ready, a new task's first Job, peak RSS and idle CPU."""
-    extra = max(0, STORED - N)
-
-    def make(i: int) -> None:
-        api.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentTask",
-            "metadata": {"name": f"stored-{i}"},
-            "spec": {"cancelled": True, "template": POD}})
-
-    print(f"stored: {extra} more (cancelled) tasks, {N + extra} in all …", flush=True)
-    create_all(make, extra)
-    wait_until(lambda: _count_phase(api, ns, "Cancelled") >= extra, STORED_WAIT)
+def measure_stored(api: Api, ns: str, operator: Operator) -> list[dict[str, Any]]:
+    """The stored phase over the run's own finished tasks and more: the run's operator is
+    stopped first (stored tasks are written as finished, with no operator to start them)."""
     operator.stop()
-    started = time.monotonic()
-    fresh = Operator(api.kubeconfig, [ns], "bench-stored", ["--workers", "16"]).start()
-    assert fresh.proc is not None
-    try:
-        wait_until(fresh.ready, STORED_WAIT)
-        startup: float | None = time.monotonic() - started
-    except TimeoutError:
-        startup = None  # reported as not reached within STORED_WAIT
-    probe_sent = time.monotonic()
-    api.create_task(ns, {"metadata": {"name": "probe-after-start"}, "spec": {"template": POD}})
-    wait_until(lambda: bool(api.jobs(ns, "probe-after-start")), STORED_WAIT)
-    first_job = time.monotonic() - probe_sent
-    time.sleep(10)  # the start-up pass over every stored task is over
-    _, cpu0 = proc_stats(fresh.proc.pid)
-    time.sleep(30)
-    rss, cpu1 = proc_stats(fresh.proc.pid)
-    fresh.stop()
-    return {"stored": float(N + extra + 1), "rss_mib": rss, "settle_s": startup,
-            "first_job_s": first_job, "idle_cpu_pct": (cpu1 - cpu0) / 30 * 100}
-
-
-def _count_phase(api: Api, ns: str, phase: str) -> int:
-    items = api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "agenttasks")["items"]
-    return sum(1 for t in items if (t.get("status") or {}).get("phase") == phase)
+    return stored_figures(api, ns, already=N)
 
 
 def plot(base: dict[str, Any], tasks: dict[str, Any], path: Path) -> bool:
@@ -371,7 +332,8 @@ def main() -> int:
         time.sleep(3)  # Events leave in the background
         task_writes = write_counts(api) - before
         lat = tasks["latencies"]
-        stored = measure_stored(api, tasks["namespace"], tasks["operator"]) if STORED else {}
+        stored = measure_stored(api, tasks["namespace"], tasks["operator"]) \
+            if STORED_SIZES else []
         tasks["operator"].stop()
         schedules = schedule_figures(api) if SCHEDULES else {}
         print(f"webhooks: {WEBHOOK_RATE:.0f}/s for {WEBHOOK_SECONDS:.0f}s …", flush=True)
@@ -401,21 +363,32 @@ def main() -> int:
             "starts_within_2_passes_share": round(tasks["start_passes"]["share_le_2"], 4),
             **writes_per_task(base_writes, task_writes, N),
         }
-        if stored:
-            results.update({
-                "peak_rss_mib_10k": round(float(stored["rss_mib"] or 0), 1),
-                "stored_tasks": int(stored["stored"]),
-                "startup_s_10k": (round(stored["settle_s"], 1) if stored["settle_s"] is not None
-                                  else f"> {STORED_WAIT:.0f}"),
-                "idle_cpu_pct": round(float(stored["idle_cpu_pct"] or 0), 2),
-                "new_task_job_after_start_s": round(float(stored["first_job_s"] or 0), 2),
-            })
+        results.update(stored_summary(stored))
         results.update(schedules)
         results.update(webhooks)
+    report(results)
+    drawn = plot(base, tasks, REPO / "bench-results.png")
+    print("wrote bench-results.json" + (" and bench-results.png" if drawn else ""))
+    return 0
+
+
+def main_stored() -> int:
+    """BENCH_ONLY=stored: the stored phase alone, in a namespace of its own."""
+    with provide_cluster(".cluster-bench") as kubeconfig:
+        api = Api(kubeconfig)
+        apply_crds(api.kubeconfig, all_crds())
+        rows = stored_figures(api, api.create_namespace("bench-stored"))
+    report(stored_summary(rows))
+    print("wrote bench-results.json")
+    return 0
+
+
+def report(results: dict[str, Any]) -> None:
+    """Prints each figure beside its target, and writes bench-results.json."""
     targets = {"agenttasks_vs_jobs_ratio": 1.25, "slot_to_job_p99_s": 1.0,
-               "priority_inversions": 0, "peak_rss_mib_10k": 250, "startup_s_10k": 30,
-               "slot_to_job_p50_s": 0.1, "writes_per_task": 5, "idle_cpu_pct": 2,
-               "schedule_lag_p99_s": 1.0, "webhook_p99_s": 0.2, "webhook_errors": 0}
+               "priority_inversions": 0, "slot_to_job_p50_s": 0.1, "writes_per_task": 5,
+               "schedule_lag_p99_s": 1.0, "webhook_p99_s": 0.2, "webhook_errors": 0,
+               **STORED_TARGETS}
     print(f"\n{'figure':32} {'value':>12} {'target':>10}")
     for key, value in results.items():
         target = targets.get(key)
@@ -423,14 +396,10 @@ def main() -> int:
         mark = "" if target is None else ("  ok" if met else "  MISSED")
         shown = "" if target is None else f"≤ {target}"
         print(f"{key:32} {value!s:>12} {shown:>10}{mark}")
-    out = REPO / "bench-results.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    drawn = plot(base, tasks, REPO / "bench-results.png")
-    print(f"\nwrote {out}" + (" and bench-results.png" if drawn else ""))
-    return 0
+    (REPO / "bench-results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_stored() if ONLY == "stored" else main())
 
 

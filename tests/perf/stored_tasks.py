@@ -117,16 +117,18 @@ def stored_task(i: int, namespace: str = "team-a") -> JSON:
     spec = stored_spec(i)
     applied = {"apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
                "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    # Half were created by schedules (their label), half applied with kubectl (its
+    # annotation, a copy of the whole manifest).
     labels = {LABEL_SCHEDULE: f"report-{i % 50}"} if i % 2 else {}
+    annotations = {} if i % 2 else {"kubectl.kubernetes.io/last-applied-configuration":
+                                    json.dumps(applied, separators=(",", ":")) + "\n"}
     return {
         "apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
         "metadata": {
             "name": name, "namespace": namespace,
             "uid": f"{i:08x}-1b2c-4d5e-8f90-{i * 7919 % 16**12:012x}",
             "resourceVersion": str(100_000 + i), "generation": 1,
-            "creationTimestamp": created, "labels": labels,
-            "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
-                            json.dumps(applied, separators=(",", ":")) + "\n"},
+            "creationTimestamp": created, "labels": labels, "annotations": annotations,
             "managedFields": _managed_fields(created)},
         "spec": spec,
         "status": stored_status(name, i),
