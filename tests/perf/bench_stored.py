@@ -90,7 +90,8 @@ def start_up(api: Api, namespace: str, label: str, size: int,
     spy = None
     if PYSPY:
         spy = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "-f", "raw", "-r", "100",
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-f", "raw",
+             "-r", "100",
              "-o", str(ARTIFACTS / f"pyspy-{label}-{size}.txt"), "--pid", str(fresh.proc.pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ready = _wait(fresh.ready, WAIT)
@@ -150,7 +151,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures by size (``_10k``, ``_50k``), the baseline's prefixed ``baseline_``."""
     figures: dict[str, Any] = {}
     for row in rows:
-        size = f"{row['stored'] // 1000}k"
+        size = f"{row['stored'] // 1000}k" if row["stored"] >= 1000 else str(row["stored"])
         prefix = "baseline_" if row["label"] == "baseline" else ""
         figures[f"{prefix}peak_rss_mib_{size}"] = round(row["rss_mib"], 1)
         figures[f"{prefix}startup_s_{size}"] = (round(row["ready_s"], 1) if row["ready_s"]
