@@ -1,15 +1,20 @@
-"""The informers' indexes (one pair per key until a second object contributes) and what an
-informer keeps of each object it delivers."""
+"""The informers' indexes (one pair per key until a second object contributes), what an
+informer keeps of each object it delivers, and its paged listing (reading ahead)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from typing import Any
 
+from aiohttp import web
+
 from agenttasks.controller.index import Index
+from agenttasks.kube.client import Kube
 from agenttasks.kube.connection import Connection
-from agenttasks.kube.watching import Informer, Resource, _seen, _vanished
+from agenttasks.kube.kubeconfig import Credentials
+from agenttasks.kube.watching import Informer, Resource, _continue_of, _seen, _vanished
 
 
 def body(uid: str, *keys: str) -> dict[str, Any]:
@@ -70,3 +75,60 @@ def test_a_listing_page_is_delivered_without_managed_fields_and_the_collector_re
     assert got == [("ADDED", {"metadata": {"uid": "u1", "name": "a", "namespace": "n"}})]
     informer.take_page(json.dumps(page).encode(), uids)
     assert got[-1][0] == "MODIFIED"  # known from the earlier page
+
+
+def _page(names: list[str], token: str, metadata_last: bool) -> bytes:
+    items = [{"metadata": {"uid": f"u-{n}", "name": n, "namespace": "team"}} for n in names]
+    meta = {"resourceVersion": "9", **({"continue": token} if token else {})}
+    if metadata_last:  # as the API server encodes lists of custom resources (keys sorted)
+        return json.dumps({"apiVersion": "g/v1", "items": items, "kind": "ThingList",
+                           "metadata": meta}).encode()
+    return json.dumps({"kind": "JobList", "apiVersion": "batch/v1", "metadata": meta,
+                       "items": items}).encode()
+
+
+def test_a_pages_continue_token_is_read_from_its_tail_when_the_list_ends_with_it() -> None:
+    assert _continue_of(_page(["a"], "next", metadata_last=True)) == "next"
+    assert _continue_of(_page(["a"], "", metadata_last=True)) == ""
+    assert _continue_of(_page(["a"], "next", metadata_last=False)) == ""  # read after parsing
+    assert _continue_of(b'{"items": [{"metadata": {"continue": "x"}}]}') == ""
+    assert _continue_of(b"not json") == ""
+
+
+def _list_through(metadata_last: bool) -> tuple[list[str], list[str]]:
+    """Three pages listed by an informer from a small server: (names delivered, tokens
+    asked for)."""
+    pages = {"": (["a", "b"], "t1"), "t1": (["c"], "t2"), "t2": (["d"], "")}
+    asked: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        token = request.query.get("continue", "")
+        asked.append(token)
+        names, following = pages[token]
+        return web.Response(body=_page(names, following, metadata_last),
+                            content_type="application/json")
+
+    async def main() -> list[str]:
+        app = web.Application()
+        app.router.add_get("/apis/g/v1/namespaces/team/things", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        server = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        kube = Kube(None, loader=lambda: Credentials(server=server, token="t"))
+        got: list[str] = []
+        informer = Informer(kube.connection, Resource("g", "v1", "things"), "team",
+                            lambda kind, b: got.append(b["metadata"]["name"]))
+        try:
+            assert await informer._list() == "9"
+        finally:
+            await kube.close()
+            await runner.cleanup()
+        return got
+
+    return asyncio.run(main()), asked
+
+
+def test_a_listing_asks_for_each_page_once_whether_or_not_it_reads_ahead() -> None:
+    for metadata_last in (True, False):
+        assert _list_through(metadata_last) == (["a", "b", "c", "d"], ["", "t1", "t2"])
