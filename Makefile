@@ -57,8 +57,9 @@ integration: install
 	$(BIN)/pytest tests/integration
 
 ## bench: AgentTasks against bare Jobs on a fresh local cluster, then schedule fire lag;
-## prints ratios, writes bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000),
-## BENCH_SCHEDULES (500; 0 skips).
+## prints ratios, writes bench-results.json. Sizes: BENCH_TASKS (2000), BENCH_STORED (10000;
+## comma-separated sizes grow in one run), BENCH_SCHEDULES (500; 0 skips). BENCH_ONLY=stored:
+## only the stored phase; BENCH_BASELINE_SRC=<checkout>/operator measures it beside this one.
 bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench_queue
