@@ -8,6 +8,11 @@ stale at once; it is dropped unapplied and decided again, in the same pass, over
 facts with the grant. So a task admitted at once starts in one pass, with its Job and an
 InProgress status and no Queued write; a task that waits is queued in one pass and started
 in the pass its grant wakes.
+
+The view holds a terminal task as a summary (core.facts.TaskSummary). Its pass asks
+core.lifecycle.settled first, which says from the summary and the Jobs alone that ``decide``
+would change nothing (the start-up pass over every stored task reads and writes nothing);
+otherwise the whole task is read from the API server and decided as any other.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -113,9 +114,10 @@ it is terminal."""
 def _status_fields(status: AgentTaskStatus) -> dict[str, Any]:
     progress = status.progress
     return {
-        "phase": status.phase, "reason": status.reason, "message": status.message or "",
+        "phase": status.phase, "reason": _intern(status.reason),
+        "message": status.message or "",
         "attempts": status.attempts, "observed_generation": status.observed_generation,
-        "recorded": tuple(r.attempt for r in status.history),
+        "recorded": _shared(tuple(r.attempt for r in status.history)),
         "result_attempt": status.result.attempt if status.result is not None else None,
         "percent": progress.percent if progress is not None else None,
         "progress_message": (progress.message if progress is not None else None) or "",
@@ -123,14 +125,32 @@ def _status_fields(status: AgentTaskStatus) -> dict[str, Any]:
 
 
 def summarize(task: TaskFacts) -> TaskSummary:
+    """The summary of a task. The strings many tasks repeat (namespace, reason, title) are
+    interned and the attempts of a history shared: one copy each, however many tasks."""
     spec = task.spec
     return TaskSummary(
-        namespace=task.namespace, name=task.name, uid=task.uid, generation=task.generation,
-        created=task.created, resource_version=task.resource_version,
-        display_name=(spec.display_name if spec else None) or "",
+        namespace=sys.intern(task.namespace), name=task.name, uid=task.uid,
+        generation=task.generation, created=task.created,
+        resource_version=task.resource_version,
+        display_name=sys.intern((spec.display_name if spec else None) or ""),
         paused=bool(spec and spec.paused),
         depends_on=tuple(spec.depends_on) if spec else (),
         **_status_fields(task.status))
+
+
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
+# The attempts in a terminal task's history are nearly always (1,) or a few alike: one tuple
+# for all of them (bounded, since a history may hold any 20 attempts).
+_RECORDED: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+
+def _shared(recorded: tuple[int, ...]) -> tuple[int, ...]:
+    if len(_RECORDED) < 1024:
+        return _RECORDED.setdefault(recorded, recorded)
+    return _RECORDED.get(recorded, recorded)
 
 
 def summary_of(entry: TaskEntry) -> TaskSummary:

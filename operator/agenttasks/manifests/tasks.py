@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -65,31 +64,9 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
 
 def task_entry(body: dict[str, Any]) -> TaskEntry:
     """What the view keeps of a task: its whole facts, or only its summary once it is
-    terminal (its spec and status models are then dropped as soon as they are read). The
-    strings many tasks repeat (namespace, reason, display name) are interned: one copy
-    each, however many tasks say them."""
+    terminal (its spec and status models are then dropped as soon as they are read)."""
     facts = task_facts(body)
-    if not facts.status.terminal():
-        return facts
-    summary = summarize(facts)
-    return replace(summary, reason=_intern(summary.reason),
-                   display_name=sys.intern(summary.display_name),
-                   recorded=_shared(summary.recorded))
-
-
-def _intern(text: str | None) -> str | None:
-    return None if text is None else sys.intern(text)
-
-
-# The attempts in a terminal task's history are nearly always (1,) or a few alike: one tuple
-# for all of them (bounded, since a history may hold any 20 attempts).
-_RECORDED: dict[tuple[int, ...], tuple[int, ...]] = {}
-
-
-def _shared(recorded: tuple[int, ...]) -> tuple[int, ...]:
-    if len(_RECORDED) < 1024:
-        return _RECORDED.setdefault(recorded, recorded)
-    return _RECORDED.get(recorded, recorded)
+    return summarize(facts) if facts.status.terminal() else facts
 
 
 def status_document(status: BaseModel) -> dict[str, Any]:
