@@ -90,7 +90,7 @@ async def run(settings: OperatorSettings) -> None:
                           read_only_without_token=settings.dashboard_read_only,
                           token_audiences=settings.dashboard_token_audiences, access=access)
     progress = ProgressEndpoint(PodTokenReviews(kube, settings.progress_audience),
-                                PodBindings(kube), engine.reports, task=engine.view.task,
+                                PodBindings(kube), engine.reports, task=engine.view.summary,
                                 jobs=engine.view.jobs, watched=settings.watches)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress,
                             intake=intake, metrics_port=settings.metrics_port)

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from agenttasks.api.schedule import AgentTaskScheduleSpec, AgentTaskScheduleStatus
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, Progress
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskFacts, summarize
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
 from agenttasks.web.fragments import (
@@ -22,12 +22,13 @@ from agenttasks.web.fragments import (
     tasks_fragment,
 )
 from agenttasks.web.tables import (
+    TaskRow,
     filter_tasks,
     in_scope,
     schedule_row,
-    task_row,
     trigger_row,
 )
+from agenttasks.web.tables import task_row as summary_row
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 TEMPLATE = {"spec": {"containers": [{"name": "a", "image": "busybox"}]}}
@@ -39,6 +40,11 @@ def facts(ns: str, name: str, phase: Phase | None = None, minutes: int = 0,
                      created=T0 + timedelta(minutes=minutes),
                      spec=AgentTaskSpec(template=TEMPLATE, **spec),
                      status=AgentTaskStatus(phase=phase), resource_version="1")
+
+
+def task_row(f: TaskFacts) -> TaskRow:
+    """A row is made from what the view keeps of a task: its summary."""
+    return summary_row(summarize(f))
 
 
 # --- rows and filters -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from agenttasks.api.task import AgentTaskStatus
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskFacts, TaskSummary, summarize
 from agenttasks.core.privilege import UserInfo
 from agenttasks.core.progress_auth import (
     Controller,
@@ -83,9 +83,10 @@ def job_body(task: str, attempt: int, task_uid: str | None = None,
 
 
 def running(name: str = "t", attempts: int = 1, uid: str | None = None,
-            phase: str = "InProgress", reason: str | None = "Running") -> TaskFacts:
-    return TaskFacts(NS, name, uid or f"uid-{name}", 1, T0, None, AgentTaskStatus(
-        phase=phase, reason=reason, attempts=attempts, job_name=f"{name}-{attempts}"))
+            phase: str = "InProgress", reason: str | None = "Running") -> TaskSummary:
+    """What the view keeps of a task, as the endpoint reads it."""
+    return summarize(TaskFacts(NS, name, uid or f"uid-{name}", 1, T0, None, AgentTaskStatus(
+        phase=phase, reason=reason, attempts=attempts, job_name=f"{name}-{attempts}")))
 
 
 class FakeCluster:

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from agenttasks.api.task import Progress
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary, summary_of
 from agenttasks.inbox.agent_reports import Coalescer, ProgressInbox
 from agenttasks.kube.progress_auth import PodBindings, PodTokenReviews
 from agenttasks.manifests.jobs import job_facts
@@ -34,9 +34,14 @@ class World:
         self.jobs: dict[tuple[str, str], list[JobFacts]] = {}
         self.endpoint = ProgressEndpoint(
             PodTokenReviews(self.cluster, AUD, wall=lambda: NOW), PodBindings(self.cluster),
-            self.inbox, task=self.tasks.get, jobs=lambda key: self.jobs.get(key, []),
+            self.inbox, task=self.summary, jobs=lambda key: self.jobs.get(key, []),
             watched=lambda ns: ns == NS, throttle=TokenReviewThrottle(per_minute=per_minute),
             wall=lambda: NOW)
+
+    def summary(self, key: tuple[str, str]) -> TaskSummary | None:
+        """The view's summary of a task, as the endpoint reads it."""
+        facts = self.tasks.get(key)
+        return summary_of(facts) if facts is not None else None
 
     def attempt(self, name: str, attempt: int = 1, finished: bool = False) -> str:
         """Task ``name`` at ``attempt``, its Job in the index and its pod in the cluster; the

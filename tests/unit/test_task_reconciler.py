@@ -39,6 +39,7 @@ class FakeKube:
         self.jobs: dict[str, JSON] = {}
         self.writes: list[tuple[str, str]] = []
         self.status_writes: list[tuple[str, JSON]] = []  # (task, the patch), in order
+        self.reads: list[str] = []  # tasks read whole from the API server
         self.refuse_jobs = False
         self.watch_ahead = False  # deliver a status write's event before its answer
         self.watches: Watches | None = None
@@ -82,6 +83,11 @@ class FakeKube:
 
     async def get_job(self, namespace: str, name: str) -> JSON | None:
         return self.jobs.get(name)
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> JSON | None:
+        self.reads.append(name)
+        found = self.tasks.get(name)
+        return copy.deepcopy(found) if found is not None else None
 
     async def patch_status(self, plural: str, namespace: str, name: str,
                            status: JSON) -> JSON:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 # No backslashes: the pattern is also embedded in a CEL string literal.
 DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h|d))+$"
+_WHOLE = re.compile(DURATION_PATTERN)
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -25,13 +27,20 @@ def parse_duration(value: Any) -> timedelta:
             raise ValueError("a duration must not be negative")
         return _seconds(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return _seconds(int(text))
-        if not re.fullmatch(DURATION_PATTERN, text):
-            raise ValueError(f"{value!r} is not a duration such as '30s', '10m' or '1h30m'")
-        return _seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
+        return _parse_text(value)
     raise ValueError("a duration is integer seconds or a string such as '30s'")
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_text(value: str) -> timedelta:
+    # Every stored task's spec is read at start-up, and their durations are a few strings
+    # ("30s", "20m") over and over: each is parsed once (a timedelta is immutable).
+    text = value.strip()
+    if text.isdigit():
+        return _seconds(int(text))
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"{value!r} is not a duration such as '30s', '10m' or '1h30m'")
+    return _seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
 
 
 def _seconds(seconds: float) -> timedelta:

@@ -51,8 +51,8 @@ def register_admission(registry: kopf.OperatorRegistry, view: TaskView, plan: Pl
 
     def depends_on_of(namespace: str) -> Any:
         def lookup(name: str) -> list[str]:
-            task = view.task((namespace, name))
-            return list(task.spec.depends_on) if task and task.spec else []
+            task = view.summary((namespace, name))
+            return list(task.depends_on) if task else []
         return lookup
 
     @kopf.on.validate(GROUP, VERSION, "agenttasks", id=TASK_WEBHOOK, registry=registry)

@@ -3,7 +3,7 @@ have not arrived yet, so a reconcile never acts on a status older than our own w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -26,10 +26,18 @@ class _Facts(Protocol):
 F = TypeVar("F", bound=_Facts)
 
 
+def _replace_status(facts: Any, status: Any, resource_version: str) -> Any:
+    return replace(facts, status=status, resource_version=resource_version)
+
+
 class OverlaidIndex(Generic[F]):
-    def __init__(self) -> None:
+    """``with_status`` puts a written status in place of an entry's (by default its
+    ``status`` field; task summaries hold only what they need of it)."""
+
+    def __init__(self, with_status: Callable[[F, Any, str], F] = _replace_status) -> None:
         self._index: Mapping[Key, Iterable[F]] | None = None
         self._written: dict[Key, tuple[int, Any]] = {}
+        self._with_status = with_status
 
     def attach(self, index: Mapping[Key, Any]) -> None:
         self._index = index
@@ -43,8 +51,7 @@ class OverlaidIndex(Generic[F]):
             return None
         written = self._written.get(key)
         if written and written[0] > revision(facts.resource_version):
-            return replace(facts, status=written[1],  # type: ignore[type-var]
-                           resource_version=str(written[0]))
+            return self._with_status(facts, written[1], str(written[0]))
         self._written.pop(key, None)
         return facts
 

@@ -8,6 +8,11 @@ stale at once; it is dropped unapplied and decided again, in the same pass, over
 facts with the grant. So a task admitted at once starts in one pass, with its Job and an
 InProgress status and no Queued write; a task that waits is queued in one pass and started
 in the pass its grant wakes.
+
+The view holds a terminal task as a summary (core.facts.TaskSummary). Its pass asks
+core.lifecycle.settled first, which says from the summary and the Jobs alone that ``decide``
+would change nothing (the start-up pass over every stored task reads and writes nothing);
+otherwise the whole task is read from the API server and decided as any other.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from agenttasks.api.task import AgentTaskStatus, Progress, Reason
 from agenttasks.api.timefmt import format_time_ms, utcnow
 from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
-from agenttasks.core.facts import JobFacts, TaskFacts
-from agenttasks.core.lifecycle import decide
+from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
+from agenttasks.core.lifecycle import decide, settled
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
@@ -33,7 +38,7 @@ from agenttasks.kube.client import ApiError, Kube
 from agenttasks.manifests.jobs import build_job, job_facts, termination_message
 from agenttasks.manifests.owners import controller_uid
 from agenttasks.manifests.progress_token import ProgressWiring
-from agenttasks.manifests.tasks import status_patch
+from agenttasks.manifests.tasks import status_patch, task_facts
 
 from . import failpoints
 from .events import EventRecorder
@@ -80,9 +85,12 @@ class TaskReconciler:
             self.slots.seen(key)
 
     async def _reconcile(self, key: Key) -> None:
-        task = self.view.task(key)
-        if task is None:
+        entry = self.view.entry(key)
+        if entry is None:
             await self._forget(key)
+            return
+        task = await self._whole(entry) if isinstance(entry, TaskSummary) else entry
+        if task is None:
             return
         facts = await self._gather(task)
         now = self.clock()
@@ -103,21 +111,38 @@ class TaskReconciler:
         for action in decision.actions:
             if isinstance(action, Emit):
                 self.events.record("AgentTask", task.namespace, task.name, task.uid, action)
-        self.wakeups.at(key, self._wake_at(key, decision))
+        self.wakeups.at(key, self._wake_at(key, decision.wake_at))
         if decision.status.terminal():
             self._forget_attempt(key)
 
-    def _wake_at(self, key: Key, decision: Decision) -> datetime | None:
+    async def _whole(self, task: TaskSummary) -> TaskFacts | None:
+        """A terminal task's whole facts from the API server, when its Jobs say something
+        its status does not hold yet; None when the pass has nothing to do (``settled``:
+        what ``decide`` would answer, without reading the task), or the task is gone."""
+        jobs = await self._owned_jobs(task.key, task.uid, None)
+        if settled(task, jobs):
+            self._refused.pop(task.key, None)
+            self.slots.withdraw(task.key)
+            self._passes.pop(task.key, None)
+            if (report := self.reports.due(task.key)) is not None:
+                self.reports.written(task.key, report)
+            self.wakeups.at(task.key, self._wake_at(task.key, None))
+            self._forget_attempt(task.key)
+            return None
+        body = await self.kube.get_object("agenttasks", task.namespace, task.name)
+        return task_facts(body) if body is not None else None  # gone: its event will say
+
+    def _wake_at(self, key: Key, wake_at: datetime | None) -> datetime | None:
         """The decision's wake-up, or sooner when an agent's report waits for its turn."""
         delay = self.reports.waiting(key)
         if delay is None:
-            return decision.wake_at
+            return wake_at
         report_due = self.clock() + timedelta(seconds=delay)
-        return min(report_due, decision.wake_at) if decision.wake_at else report_due
+        return min(report_due, wake_at) if wake_at else report_due
 
     # --- facts ------------------------------------------------------------------------------
     async def _gather(self, task: TaskFacts) -> _Facts:
-        jobs = await self._owned_jobs(task)
+        jobs = await self._owned_jobs(task.key, task.uid, task.status)
         jobs = await self._read_result(task, jobs)
         refused = self._refused.pop(task.key, None)
         why = refused[1] if refused and refused[0] == task.uid else None
@@ -139,23 +164,23 @@ class TaskReconciler:
                                                        self.identity))
 
     def _dependency(self, namespace: str, name: str) -> Dependency | None:
-        facts = self.view.task((namespace, name))
+        facts = self.view.summary((namespace, name))
         if facts is None:
             return None
-        deps = tuple(facts.spec.depends_on) if facts.spec else ()
-        return Dependency(phase=facts.status.phase, reason=facts.status.reason, depends_on=deps)
+        return Dependency(phase=facts.phase, reason=facts.reason, depends_on=facts.depends_on)
 
-    async def _owned_jobs(self, task: TaskFacts) -> list[JobFacts]:
-        jobs = [j for j in self.view.jobs(task.key) if j.owner_uid == task.uid]
-        status = task.status
+    async def _owned_jobs(self, key: Key, uid: str, status: AgentTaskStatus | None
+                          ) -> list[JobFacts]:
+        """The Jobs the task owns; ``status`` None: a terminal task's (nothing is awaited)."""
+        jobs = [j for j in self.view.jobs(key) if j.owner_uid == uid]
         # The index can lag behind a Job we just created: ask the API server before a missing
         # Job of the current attempt is taken for a deleted one.
-        if status.attempts and not status.terminal() and status.job_name and not any(
-                j.attempt == status.attempts for j in jobs):
-            body = await self.kube.get_job(task.namespace, status.job_name)
-            if body and controller_uid(body) == task.uid and (facts := job_facts(body)):
+        if status is not None and status.attempts and not status.terminal() and \
+                status.job_name and not any(j.attempt == status.attempts for j in jobs):
+            body = await self.kube.get_job(key[0], status.job_name)
+            if body and controller_uid(body) == uid and (facts := job_facts(body)):
                 jobs.append(facts)
-        sent = await self._settle_sent_grant(task.key, task.uid)
+        sent = await self._settle_sent_grant(key, uid)
         if sent is not None and not any(j.name == sent.name for j in jobs):
             jobs.append(sent)
         return jobs

@@ -1,5 +1,9 @@
 """The operator's in-memory view of tasks, their Jobs and their dependents: the informers'
-indexes, plus the statuses we have just written and whose watch events have not arrived."""
+indexes, plus the statuses we have just written and whose watch events have not arrived.
+
+A terminal task is held as a TaskSummary (manifests.tasks.task_entry): its reconcile reads
+the whole object from the API server on the rare pass that needs it, and every other reader
+reads summaries only (``summary``), whatever the task's phase."""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ from typing import Any
 
 from agenttasks.api.meta import Key
 from agenttasks.api.task import AgentTaskStatus
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.facts import (
+    JobFacts,
+    TaskEntry,
+    TaskFacts,
+    TaskSummary,
+    summary_of,
+    with_status,
+)
 from agenttasks.manifests.tasks import status_document
 
 from .overlay import OverlaidIndex
@@ -19,7 +30,7 @@ __all__ = ["TaskView"]
 
 class TaskView:
     def __init__(self) -> None:
-        self._tasks: OverlaidIndex[TaskFacts] = OverlaidIndex()
+        self._tasks: OverlaidIndex[TaskEntry] = OverlaidIndex(with_status)
         self._jobs: Mapping[Key, Iterable[JobFacts]] | None = None
         self._dependents: Mapping[Key, Iterable[str]] | None = None
         self._writing: dict[Key, AgentTaskStatus] = {}
@@ -31,8 +42,13 @@ class TaskView:
         self._tasks.attach(tasks)
         self._jobs, self._dependents = jobs, dependents
 
-    def task(self, key: Key) -> TaskFacts | None:
+    def entry(self, key: Key) -> TaskEntry | None:
+        """The whole facts of a task that may still act, the summary of a terminal one."""
         return self._tasks.get(key)
+
+    def summary(self, key: Key) -> TaskSummary | None:
+        entry = self._tasks.get(key)
+        return summary_of(entry) if entry is not None else None
 
     def jobs(self, key: Key) -> list[JobFacts]:
         if self._jobs is None:
@@ -62,7 +78,7 @@ class TaskView:
         if resource_version is not None:
             self._tasks.remember_status(key, resource_version, status)
 
-    def only_our_write(self, event: TaskFacts) -> bool:
+    def only_our_write(self, event: TaskEntry) -> bool:
         """Whether a watch event shows nothing but the status we wrote: it has the revision
         our write returned, or, while the write's answer is still on its way (the watch can
         be faster), it holds the very status being written and every other fact as the view
@@ -72,6 +88,12 @@ class TaskView:
         status = self._writing.get(event.key)
         current = self._tasks.get(event.key)
         if status is None or current is None:
+            return False
+        if isinstance(event, TaskSummary):
+            # A terminal status: the summary holds every fact a pass over it reads.
+            return replace(event, resource_version="") == replace(
+                summary_of(with_status(current, status, "")), resource_version="")
+        if not isinstance(current, TaskFacts):
             return False
         same = replace(event, status=status, resource_version="") == replace(
             current, status=status, resource_version="")

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agenttasks.api.meta import GROUP, LABEL_SCHEDULE, LABEL_TASK, VERSION, Key
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.facts import JobFacts, TaskEntry
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
 from agenttasks.kube.watching import Informer, Resource
 from agenttasks.manifests.jobs import job_facts
 from agenttasks.manifests.schedules import child_facts, schedule_facts
-from agenttasks.manifests.tasks import task_facts
+from agenttasks.manifests.tasks import task_entry
 
 from .engine import Engine
 from .index import Body, Index
@@ -36,8 +36,8 @@ def _labels(body: Body) -> Mapping[str, str]:
     return body["metadata"].get("labels") or {}
 
 
-def _task(body: Body) -> dict[Key, TaskFacts]:
-    facts = task_facts(body)
+def _task(body: Body) -> dict[Key, TaskEntry]:
+    facts = task_entry(body)
     return {facts.key: facts}
 
 
@@ -76,7 +76,7 @@ class Watches:
     def __init__(self, engine: Engine,
                  on_change: ChangeListener = lambda _kind, _key: None) -> None:
         self.engine, self.on_change = engine, on_change
-        self.tasks: Index[TaskFacts] = Index(_task)
+        self.tasks: Index[TaskEntry] = Index(_task)
         self.jobs: Index[JobFacts] = Index(_job)
         self.dependents: Index[str] = Index(_dependents)
         self.schedules: Index[ScheduleFacts] = Index(_schedule)
@@ -104,10 +104,10 @@ class Watches:
         return on_event
 
     def on_task(self, kind: str, body: Body) -> None:
-        key = _key(body)
         # The event of our own status write shows what the reconciler already knows: no
         # pass for it (its dependents and schedule still hear of the new status).
-        facts = task_facts(body) if kind != "DELETED" else None
+        facts = task_entry(body) if kind != "DELETED" else None
+        key = facts.key if facts is not None else _key(body)  # (its namespace interned)
         own_write = facts is not None and kind == "MODIFIED" and \
             self.engine.view.only_our_write(facts)
         self.tasks.apply(kind, body, {key: facts} if facts is not None else None)

@@ -61,6 +61,8 @@ class WorkQueue(Generic[K]):
         if key not in self._queued:
             return False
         self._queued.discard(key)
+        if not self._queued:  # a set keeps its largest table (start-up's) otherwise
+            self._queued = set()
         self._processing.add(key)
         return True
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
+from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, is_terminal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobFacts:
     """The parts of one attempt's Job that decisions depend on."""
 
@@ -61,3 +62,103 @@ class TaskFacts:
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """What the view keeps of a terminal task, and all that any reader but the task's own
+    reconcile reads of a task: the dashboard's rows and graph, dependencies, admission, the
+    metrics, the progress endpoint.
+
+    A long-running cluster stores mostly finished tasks; their pod templates, histories and
+    conditions (and the pydantic models holding them) were most of the operator's memory.
+    A terminal task's pass changes nothing unless one of its Jobs says something new
+    (``core.lifecycle.settled``); only then is the whole object read from the API server.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    resource_version: str
+    phase: Phase | None
+    reason: str | None
+    message: str
+    attempts: int
+    observed_generation: int | None
+    recorded: tuple[int, ...]
+    """The attempts in status.history."""
+    result_attempt: int | None
+    """status.result's attempt: whose termination message has been read."""
+    percent: int | None
+    progress_message: str
+    display_name: str
+    paused: bool
+    depends_on: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def terminal(self) -> bool:
+        return is_terminal(self.phase, self.reason)
+
+
+TaskEntry = TaskFacts | TaskSummary
+"""What the view holds of one task: the whole facts while it may still act, a summary once
+it is terminal."""
+
+
+def _status_fields(status: AgentTaskStatus) -> dict[str, Any]:
+    progress = status.progress
+    return {
+        "phase": status.phase, "reason": _intern(status.reason),
+        "message": status.message or "",
+        "attempts": status.attempts, "observed_generation": status.observed_generation,
+        "recorded": _shared(tuple(r.attempt for r in status.history)),
+        "result_attempt": status.result.attempt if status.result is not None else None,
+        "percent": progress.percent if progress is not None else None,
+        "progress_message": (progress.message if progress is not None else None) or "",
+    }
+
+
+def summarize(task: TaskFacts) -> TaskSummary:
+    """The summary of a task. The strings many tasks repeat (namespace, reason, title) are
+    interned and the attempts of a history shared: one copy each, however many tasks."""
+    spec = task.spec
+    return TaskSummary(
+        namespace=sys.intern(task.namespace), name=task.name, uid=task.uid,
+        generation=task.generation, created=task.created,
+        resource_version=task.resource_version,
+        display_name=sys.intern((spec.display_name if spec else None) or ""),
+        paused=bool(spec and spec.paused),
+        depends_on=tuple(spec.depends_on) if spec else (),
+        **_status_fields(task.status))
+
+
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
+# The attempts in a terminal task's history are nearly always (1,) or a few alike: one tuple
+# for all of them (bounded, since a history may hold any 20 attempts).
+_RECORDED: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+
+def _shared(recorded: tuple[int, ...]) -> tuple[int, ...]:
+    if len(_RECORDED) < 1024:
+        return _RECORDED.setdefault(recorded, recorded)
+    return _RECORDED.get(recorded, recorded)
+
+
+def summary_of(entry: TaskEntry) -> TaskSummary:
+    return entry if isinstance(entry, TaskSummary) else summarize(entry)
+
+
+def with_status(entry: TaskEntry, status: AgentTaskStatus, resource_version: str) -> TaskEntry:
+    """The entry as it is once a status we wrote is in place."""
+    if isinstance(entry, TaskSummary):
+        return replace(entry, resource_version=resource_version, **_status_fields(status))
+    return replace(entry, status=status, resource_version=resource_version)

@@ -32,7 +32,7 @@ from agenttasks.core.actions import (
 )
 from agenttasks.core.backoff import retry_delay
 from agenttasks.core.conditions import derive_conditions
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
 from agenttasks.core.naming import job_name
 
 KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
@@ -102,6 +102,35 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
                         gates)
     outcome.actions.extend(cleanup)
     return _finish(task, outcome, attempts, history, now)
+
+
+def settled(task: TaskSummary, jobs: list[JobFacts]) -> bool:
+    """Whether ``decide`` over this terminal task and the Jobs it owns would keep its status
+    as it is and act on no Job: then a pass needs nothing but the summary. False whenever a
+    Job says something the status does not hold yet (an attempt, a record for history, a
+    result to read), a Job is to be deleted, or observedGeneration is behind; the pass then
+    decides over the whole task."""
+    if not task.terminal or task.observed_generation != task.generation:
+        return False
+    if list(task.recorded) != sorted(task.recorded):
+        return False  # decide writes history back in attempt order
+    finished = []
+    for job in jobs:
+        if job.attempt > task.attempts:
+            return False
+        if not job.finished:
+            if job.attempt == task.attempts and not job.deleting:
+                return False  # the running attempt of a finished task is deleted
+            continue
+        finished.append(job.attempt)
+        if job.attempt not in task.recorded:
+            return False  # its record joins the history
+        if not job.deleting and job.attempt <= task.attempts - KEEP_JOBS:
+            return False  # an old attempt's Job is deleted
+    # The reconciler reads the newest finished attempt's termination message when status
+    # has no result of that attempt yet.
+    return not finished or (task.result_attempt is not None
+                            and task.result_attempt >= max(finished))
 
 
 def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attempts: int,

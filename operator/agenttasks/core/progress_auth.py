@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agenttasks.api.meta import Key
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.facts import JobFacts, TaskSummary
 from agenttasks.core.naming import job_name
 from agenttasks.core.privilege import UserInfo
 
@@ -147,7 +147,7 @@ def bind_pod(reviewed: PodIdentity, pod: PodFacts | None,
     return PodBinding(pod.uid, job.name, ref.uid, job.owner_uid, job.attempt)
 
 
-def reporting_attempt(key: Key, binding: PodBinding, task: TaskFacts | None,
+def reporting_attempt(key: Key, binding: PodBinding, task: TaskSummary | None,
                       job_now: JobFacts | None) -> int | None:
     """The attempt a report of the bound pod counts for, if it may report for task ``key``
     now: the task exists under the uid that controls the pod's Job, has not finished, and
@@ -157,8 +157,7 @@ def reporting_attempt(key: Key, binding: PodBinding, task: TaskFacts | None,
     status says so."""
     if task is None or task.key != key or task.uid != binding.task_uid:
         return None
-    status = task.status
-    if status.terminal() or status.attempts != binding.attempt:
+    if task.terminal or task.attempts != binding.attempt:
         return None
     if binding.job_name != job_name(task.name, binding.attempt):
         return None

@@ -49,7 +49,7 @@ class ScheduleFacts:
         return (self.namespace, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildFacts:
     """One AgentTask created by a schedule."""
 

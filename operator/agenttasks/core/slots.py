@@ -100,6 +100,8 @@ class SlotLedger:
         """A reconcile has looked at ``key`` (and said whether it wants a slot)."""
         if self._unseen:
             self._unseen.discard(key)
+            if not self._unseen:
+                self._unseen = set()  # a set keeps its table's size: 5 MiB after 50,000
 
     # --- wishes ---------------------------------------------------------------------------
     def want(self, candidate: Candidate) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 from agenttasks.api.meta import (
@@ -43,8 +44,9 @@ def child_facts(body: dict[str, Any]) -> ChildFacts:
     created = parse_time(meta.get("creationTimestamp"))
     assert created is not None
     return ChildFacts(
-        name=meta["name"], owner_uid=controller_uid(body), created=created,
-        phase=status.get("phase"), terminal=is_terminal(status.get("phase"), status.get("reason")),
+        name=meta["name"], owner_uid=_intern(controller_uid(body)), created=created,
+        phase=_intern(status.get("phase")),
+        terminal=is_terminal(status.get("phase"), status.get("reason")),
         scheduled_time=parse_time((meta.get("annotations") or {}).get(ANNOTATION_SCHEDULED_TIME)),
         completion_time=parse_time(status.get("completionTime")),
         cancel_requested=bool((body.get("spec") or {}).get("cancelled")))
@@ -74,3 +76,8 @@ def build_task(schedule: ScheduleFacts, action: CreateTask) -> dict[str, Any]:
         },
         "spec": template["spec"],
     }
+
+
+def _intern(text: Any) -> Any:
+    """A schedule's uid and a phase are repeated by each of its many children: one copy."""
+    return sys.intern(text) if isinstance(text, str) else text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from agenttasks.api.meta import ANNOTATION_REQUESTED_BY, ANNOTATION_RERUN_OF
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
 from agenttasks.api.timefmt import parse_time
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskEntry, TaskFacts, summarize
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -47,7 +48,7 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
     assert created is not None
     annotations = meta.get("annotations") or {}
     return TaskFacts(
-        namespace=meta["namespace"],
+        namespace=sys.intern(meta["namespace"]),  # one copy for all its tasks
         name=meta["name"],
         uid=meta.get("uid", ""),
         generation=int(meta.get("generation") or 0),
@@ -59,6 +60,13 @@ def task_facts(body: dict[str, Any]) -> TaskFacts:
         rerun_of=str(annotations.get(ANNOTATION_RERUN_OF) or ""),
         requested_by=str(annotations.get(ANNOTATION_REQUESTED_BY) or ""),
     )
+
+
+def task_entry(body: dict[str, Any]) -> TaskEntry:
+    """What the view keeps of a task: its whole facts, or only its summary once it is
+    terminal (its spec and status models are then dropped as soon as they are read)."""
+    facts = task_facts(body)
+    return summarize(facts) if facts.status.terminal() else facts
 
 
 def status_document(status: BaseModel) -> dict[str, Any]:

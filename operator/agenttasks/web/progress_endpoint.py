@@ -28,7 +28,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from agenttasks.api.meta import Key
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.facts import JobFacts, TaskSummary
 from agenttasks.core.progress_auth import (
     PodIdentity,
     reporting_attempt,
@@ -61,7 +61,7 @@ class ProgressEndpoint:
     operator's view of a task and its Jobs (no API read)."""
 
     def __init__(self, reviews: PodTokenReviews, bindings: PodBindings, inbox: ProgressInbox,
-                 task: Callable[[Key], TaskFacts | None],
+                 task: Callable[[Key], TaskSummary | None],
                  jobs: Callable[[Key], list[JobFacts]] = _no_jobs,
                  watched: Callable[[str], bool] = _everything,
                  throttle: TokenReviewThrottle | None = None,
@@ -119,7 +119,7 @@ class ProgressEndpoint:
 
     async def _attempt(self, key: Key, pod: PodIdentity) -> int | None:
         task = self.task(key)
-        if pod.namespace != key[0] or task is None or task.status.terminal():
+        if pod.namespace != key[0] or task is None or task.terminal:
             return None  # decided from memory: no read for another namespace's pod, or a
             # task that is unknown or finished
         indexed = {job.name: job for job in self.jobs(key)}

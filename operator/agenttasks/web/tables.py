@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from agenttasks.api.task import Phase, is_terminal
-from agenttasks.core.facts import TaskFacts
+from agenttasks.api.task import Phase
+from agenttasks.core.facts import TaskSummary
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
 
@@ -33,19 +33,13 @@ class TaskRow:
     terminal: bool
 
 
-def task_row(facts: TaskFacts) -> TaskRow:
-    status, spec = facts.status, facts.spec
-    phase = str(status.phase or Phase.PENDING)
-    progress = status.progress
+def task_row(facts: TaskSummary) -> TaskRow:
     return TaskRow(
-        namespace=facts.namespace, name=facts.name,
-        display_name=(spec.display_name if spec else None) or "",
-        phase=phase, reason=status.reason or "", message=status.message or "",
-        attempts=status.attempts,
-        percent=progress.percent if progress is not None else None,
-        progress_message=(progress.message if progress is not None else None) or "",
-        created=facts.created, paused=bool(spec and spec.paused),
-        terminal=is_terminal(status.phase, status.reason))
+        namespace=facts.namespace, name=facts.name, display_name=facts.display_name,
+        phase=str(facts.phase or Phase.PENDING), reason=facts.reason or "",
+        message=facts.message, attempts=facts.attempts, percent=facts.percent,
+        progress_message=facts.progress_message, created=facts.created, paused=facts.paused,
+        terminal=facts.terminal)
 
 
 def visible(namespace: str, scope: frozenset[str] | None) -> bool:

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from agenttasks.actions import ObjectWriter
 from agenttasks.api.meta import NAME_PATTERN
-from agenttasks.core.facts import TaskFacts
+from agenttasks.core.facts import TaskSummary
 from agenttasks.core.privilege import UserInfo
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
@@ -62,7 +62,7 @@ Key = tuple[str, str]
 
 class TaskSource(Protocol):
     def task_keys(self) -> list[Key]: ...
-    def task(self, key: Key) -> TaskFacts | None: ...
+    def summary(self, key: Key) -> TaskSummary | None: ...
 
 
 class ScheduleSource(Protocol):
@@ -89,8 +89,9 @@ class Sources:
     watches: Callable[[str], bool]
     feed: ChangeFeed = field(default_factory=ChangeFeed)
 
-    def task_facts(self) -> list[TaskFacts]:
-        found = (self.tasks.task(key) for key in self.tasks.task_keys() if self.watches(key[0]))
+    def task_facts(self) -> list[TaskSummary]:
+        found = (self.tasks.summary(key) for key in self.tasks.task_keys()
+                 if self.watches(key[0]))
         return [f for f in found if f is not None]
 
 
@@ -183,10 +184,9 @@ class Views:
         titles: dict[str, str] = {}
         if may_list:
             facts = [f for f in self.sources.task_facts() if f.namespace == namespace]
-            depends = {f.name: tuple(f.spec.depends_on if f.spec else ()) for f in facts}
-            phases = {f.name: str(f.status.phase or "Pending") for f in facts}
-            titles = {f.name: f.spec.display_name for f in facts
-                      if f.spec and f.spec.display_name}
+            depends = {f.name: f.depends_on for f in facts}
+            phases = {f.name: str(f.phase or "Pending") for f in facts}
+            titles = {f.name: f.display_name for f in facts if f.display_name}
             note = ""
         else:  # its own dependencies only, from the object the user may get
             depends = {dep: () for dep in own}
