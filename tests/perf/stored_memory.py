@@ -19,8 +19,6 @@ import time
 import tracemalloc
 from typing import Any, cast
 
-from agenttasks.kube.progress_tokens import ProgressTokens
-
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.settings import OperatorSettings
 from agenttasks.controller.watches import Watches
@@ -59,8 +57,7 @@ class _Kube:
 def _world() -> tuple[Engine, Watches, _Kube]:
     fake = _Kube()
     kube = cast(Kube, fake)
-    engine = Engine(OperatorSettings(namespaces=(NS,)), kube, SecretCache(kube),
-                    ProgressTokens(kube))
+    engine = Engine(OperatorSettings(namespaces=(NS,)), kube, SecretCache(kube))
     return engine, Watches(engine), fake
 
 
