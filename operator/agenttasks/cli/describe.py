@@ -118,6 +118,8 @@ def _history(status: JSON, now: datetime) -> Table:
 def _events(events: list[JSON] | None, now: datetime) -> RenderableType:
     if events is None:
         return Text("(not allowed to list Events here)", style="dim")
+    if not events:  # as kubectl describe says it; routine steps post none (docs/agenttask.md)
+        return Text("<none>")
     grid = table("TYPE", "REASON", "AGE", "MESSAGE")
     for e in fmt.sort_events(events)[-RECENT_EVENTS:]:
         when = e.get("lastTimestamp") or e.get("eventTime")
