@@ -49,6 +49,14 @@ def test_the_bounded_map_drops_the_oldest_and_drains() -> None:
         BoundedMap[int, int](0)
 
 
+def test_the_bounded_map_drops_the_entries_a_caller_calls_stale() -> None:
+    m: BoundedMap[str, float] = BoundedMap(4)
+    for key, until in (("a", 5.0), ("b", 1.0), ("c", 9.0), ("d", 2.0)):
+        m.put(key, until)
+    m.drop_where(lambda until: until <= 2.0)
+    assert list(m) == ["a", "c"]
+
+
 def test_the_secret_cache_is_bounded_and_keeps_no_lock_per_secret() -> None:
     async def scenario() -> None:
         fake = FakeSecrets()

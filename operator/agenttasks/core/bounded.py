@@ -8,7 +8,7 @@ callers that store an expiry time lose the entry that was about to expire anyway
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -34,6 +34,11 @@ class BoundedMap(Generic[K, V]):
 
     def pop(self, key: K) -> V | None:
         return self._entries.pop(key, None)
+
+    def drop_where(self, stale: Callable[[V], bool]) -> None:
+        """Drops every entry whose value is ``stale`` (for example: expired)."""
+        for key in [k for k, v in self._entries.items() if stale(v)]:
+            del self._entries[key]
 
     def full_without(self, key: K) -> bool:
         """Whether storing ``key`` would drop another entry."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from agenttasks.core.bounded import BoundedMap
 from agenttasks.core.privilege import Access, UserInfo
 from agenttasks.kube.access_reviews import AccessReviews
 from agenttasks.kube.secrets import SingleFlight
@@ -75,7 +76,8 @@ class Gate:
         self.read_only_without_token = read_only_without_token
         self.clock = clock
         self.throttle = throttle if throttle is not None else TokenReviewThrottle(clock=clock)
-        self._tokens: dict[str, tuple[float, UserInfo | None]] = {}
+        self._tokens: BoundedMap[str, tuple[float, UserInfo | None]] = \
+            BoundedMap(MAX_CACHED_TOKENS)
         # A page opens its view, its stream and whoami at once: one review for the three.
         self._reviewing: SingleFlight[str, UserInfo | None] = SingleFlight()
         self.token_reviews_sent = 0
@@ -125,14 +127,11 @@ class Gate:
         return user
 
     def _remember(self, key: str, user: UserInfo | None, now: float) -> None:
-        self._tokens.pop(key, None)  # re-reviewed: stored again as the newest entry
-        if len(self._tokens) >= MAX_CACHED_TOKENS:
-            for stale in [k for k, (until, _u) in self._tokens.items() if until <= now]:
-                del self._tokens[stale]
-            while len(self._tokens) >= MAX_CACHED_TOKENS:
-                del self._tokens[next(iter(self._tokens))]  # the oldest entry
+        self._tokens.pop(key)  # re-reviewed: stored again as the newest entry
+        if self._tokens.full_without(key):  # expired entries go before the oldest live one
+            self._tokens.drop_where(lambda entry: entry[0] <= now)
         ttl = TOKEN_TTL_S if user is not None else INVALID_TOKEN_TTL_S
-        self._tokens[key] = (now + ttl, user)
+        self._tokens.put(key, (now + ttl, user))
 
     async def allows(self, user: UserInfo | None, access: Access) -> bool:
         """One SubjectAccessReview (or its answer of the last few seconds). Anonymous users
