@@ -97,6 +97,8 @@ def agenttask_crd() -> dict[str, Any]:
             _column("Attempts", ".status.attempts", "integer"),
             _column("Progress", ".status.progress.percent", "integer",
                     description="Percent of the current attempt's work done."),
+            _column("Done", ".status.progress.items.done",
+                    description="A batch's items succeeded / in all, over its attempts."),
             _column("Reason", ".status.reason"),
             _column("Age", ".metadata.creationTimestamp", "date"),
             _column("Display Name", ".spec.displayName"),

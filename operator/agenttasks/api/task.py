@@ -6,10 +6,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from agenttasks.api.batch import AttemptItems, BatchPolicy, ItemProgress, batch_rules
 from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
+from agenttasks.api.failure_rules import MAX_RULES, FailureRule
 from agenttasks.api.meta import NAME_PATTERN, ApiModel
 
 MAX_DEPENDENCIES = 64
@@ -46,6 +48,17 @@ class Reason(StrEnum):
     PLAN_RESTRICTED = "PlanRestricted"
     NOT_PERMITTED = "NotPermitted"
     CANCELLED = "Cancelled"
+    NON_RETRYABLE = "NonRetryable"
+    """A failure rule with action FailTask matched: no retry, whatever the limit."""
+    DISRUPTED = "Disrupted"
+    OOM_KILLED = "OOMKilled"
+    UNSCHEDULABLE = "Unschedulable"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    POD_CREATE_REFUSED = "PodCreateRefused"
+    """Admission (Pod Security, a quota) refused the attempt's pods."""
+    START_TIMED_OUT = "StartTimedOut"
+    """No pod of the attempt ran within spec.startTimeout, for no reason the pods gave."""
+    PARTIALLY_SUCCEEDED = "PartiallySucceeded"
 
 
 class RetryPolicy(ApiModel):
@@ -61,10 +74,18 @@ class RetryPolicy(ApiModel):
         2.0, ge=1, le=100, description="Multiplies the delay for each further retry. Default 2.")
     max_delay: Duration = Field(
         timedelta(minutes=10), description="Cap on the delay between retries. Default 10m.")
+    rules: list[FailureRule] = Field(
+        default_factory=list, max_length=MAX_RULES - 1,
+        description="Rules for failures, first match wins: on exit codes, disruptions or OOM "
+        "kills, retry (the default), FailTask (non-retryable) or Ignore (does not count). "
+        "Without a rule for disruptions, a disruption does not count.")
 
 
 class AgentTaskSpec(ApiModel):
     """What to run, and the rules the operator follows while running it."""
+
+    model_config = ConfigDict(**ApiModel.model_config, json_schema_extra=lambda schema: (
+        schema.update({"x-kubernetes-validations": batch_rules()})))
 
     template: dict[str, Any] = Field(
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
@@ -100,6 +121,18 @@ class AgentTaskSpec(ApiModel):
         1, ge=1, le=100_000,
         description="Successful pods needed. Above 1 the Job uses Indexed completion mode, and "
         "each pod gets its index in JOB_COMPLETION_INDEX. Default 1.")
+    batch: BatchPolicy | None = Field(
+        None, description="Per-item retries, an early stop and partial success, for a batch "
+        "(completions above 1). Without it each item still runs to its end.")
+    start_timeout: Duration | None = Field(
+        None, description="Limit on the time an attempt's pods may take to start running. "
+        "An attempt none of whose pods ran by then fails with a reason that says why "
+        "(Unschedulable, ImagePullFailed, PodCreateRefused or StartTimedOut), and a retry "
+        "may follow.")
+    ttl_after_finished: Duration | None = Field(
+        None, description="Delete the task (and with it its Jobs and payload) this long after "
+        "it is Completed, Failed or Cancelled, like a Job's ttlSecondsAfterFinished. Default: "
+        "the operator's --default-ttl-after-finished, or kept.")
     display_name: str | None = Field(
         None, max_length=256,
         description="A human title, such as 'Daily Sales Report - US Region'.")
@@ -124,6 +157,21 @@ class AgentTaskSpec(ApiModel):
                     isinstance(c, dict) for c in containers):
                 raise ValueError(f"template.spec.{group} must be a list of objects")
         return template
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> AgentTaskSpec:
+        # The same rules as batch_rules(), for objects that reach the operator some other way.
+        batch = self.batch
+        if batch is None:
+            return self
+        if self.completions <= 1:
+            raise ValueError("spec.batch applies to batch tasks only: set completions above 1")
+        if batch.min_succeeded_items is not None and \
+                batch.min_succeeded_items > self.completions:
+            raise ValueError("spec.batch.minSucceededItems cannot exceed completions")
+        if batch.max_failed_items is not None and batch.max_failed_items >= self.completions:
+            raise ValueError("spec.batch.maxFailedItems must be below completions")
+        return self
 
     @field_validator("depends_on")
     @classmethod
@@ -156,6 +204,8 @@ class Progress(ApiModel):
     attempt: int | None = Field(
         None, description="The attempt whose agent reported this progress itself (POST "
         "/progress); empty when the operator counts completed pods.")
+    items: ItemProgress | None = Field(
+        None, description="A batch task's items over all attempts: succeeded, failed, left.")
 
 
 class AttemptRecord(ApiModel):
@@ -168,6 +218,15 @@ class AttemptRecord(ApiModel):
     result: str = Field(description="Succeeded or Failed.")
     reason: str = Field(description="Why it ended, in one CamelCase word.")
     message: str = Field("", description="Details.")
+    exit_code: int | None = Field(None, description="The failed container's exit code.")
+    rule: str | None = Field(
+        None, description="The failure rule that matched, such as 'retries.rules[0]'.")
+    counted: bool = Field(
+        True, description="False when a rule said this failure does not use up a retry.")
+    items: AttemptItems | None = Field(None, description="A batch attempt's items.")
+    memory: dict[str, str] | None = Field(
+        None, description="Memory limit per container this attempt ran with, when a rule "
+        "raises it after an OOM kill.")
 
 
 class TaskResult(ApiModel):
