@@ -184,5 +184,22 @@ def test_pod_security_admission_refuses_a_privileged_pod(api: Api, own_ns: str) 
     api.batch.create_namespaced_job(own_ns, job)
     api.wait_event(own_ns, "priv", "FailedCreate", 60)
     messages = [e.message for e in api.events(own_ns, "priv") if e.reason == "FailedCreate"]
-    assert any("PodSecurity" in m and "privileged" in m for m in messages), messages
+    assert any('violates PodSecurity "restricted:latest"' in m and "privileged" in m
+               for m in messages), messages
     assert _pods(api, own_ns, "priv") == []
+
+
+def test_unsatisfiable_node_selector_leaves_the_pod_unscheduled(api: Api, own_ns: str) -> None:
+    job = _job("nowhere")
+    job["spec"]["template"]["spec"]["nodeSelector"] = {"agenttasks.io/no-such-node": "true"}
+    api.batch.create_namespaced_job(own_ns, job)
+
+    def unschedulable() -> Any:
+        for pod in _pods(api, own_ns, "nowhere"):
+            for c in pod.status.conditions or []:
+                if (c.type, c.status, c.reason) == ("PodScheduled", "False", "Unschedulable"):
+                    return pod
+        return None
+
+    pod = wait_for(unschedulable, 60, what="the scheduler to report Unschedulable")
+    assert pod.status.phase == "Pending" and not pod.spec.node_name
