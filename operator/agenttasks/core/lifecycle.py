@@ -88,8 +88,7 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     cleanup = _old_jobs(jobs, attempts)
 
     if status.terminal():
-        due = deletion_time(status.completion_time,
-                            task.spec.ttl_after_finished if task.spec else None, default_ttl)
+        due = _deletion_time(task, status, default_ttl)
         if expired(due, now):
             # Its Jobs and payload go with it (owner references): nothing else to do, and
             # no status to write on an object being deleted.
@@ -112,7 +111,16 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
         outcome = _step(task, task.spec, by_attempt.get(attempts), attempts, history, now,
                         gates)
     outcome.actions.extend(cleanup)
-    return _finish(task, outcome, attempts, history, now)
+    decision = _finish(task, outcome, attempts, history, now)
+    if decision.status.terminal():  # the pass that ends it wakes it when it is to go
+        decision = replace(decision, wake_at=_deletion_time(task, decision.status, default_ttl))
+    return decision
+
+
+def _deletion_time(task: TaskFacts, status: AgentTaskStatus, default_ttl: timedelta | None
+                   ) -> datetime | None:
+    own = task.spec.ttl_after_finished if task.spec else None
+    return deletion_time(status.completion_time, own, default_ttl)
 
 
 def expiry(task: TaskSummary, now: datetime, default_ttl: timedelta | None
