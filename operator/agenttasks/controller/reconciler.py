@@ -85,6 +85,9 @@ class TaskReconciler:
         self._refused: dict[Key, tuple[str, str]] = {}
         # Passes since the task last became ready to start, for the start-passes metric.
         self._passes: dict[Key, int] = {}
+        # The uid of each expired task whose delete was sent: the events of its foreground
+        # deletion (its own, its Jobs') bring passes, which need not send it again.
+        self._deleting: dict[Key, str] = {}
 
     async def reconcile(self, key: Key) -> None:
         try:
@@ -303,6 +306,9 @@ class TaskReconciler:
         its name (a GitOps tool restoring it) can never meet its predecessor's Jobs, whose
         names it would reuse. The uid precondition: a task created since under the same
         name is never deleted (409); one gone already (404) is success too."""
+        self.wakeups.at(key, None)
+        if self._deleting.get(key) == action.uid:
+            return  # sent; the garbage collector is at work
         try:
             await self.kube.delete_object("agenttasks", key[0], key[1], uid=action.uid,
                                           propagation="Foreground")
@@ -311,7 +317,7 @@ class TaskReconciler:
             if not exc.conflict:
                 raise
             log.info("AgentTask %s/%s is another task now; the expired one is gone", *key)
-        self.wakeups.at(key, None)
+        self._deleting[key] = action.uid
 
     def _refuse(self, task: TaskFacts, why: str) -> None:
         """No Job exists under the grant: its slot is free, and the next pass decides."""
@@ -346,6 +352,7 @@ class TaskReconciler:
         self.slots.withdraw(key)
         self._passes.pop(key, None)
         self._refused.pop(key, None)
+        self._deleting.pop(key, None)
         self._forget_attempt(key)
         await self._settle_sent_grant(key, None)
 
