@@ -12,7 +12,9 @@ in the pass its grant wakes.
 The view holds a terminal task as a summary (core.facts.TaskSummary). Its pass asks
 core.lifecycle.settled first, which says from the summary and the Jobs alone that ``decide``
 would change nothing (the start-up pass over every stored task reads and writes nothing);
-otherwise the whole task is read from the API server and decided as any other.
+otherwise the whole task is read from the API server and decided as any other. Before
+either, core.lifecycle.expiry says from the summary whether its ttlAfterFinished has passed:
+then the task is deleted, unread, and the pass ends.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class TaskReconciler:
             if isinstance(ending, DeleteTask):
                 await self._delete_task(key, ending)  # without reading it
                 return
-            task = await self._whole(entry, ending)
+            task = await self._whole(key, entry, ending)
         else:
             task = entry
         if task is None:
@@ -140,11 +142,13 @@ class TaskReconciler:
         if decision.status.terminal():
             self._forget_attempt(key)
 
-    async def _whole(self, task: TaskSummary, expires: datetime | None) -> TaskFacts | None:
+    async def _whole(self, key: Key, task: TaskSummary, expires: datetime | None
+                     ) -> TaskFacts | None:
         """A terminal task's whole facts from the API server, when its Jobs say something
         its status does not hold yet; None when the pass has nothing to do (``settled``:
         what ``decide`` would answer, without reading the task, its wake-up at ``expires``
-        when it is to be deleted then), or the task is gone."""
+        when it is to be deleted then), or the task is gone. ``key``: the pass's own, which
+        the wake-up keeps (the index's tuple, not another copy per stored task)."""
         jobs = await self._owned_jobs(task.key, task.uid, None)
         if settled(task, jobs):
             self._refused.pop(task.key, None)
@@ -152,7 +156,7 @@ class TaskReconciler:
             self._passes.pop(task.key, None)
             if (report := self.reports.due(task.key)) is not None:
                 self.reports.written(task.key, report)
-            self.wakeups.at(task.key, self._wake_at(task.key, expires))
+            self.wakeups.at(key, self._wake_at(key, expires))
             self._forget_attempt(task.key)
             return None
         body = await self.kube.get_object("agenttasks", task.namespace, task.name)
