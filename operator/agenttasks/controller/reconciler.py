@@ -127,7 +127,8 @@ class TaskReconciler:
         if decision.wants_slot and self.slots.offer(candidate_of(task)):
             # Stale without the slot just granted: the same facts, with the grant.
             granted = replace(facts.gates, slot_granted=True)
-            decision = decide(task, facts.jobs, now, granted, facts.report)
+            decision = decide(task, facts.jobs, now, granted, facts.report,
+                              default_ttl=self.default_ttl)
         starts = _starts(decision)
         if not starts and not decision.wants_slot:
             self.slots.withdraw(key)  # a grant under which nothing was sent goes back
