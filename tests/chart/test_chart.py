@@ -190,7 +190,8 @@ EVERYTHING: Sets = (*HA, "podDisruptionBudget.enabled=true", "ingress.enabled=tr
                     "networkPolicy.enabled=true", "priorityAging=1/5m",
                     "maxRunningPerNamespace=2", "dashboard.readOnlyWithoutToken=true",
                     "dashboard.tokenAudiences={agenttasks-dashboard}",
-                    *SPLIT, "receiver.replicas=2", "metricsPort=9090")
+                    *SPLIT, "receiver.replicas=2", "metricsPort=9090",
+                    "tasks.defaultTTLAfterFinished=7d")
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lint", "strict"])
@@ -457,15 +458,28 @@ def test_every_flag_from_values() -> None:
     docs = render("watchNamespaces={team-a}", "httpPort=9000", "workers=4", "maxRunning=20",
                   "maxRunningPerNamespace=5", "priorityAging=1/5m", "plan=growth",
                   "replicas=3", "admissionWebhook.port=10443",
-                  "dashboard.readOnlyWithoutToken=true", "dashboard.tokenAudiences={dash}")
+                  "dashboard.readOnlyWithoutToken=true", "dashboard.tokenAudiences={dash}",
+                  "tasks.defaultTTLAfterFinished=7d")
     assert args(docs) == [
         "--namespace=team-a", "--http-port=9000", "--workers=4", "--max-running=20",
-        "--max-running-per-namespace=5", "--priority-aging=1/5m", "--plan=growth",
+        "--max-running-per-namespace=5", "--priority-aging=1/5m",
+        "--default-ttl-after-finished=7d", "--plan=growth",
         f"--progress-url=http://{FULLNAME}.{NAMESPACE}.svc:80", f"--peering={FULLNAME}",
         "--admission-port=10443", f"--admission-cert-dir={CERT_DIR}",
         "--dashboard-read-only", "--dashboard-token-audience=dash"]
     ports = {p["name"]: p["containerPort"] for p in container(docs)["ports"]}
     assert ports == {"http": 9000, "admission": 10443}
+
+
+def test_default_ttl_after_finished_is_a_flag() -> None:
+    """Empty (the default) or null keeps finished tasks: no flag. Integer seconds pass as
+    they are, 0 too (delete at once), so --set without --set-string means the same."""
+    def flag(*sets: str) -> list[str]:
+        return [a for a in args(render(*sets)) if a.startswith("--default-ttl-after-finished")]
+    assert flag() == [] and flag("tasks.defaultTTLAfterFinished=null") == []
+    assert flag("tasks.defaultTTLAfterFinished=24h") == ["--default-ttl-after-finished=24h"]
+    assert flag("tasks.defaultTTLAfterFinished=3600") == ["--default-ttl-after-finished=3600"]
+    assert flag("tasks.defaultTTLAfterFinished=0") == ["--default-ttl-after-finished=0"]
 
 
 def test_token_audiences_are_flags() -> None:
@@ -895,6 +909,10 @@ def test_notes_send_deliveries_to_the_receiver(tmp_path: Path) -> None:
     ("receiver.splt=true", "splt"),
     ("receiver.split=yes", "split"),
     ("metricsPort=0", "metricsPort"),
+    ("tasks.defaultTTLAfterFinished=soon", "defaultTTLAfterFinished"),
+    ("tasks.defaultTTLAfterFinished=-5", "defaultTTLAfterFinished"),
+    ("tasks.defaultTTLAfterFinished=1.5", "defaultTTLAfterFinished"),
+    ("tasks.defaultTTL=1d", "defaultTTL"),
 ])
 def test_wrong_value_fails_with_a_clear_message(value: str, mention: str) -> None:
     result = template((value,))
@@ -912,6 +930,8 @@ def test_schema_is_draft_07_and_closed() -> None:
     # a token by default, for the API server's own audience
     assert values["dashboard"] == {"readOnlyWithoutToken": False, "tokenAudiences": []}
     assert values["receiver"]["split"] is False and values["metricsPort"] is None
+    assert values["tasks"] == {"defaultTTLAfterFinished": ""}  # finished tasks are kept
+    assert schema["properties"]["tasks"]["additionalProperties"] is False
     assert schema["properties"]["receiver"]["additionalProperties"] is False
     dashboard = schema["properties"]["dashboard"]
     assert dashboard["additionalProperties"] is False

@@ -8,6 +8,7 @@ lines that allocated them.
 
     .venv/bin/python -m tests.perf.stored_memory 20000        # time and memory
     .venv/bin/python -m tests.perf.stored_memory 20000 --time # time only (for py-spy)
+    .venv/bin/python -m tests.perf.stored_memory 20000 --ttl  # each to be deleted in 30d
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import gc
 import sys
 import time
 import tracemalloc
+from datetime import timedelta
 from typing import Any, cast
 
 from agenttasks.controller.engine import Engine
@@ -54,10 +56,12 @@ class _Kube:
         return {"metadata": {"resourceVersion": "300000"}}
 
 
-def _world() -> tuple[Engine, Watches, _Kube]:
+def _world(ttl: timedelta | None = None) -> tuple[Engine, Watches, _Kube]:
+    """``ttl``: the operator's --default-ttl-after-finished (a wake-up for every task)."""
     fake = _Kube()
     kube = cast(Kube, fake)
-    engine = Engine(OperatorSettings(namespaces=(NS,)), kube, SecretCache(kube))
+    engine = Engine(OperatorSettings(namespaces=(NS,), default_ttl_after_finished=ttl), kube,
+                    SecretCache(kube))
     return engine, Watches(engine), fake
 
 
@@ -83,11 +87,13 @@ async def _start_up_pass(engine: Engine) -> float:
 
 
 def main(argv: list[str]) -> int:
-    count = int(argv[0]) if argv else 20000
+    count = int(argv[0]) if argv and argv[0].isdigit() else 20000
+    # Far enough ahead that no stored task is due: each gets its wake-up, none is deleted.
+    ttl = timedelta(days=3650) if "--ttl" in argv else None
     pages = list_pages(count, namespace=NS)
     size = sum(len(p) for p in pages)
     print(f"{count} stored tasks, {size / count:.0f} bytes of JSON each")
-    engine, watches, fake = _world()
+    engine, watches, fake = _world(ttl)
     listed = _list(watches, pages)
     passed = asyncio.run(_start_up_pass(engine))
     print(f"time: listing {listed:.2f}s, start-up pass "
@@ -97,7 +103,7 @@ def main(argv: list[str]) -> int:
     del engine, watches, fake
     gc.collect()
     tracemalloc.start(1)
-    engine, watches, _fake = _world()
+    engine, watches, _fake = _world(ttl)
     _list(watches, pages)
     gc.collect()
     listed = tracemalloc.take_snapshot()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from click.testing import CliRunner
 
@@ -33,3 +35,34 @@ def test_token_audiences_repeat_or_split_on_commas(monkeypatch: pytest.MonkeyPat
 ])
 def test_split_audiences(values: tuple[str, ...], audiences: tuple[str, ...]) -> None:
     assert split_audiences(values) == audiences
+
+
+def test_default_ttl_after_finished_is_a_duration_or_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_of(monkeypatch).default_ttl_after_finished is None
+    assert settings_of(monkeypatch, "--default-ttl-after-finished=").default_ttl_after_finished \
+        is None
+    assert settings_of(monkeypatch, "--default-ttl-after-finished", "7d") \
+        .default_ttl_after_finished == timedelta(days=7)
+    assert settings_of(monkeypatch, "--default-ttl-after-finished=90") \
+        .default_ttl_after_finished == timedelta(seconds=90)
+
+
+def test_a_default_ttl_that_is_not_a_duration_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agenttasks.app, "main", lambda _settings: None)
+    result = CliRunner().invoke(operator, ["--default-ttl-after-finished=soon"])
+    assert result.exit_code == 2 and "--default-ttl-after-finished" in result.output
+
+
+def test_the_engine_hands_the_default_to_the_task_reconciler() -> None:
+    from typing import cast
+
+    from agenttasks.controller.engine import Engine
+    from agenttasks.kube.client import Kube
+    from agenttasks.kube.secrets import SecretCache
+
+    kube = cast(Kube, object())
+    engine = Engine(OperatorSettings(default_ttl_after_finished=timedelta(hours=2)), kube,
+                    SecretCache(kube))
+    assert engine.tasks.default_ttl == timedelta(hours=2)

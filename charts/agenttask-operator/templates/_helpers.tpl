@@ -309,6 +309,10 @@ The flags of `agenttasks operator`, one list item each.
 {{- if .Values.priorityAging }}
 - --priority-aging={{ .Values.priorityAging }}
 {{- end }}
+{{- $ttl := (.Values.tasks | default dict).defaultTTLAfterFinished }}
+{{- if and (not (kindIs "invalid" $ttl)) (ne (toString $ttl) "") }}
+- --default-ttl-after-finished={{ $ttl }}
+{{- end }}
 - --plan={{ .Values.plan }}
 - --progress-url=http://{{ include "agenttask-operator.fullname" . }}.{{ .Release.Namespace }}.svc:{{ int .Values.service.port }}
 {{- if include "agenttask-operator.peering" . }}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 
 import click
 
+from agenttasks.api.duration import parse_duration
 from agenttasks.controller.settings import OperatorSettings
 from agenttasks.core.peering import priority_for
 from agenttasks.core.plans import Plan
@@ -37,6 +39,10 @@ from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
               help="Objects reconciled at once.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False),
               help="Kubeconfig to use; default $KUBECONFIG, ~/.kube/config, or in-cluster.")
+@click.option("--default-ttl-after-finished", "default_ttl", metavar="DURATION",
+              help="Delete a finished task this long after it ended (such as 7d or 24h) "
+              "when it does not set spec.ttlAfterFinished itself. Default (or empty): keep "
+              "finished tasks.")
 @click.option("--max-running", type=click.IntRange(min=0), default=10, show_default=True,
               help="Most tasks InProgress at once across watched namespaces; 0 = unlimited.")
 @click.option("--max-running-per-namespace", type=click.IntRange(min=0), default=0,
@@ -87,7 +93,8 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              progress_url: str | None = None, metrics_port: int | None = None,
              serve_hooks: bool = True, receiver_user: str | None = None,
              receiver_audience: str | None = None,
-             progress_audience: str = DEFAULT_AUDIENCE) -> None:
+             progress_audience: str = DEFAULT_AUDIENCE,
+             default_ttl: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
 
@@ -98,6 +105,7 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         aging = Aging.parse(priority_aging) if priority_aging else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--priority-aging") from None
+    ttl = ttl_of(default_ttl)
     replica = os.environ.get("POD_NAME") or socket.gethostname()
     identity = f"{replica}@{os.getpid()}"
     main(OperatorSettings(
@@ -112,7 +120,18 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}",
         serve_hooks=serve_hooks, receiver_user=receiver_user,
         receiver_audience=receiver_audience, metrics_port=metrics_port,
-        progress_audience=progress_audience))
+        progress_audience=progress_audience, default_ttl_after_finished=ttl))
+
+
+def ttl_of(value: str | None) -> timedelta | None:
+    """--default-ttl-after-finished: a duration as in spec.ttlAfterFinished; empty: none."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_duration(value.strip())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--default-ttl-after-finished") \
+            from None
 
 
 def split_audiences(values: tuple[str, ...]) -> tuple[str, ...]:

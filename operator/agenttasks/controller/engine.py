@@ -80,7 +80,8 @@ class Engine:
             if self.settings.progress_url else None
         self.tasks = TaskReconciler(self.kube, self.view, self.wakeups, self.slots,
                                     self.events, self.settings.plan, progress, self.reports,
-                                    again=self.queue.add, identity=self.identity)
+                                    again=self.queue.add, identity=self.identity,
+                                    default_ttl=self.settings.default_ttl_after_finished)
         # One wake-up heap for every schedule's next fire.
         self.schedule_wakeups = WakeUps(
             lambda key: self.schedule_queue.add(key))  # type: ignore[arg-type]

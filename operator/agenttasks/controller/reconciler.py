@@ -12,7 +12,9 @@ in the pass its grant wakes.
 The view holds a terminal task as a summary (core.facts.TaskSummary). Its pass asks
 core.lifecycle.settled first, which says from the summary and the Jobs alone that ``decide``
 would change nothing (the start-up pass over every stored task reads and writes nothing);
-otherwise the whole task is read from the API server and decided as any other.
+otherwise the whole task is read from the API server and decided as any other. Before
+either, core.lifecycle.expiry says from the summary whether its ttlAfterFinished has passed:
+then the task is deleted, unread, and the pass ends.
 """
 
 from __future__ import annotations
@@ -26,10 +28,18 @@ from agenttasks import metrics
 from agenttasks.api.meta import ANNOTATION_GRANTED_AT, Key
 from agenttasks.api.task import AgentTaskStatus, Progress, Reason
 from agenttasks.api.timefmt import format_time_ms, utcnow
-from agenttasks.core.actions import CreateJob, Decision, DeleteJob, Emit, Gates, SetJobSuspended
+from agenttasks.core.actions import (
+    CreateJob,
+    Decision,
+    DeleteJob,
+    DeleteTask,
+    Emit,
+    Gates,
+    SetJobSuspended,
+)
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
-from agenttasks.core.lifecycle import decide, settled
+from agenttasks.core.lifecycle import decide, expiry, settled
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
@@ -63,8 +73,10 @@ class TaskReconciler:
                  events: EventRecorder, plan: Plan, progress: ProgressWiring | None,
                  reports: ProgressInbox,
                  again: Callable[[Key], None], identity: OperatorIdentity,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 default_ttl: timedelta | None = None) -> None:
         self.kube, self.view, self.wakeups, self.clock = kube, view, wakeups, clock
+        self.default_ttl = default_ttl  # --default-ttl-after-finished: None keeps tasks
         self.identity = identity  # whose namespace and ServiceAccount no task may use
         self.again = again  # another pass of a key, after this one: the engine's queue
         self.slots, self.events, self.plan = slots, events, plan
@@ -75,6 +87,9 @@ class TaskReconciler:
         self._refused: dict[Key, tuple[str, str]] = {}
         # Passes since the task last became ready to start, for the start-passes metric.
         self._passes: dict[Key, int] = {}
+        # The uid of each expired task whose delete was sent: the events of its foreground
+        # deletion (its own, its Jobs') bring passes, which need not send it again.
+        self._deleting: dict[Key, str] = {}
 
     async def reconcile(self, key: Key) -> None:
         try:
@@ -89,18 +104,31 @@ class TaskReconciler:
         if entry is None:
             await self._forget(key)
             return
-        task = await self._whole(entry) if isinstance(entry, TaskSummary) else entry
+        if isinstance(entry, TaskSummary):
+            ending = expiry(entry, self.clock(), self.default_ttl)
+            if isinstance(ending, DeleteTask):
+                await self._delete_task(key, ending)  # without reading it
+                return
+            task = await self._whole(key, entry, ending)
+        else:
+            task = entry
         if task is None:
             return
         facts = await self._gather(task)
         now = self.clock()
-        decision = decide(task, facts.jobs, now, facts.gates, facts.report)
+        decision = decide(task, facts.jobs, now, facts.gates, facts.report,
+                          default_ttl=self.default_ttl)
+        deletion = next((a for a in decision.actions if isinstance(a, DeleteTask)), None)
+        if deletion is not None:
+            await self._delete_task(key, deletion)
+            return
         if decision.wants_slot or _starts(decision):
             self._passes[key] = self._passes.get(key, 0) + 1
         if decision.wants_slot and self.slots.offer(candidate_of(task)):
             # Stale without the slot just granted: the same facts, with the grant.
             granted = replace(facts.gates, slot_granted=True)
-            decision = decide(task, facts.jobs, now, granted, facts.report)
+            decision = decide(task, facts.jobs, now, granted, facts.report,
+                              default_ttl=self.default_ttl)
         starts = _starts(decision)
         if not starts and not decision.wants_slot:
             self.slots.withdraw(key)  # a grant under which nothing was sent goes back
@@ -115,10 +143,13 @@ class TaskReconciler:
         if decision.status.terminal():
             self._forget_attempt(key)
 
-    async def _whole(self, task: TaskSummary) -> TaskFacts | None:
+    async def _whole(self, key: Key, task: TaskSummary, expires: datetime | None
+                     ) -> TaskFacts | None:
         """A terminal task's whole facts from the API server, when its Jobs say something
         its status does not hold yet; None when the pass has nothing to do (``settled``:
-        what ``decide`` would answer, without reading the task), or the task is gone."""
+        what ``decide`` would answer, without reading the task, its wake-up at ``expires``
+        when it is to be deleted then), or the task is gone. ``key``: the pass's own, which
+        the wake-up keeps (the index's tuple, not another copy per stored task)."""
         jobs = await self._owned_jobs(task.key, task.uid, None)
         if settled(task, jobs):
             self._refused.pop(task.key, None)
@@ -126,7 +157,7 @@ class TaskReconciler:
             self._passes.pop(task.key, None)
             if (report := self.reports.due(task.key)) is not None:
                 self.reports.written(task.key, report)
-            self.wakeups.at(task.key, self._wake_at(task.key, None))
+            self.wakeups.at(key, self._wake_at(key, expires))
             self._forget_attempt(task.key)
             return None
         body = await self.kube.get_object("agenttasks", task.namespace, task.name)
@@ -272,6 +303,27 @@ class TaskReconciler:
             log.info("adopted existing Job %s/%s", task.namespace, action.name)
         return True
 
+    async def _delete_task(self, key: Key, action: DeleteTask) -> None:
+        """Deletes a finished task whose TTL has passed: the one writer of a task's fate is
+        its reconciler. Foreground, as the Job TTL controller deletes a Job: the task stays
+        (with a deletionTimestamp) until the garbage collector has deleted its Jobs and their
+        pods, so when it is gone, so is everything it ran; and a task created again under
+        its name (a GitOps tool restoring it) can never meet its predecessor's Jobs, whose
+        names it would reuse. The uid precondition: a task created since under the same
+        name is never deleted (409); one gone already (404) is success too."""
+        self.wakeups.at(key, None)
+        if self._deleting.get(key) == action.uid:
+            return  # sent; the garbage collector is at work
+        try:
+            await self.kube.delete_object("agenttasks", key[0], key[1], uid=action.uid,
+                                          propagation="Foreground")
+            log.info("deleted AgentTask %s/%s (ttlAfterFinished)", *key)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+            log.info("AgentTask %s/%s is another task now; the expired one is gone", *key)
+        self._deleting[key] = action.uid
+
     def _refuse(self, task: TaskFacts, why: str) -> None:
         """No Job exists under the grant: its slot is free, and the next pass decides."""
         self.slots.release(task.key)
@@ -305,6 +357,7 @@ class TaskReconciler:
         self.slots.withdraw(key)
         self._passes.pop(key, None)
         self._refused.pop(key, None)
+        self._deleting.pop(key, None)
         self._forget_attempt(key)
         await self._settle_sent_grant(key, None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from agenttasks.core.plans import Plan
 from agenttasks.core.queue import Aging, Limits
@@ -77,6 +78,9 @@ class OperatorSettings(WatchedNamespaces):
     """/metrics on this port alone; None: on the HTTP port."""
     progress_audience: str = DEFAULT_AUDIENCE
     """The audience of the projected token each attempt's pod reports progress with."""
+    default_ttl_after_finished: timedelta | None = None
+    """How long a finished task without its own spec.ttlAfterFinished is kept before it is
+    deleted; None: kept until someone deletes it."""
 
     def peering_scopes(self, existing: list[str]) -> list[str | None]:
         """Where kopf keeps this operator's peering objects: one cluster-wide object, or one

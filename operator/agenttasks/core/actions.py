@@ -28,6 +28,15 @@ class DeleteJob:
 
 
 @dataclass(frozen=True)
+class DeleteTask:
+    """The task itself, once its spec.ttlAfterFinished (or the operator's default) has
+    passed; ``uid`` is the precondition that keeps a task created since under the same
+    name from being deleted."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
 class Emit:
     """An Event on the task."""
 
@@ -36,7 +45,7 @@ class Emit:
     message: str
 
 
-Action = CreateJob | SetJobSuspended | DeleteJob | Emit
+Action = CreateJob | SetJobSuspended | DeleteJob | DeleteTask | Emit
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, is_terminal
@@ -96,6 +96,11 @@ class TaskSummary:
     display_name: str
     paused: bool
     depends_on: tuple[str, ...]
+    completion_time: datetime | None
+    """status.completionTime: the clock of spec.ttlAfterFinished (core.expiry)."""
+    ttl: timedelta | None
+    """The task's own spec.ttlAfterFinished (one shared object per value); None: the
+    operator's default applies."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -121,6 +126,7 @@ def _status_fields(status: AgentTaskStatus) -> dict[str, Any]:
         "result_attempt": status.result.attempt if status.result is not None else None,
         "percent": progress.percent if progress is not None else None,
         "progress_message": (progress.message if progress is not None else None) or "",
+        "completion_time": status.completion_time,
     }
 
 
@@ -135,6 +141,7 @@ def summarize(task: TaskFacts) -> TaskSummary:
         display_name=sys.intern((spec.display_name if spec else None) or ""),
         paused=bool(spec and spec.paused),
         depends_on=tuple(spec.depends_on) if spec else (),
+        ttl=_shared_ttl(spec.ttl_after_finished) if spec else None,
         **_status_fields(task.status))
 
 
@@ -151,6 +158,19 @@ def _shared(recorded: tuple[int, ...]) -> tuple[int, ...]:
     if len(_RECORDED) < 1024:
         return _RECORDED.setdefault(recorded, recorded)
     return _RECORDED.get(recorded, recorded)
+
+
+# The TTLs of many tasks are a few values ("1h", "7d"): one timedelta each (bounded, as a
+# TTL may be any number of seconds).
+_TTLS: dict[timedelta, timedelta] = {}
+
+
+def _shared_ttl(ttl: timedelta | None) -> timedelta | None:
+    if ttl is None:
+        return None
+    if len(_TTLS) < 1024:
+        return _TTLS.setdefault(ttl, ttl)
+    return _TTLS.get(ttl, ttl)
 
 
 def summary_of(entry: TaskEntry) -> TaskSummary:

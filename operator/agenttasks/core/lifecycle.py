@@ -26,12 +26,14 @@ from agenttasks.core.actions import (
     CreateJob,
     Decision,
     DeleteJob,
+    DeleteTask,
     Emit,
     Gates,
     SetJobSuspended,
 )
 from agenttasks.core.backoff import retry_delay
 from agenttasks.core.conditions import derive_conditions
+from agenttasks.core.expiry import deletion_time, expired
 from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
 from agenttasks.core.naming import job_name
 
@@ -66,9 +68,11 @@ class _Outcome:
 
 
 def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
-           gates: Gates = OPEN_GATES, report: Progress | None = None) -> Decision:
+           gates: Gates = OPEN_GATES, report: Progress | None = None, *,
+           default_ttl: timedelta | None = None) -> Decision:
     """Decides the task's next status and actions. ``jobs`` are the Jobs this task owns;
-    ``report`` is the agent's newest progress report not yet in status, if any."""
+    ``report`` is the agent's newest progress report not yet in status, if any;
+    ``default_ttl`` is the operator's --default-ttl-after-finished."""
     now = whole_seconds(now)
     status = task.status
     if report is not None and not status.terminal():
@@ -84,12 +88,18 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     cleanup = _old_jobs(jobs, attempts)
 
     if status.terminal():
+        due = _deletion_time(task, status, default_ttl)
+        if expired(due, now):
+            # Its Jobs and payload go with it (owner references): nothing else to do, and
+            # no status to write on an object being deleted.
+            return Decision(status=status, actions=(DeleteTask(task.uid),))
         running = by_attempt.get(attempts)
         extra: list[Action] = list(cleanup)
         if running and not running.finished and not running.deleting:
             extra.append(DeleteJob(running.name))
         return Decision(status=status.model_copy(update={
-            "history": history, "observed_generation": task.generation}), actions=tuple(extra))
+            "history": history, "observed_generation": task.generation}), actions=tuple(extra),
+            wake_at=due)
 
     if task.spec is None:
         outcome = _Outcome(Phase.FAILED, Reason.INVALID_SPEC,
@@ -101,7 +111,28 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
         outcome = _step(task, task.spec, by_attempt.get(attempts), attempts, history, now,
                         gates)
     outcome.actions.extend(cleanup)
-    return _finish(task, outcome, attempts, history, now)
+    decision = _finish(task, outcome, attempts, history, now)
+    if decision.status.terminal():  # the pass that ends it wakes it when it is to go
+        decision = replace(decision, wake_at=_deletion_time(task, decision.status, default_ttl))
+    return decision
+
+
+def _deletion_time(task: TaskFacts, status: AgentTaskStatus, default_ttl: timedelta | None
+                   ) -> datetime | None:
+    own = task.spec.ttl_after_finished if task.spec else None
+    return deletion_time(status.completion_time, own, default_ttl)
+
+
+def expiry(task: TaskSummary, now: datetime, default_ttl: timedelta | None
+           ) -> DeleteTask | datetime | None:
+    """The terminal branch of ``decide`` as far as the summary of a terminal task holds it:
+    DeleteTask once its TTL (or ``default_ttl``) has passed since it became terminal, else
+    the moment it will have (the pass's wake-up); None while it is kept. A due deletion
+    needs no more facts than these, whatever its Jobs say: they go with it."""
+    if not task.terminal:
+        return None
+    due = deletion_time(task.completion_time, task.ttl, default_ttl)
+    return DeleteTask(task.uid) if expired(due, whole_seconds(now)) else due
 
 
 def settled(task: TaskSummary, jobs: list[JobFacts]) -> bool:

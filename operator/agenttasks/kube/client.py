@@ -70,9 +70,15 @@ class Kube:
                 return None
             raise
 
-    async def _delete(self, path: str, propagation: str = "Background") -> None:
+    async def _delete(self, path: str, propagation: str = "Background",
+                      uid: str | None = None) -> None:
+        """Deletes; gone already (404) is success. ``uid``: only the object of that uid
+        (another one of the same name answers 409)."""
+        options: JSON = {"propagationPolicy": propagation}
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
         try:
-            await self._call("DELETE", path, {"propagationPolicy": propagation})
+            await self._call("DELETE", path, options)
         except ApiError as exc:
             if not exc.not_found:
                 raise
@@ -120,8 +126,9 @@ class Kube:
         return await self._call("PATCH", _ours(plural, namespace, name), patch,
                                 content_type=MERGE_PATCH)
 
-    async def delete_object(self, plural: str, namespace: str, name: str) -> None:
-        await self._delete(_ours(plural, namespace, name))
+    async def delete_object(self, plural: str, namespace: str, name: str, *,
+                            uid: str | None = None, propagation: str = "Background") -> None:
+        await self._delete(_ours(plural, namespace, name), propagation, uid)
 
     async def list_objects(self, plural: str, namespace: str | None,
                            label_selector: str = "") -> JSON:
