@@ -63,6 +63,8 @@ class ItemProgress(ApiModel):
 class AttemptItems(ApiModel):
     """The items one attempt of a batch task ran, by item number, as compact ranges."""
 
-    ran: str = Field(max_length=4096, description="Items this attempt ran.")
-    succeeded: str = Field("", max_length=4096, description="Items that succeeded in it.")
-    failed: str = Field("", max_length=4096, description="Items that failed in it.")
+    # Unbounded on purpose: the next attempt's items are derived from the newest record, so
+    # it must hold them whole (compact ranges stay short unless failures are scattered).
+    ran: str = Field(description="Items this attempt ran.")
+    succeeded: str = Field("", description="Items that succeeded in it.")
+    failed: str = Field("", description="Items that failed in it.")
