@@ -59,6 +59,15 @@ def plan_items(spec: AgentTaskSpec, history: list[AttemptRecord]) -> ItemPlan | 
     return ItemPlan(tuple(left), needed, max_failed, batch.item_retries if batch else 0)
 
 
+def enough_items(spec: AgentTaskSpec, record: AttemptRecord) -> bool:
+    """Whether the batch has the items its partial-success rule needs, after the attempt of
+    ``record``."""
+    batch = spec.batch
+    if batch is None or batch.min_succeeded_items is None or record.items is None:
+        return False
+    return item_progress(spec.completions, record.items).succeeded >= batch.min_succeeded_items
+
+
 def job_items(job: JobFacts) -> list[int]:
     """The items a Job runs: its own list, or (a Job from before item lists) its indexes."""
     try:
