@@ -52,7 +52,9 @@ def test_a_retry_runs_only_the_items_left_and_needs_only_what_is_missing() -> No
     items = done.status.progress and done.status.progress.items
     assert items and (items.succeeded, items.failed, items.remaining) == (19, 1, 0)
     assert items.failed_items == "12" and items.done == "19/20"
-    assert done.status.message == "19 of 20 items succeeded by attempt 2 (Job t-2); failed: 12"
+    assert items.left_items == "12"
+    assert done.status.message == \
+        "19 of 20 items succeeded by attempt 2 (Job t-2); not succeeded: 12"
     # The Job controller may fail the Job on the failed index before its success policy:
     # enough items succeeded all the same.
     lost_race = replace(second, outcome="Failed")
@@ -61,6 +63,19 @@ def test_a_retry_runs_only_the_items_left_and_needs_only_what_is_missing() -> No
                                                         Reason.PARTIALLY_SUCCEEDED)
     assert done.status.history[1].items is not None
     assert done.status.history[1].items.ran == "3,7,12"
+
+
+def test_an_item_stopped_by_the_success_policy_keeps_its_earlier_failure() -> None:
+    t = task(**BATCH)
+    first = decide(t, [], T0)
+    failed = job(1, "Failed", items="0-19", completions=20,
+                 completed_indexes="0-2,4-6,8-11,13-19", failed_indexes="3,7,12")
+    after = decide(evolve(t, first.status), [failed], T0 + timedelta(seconds=6))
+    # Items 3 and 7 succeed; 12 was still running when the policy completed the Job.
+    stopped = job(2, "Complete", items="3,7,12", completions=3, completed_indexes="0,1")
+    done = decide(evolve(t, after.status), [failed, stopped], T0 + timedelta(seconds=20))
+    items = done.status.progress and done.status.progress.items
+    assert items and (items.failed_items, items.left_items, items.remaining) == ("12", "12", 0)
 
 
 def test_the_plan_survives_a_history_that_dropped_its_oldest_records() -> None:

@@ -59,6 +59,12 @@ def plan_items(spec: AgentTaskSpec, history: list[AttemptRecord]) -> ItemPlan | 
     return ItemPlan(tuple(left), needed, max_failed, batch.item_retries if batch else 0)
 
 
+def items_before(history: list[AttemptRecord], attempt: int) -> AttemptItems | None:
+    """The items of the newest recorded attempt before ``attempt``."""
+    return next((r.items for r in reversed(history)
+                 if r.attempt < attempt and r.items is not None), None)
+
+
 def enough_items(spec: AgentTaskSpec, record: AttemptRecord) -> bool:
     """Whether the batch has the items its partial-success rule needs, after the attempt of
     ``record``."""
@@ -78,14 +84,20 @@ def job_items(job: JobFacts) -> list[int]:
     return list(range(job.completions))
 
 
-def attempt_items(job: JobFacts) -> AttemptItems:
-    """The record of what a finished batch Job ran, succeeded and failed, by item."""
+def attempt_items(job: JobFacts, before: AttemptItems | None = None) -> AttemptItems:
+    """The record of what a batch Job ran, succeeded and failed, by item. An item that
+    failed in the attempt ``before`` and was stopped in this one (its success policy was met
+    first) keeps its failure: the newest record alone says which items failed."""
     ran = job_items(job)
     succeeded = _at(job.completed_indexes, ran)
     if job.outcome == "Complete" and not job.completed_indexes:
         succeeded = ran  # a Job without completedIndexes completes only when all did
+    failed = set(_at(job.failed_indexes, ran))
+    if before is not None:
+        finished = failed | set(succeeded)
+        failed |= {i for i in parse_ranges(before.failed) if i in set(ran) - finished}
     return AttemptItems(ran=format_ranges(ran), succeeded=format_ranges(succeeded),
-                        failed=format_ranges(_at(job.failed_indexes, ran)))
+                        failed=format_ranges(failed))
 
 
 def _at(indexes: str, ran: list[int]) -> list[int]:
@@ -99,11 +111,14 @@ def item_progress(total: int, items: AttemptItems) -> ItemProgress:
     """The batch's items after an attempt that ran, succeeded and failed ``items`` (for a
     running attempt: so far)."""
     ran = set(parse_ranges(items.ran))
-    succeeded = total - len(ran) + len(set(parse_ranges(items.succeeded)) & ran)
+    done = set(parse_ranges(items.succeeded)) & ran
+    succeeded = total - len(ran) + len(done)
     failed = parse_ranges(items.failed)
     return ItemProgress(total=total, succeeded=succeeded, failed=len(failed),
                         remaining=max(0, total - succeeded - len(failed)),
-                        failed_items=_bounded(items.failed), done=f"{succeeded}/{total}")
+                        failed_items=_bounded(items.failed),
+                        left_items=_bounded(format_ranges(ran - done)),
+                        done=f"{succeeded}/{total}")
 
 
 def _bounded(ranges: str, limit: int = 4096) -> str:

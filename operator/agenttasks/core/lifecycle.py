@@ -33,7 +33,13 @@ from agenttasks.core.actions import (
     SetJobSuspended,
 )
 from agenttasks.core.backoff import retry_delay
-from agenttasks.core.batch import attempt_items, enough_items, item_progress, plan_items
+from agenttasks.core.batch import (
+    attempt_items,
+    enough_items,
+    item_progress,
+    items_before,
+    plan_items,
+)
 from agenttasks.core.conditions import derive_conditions
 from agenttasks.core.expiry import deletion_time, expired
 from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
@@ -180,7 +186,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
     last = history[-1] if history and history[-1].attempt == attempts else None
 
     if current and current.outcome == "Complete":
-        return _completed(spec, current, attempts, now)
+        return _completed(spec, current, attempts, now, history)
     if spec.cancelled:
         outcome = _Outcome(Phase.CANCELLED, Reason.CANCELLED,
                            "cancelled by spec.cancelled", completion_time=now)
@@ -195,7 +201,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
             outcome.actions.append(DeleteJob(current.name))
         return outcome
     if running and current:
-        return _running(spec, current, attempts, gates, task.status.progress)
+        return _running(spec, current, attempts, gates, history, task.status.progress)
     if attempts > 0 and last is None:
         # The current attempt's Job is gone but never finished: count it as failed.
         last = AttemptRecord(attempt=attempts, job_name=job_name(task.name, attempts),
@@ -205,7 +211,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
         history.append(last)
     if last is not None and last.result == "Failed" and current is not None and \
             enough_items(spec, last):
-        return _completed(spec, current, attempts, now)
+        return _completed(spec, current, attempts, now, history)
     if last is not None and last.result == "Failed":
         failure = _after_failure(spec, last, attempts, history, now)
         if failure is not None:
@@ -213,7 +219,8 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
     return _start_or_wait(task, spec, attempts, history, now, gates)
 
 
-def _completed(spec: AgentTaskSpec, job: JobFacts, attempts: int, now: datetime) -> _Outcome:
+def _completed(spec: AgentTaskSpec, job: JobFacts, attempts: int, now: datetime,
+               history: list[AttemptRecord]) -> _Outcome:
     """A Job that completed, or a batch Job that failed after enough of the batch's items
     had succeeded: the task succeeded, in part when items failed or did not run. (The Job's
     successPolicy does not always win: when the last items end together, the Job controller
@@ -222,31 +229,33 @@ def _completed(spec: AgentTaskSpec, job: JobFacts, attempts: int, now: datetime)
     progress = Progress(completed=spec.completions, total=spec.completions, percent=100)
     reason = Reason.SUCCEEDED
     if spec.completions > 1:
-        items = item_progress(spec.completions, attempt_items(job))
+        record = next((r.items for r in history if r.attempt == job.attempt), None)
+        items = item_progress(spec.completions, record or attempt_items(job))
         progress = Progress(completed=items.succeeded, total=items.total,
                             percent=items.succeeded * 100 // items.total, items=items)
         if items.succeeded < items.total:
             reason = Reason.PARTIALLY_SUCCEEDED
-            failed = f"; failed: {items.failed_items}" if items.failed_items else ""
+            failed = f"; not succeeded: {items.left_items}" if items.left_items else ""
             text = f"{items.succeeded} of {items.total} items succeeded by attempt " \
                 f"{attempts} (Job {job.name}){failed}"
     return _Outcome(Phase.COMPLETED, reason, text, completion_time=job.finished_at or now,
                     progress=progress)
 
 
-def _job_progress(spec: AgentTaskSpec, job: JobFacts) -> Progress:
+def _job_progress(spec: AgentTaskSpec, job: JobFacts, history: list[AttemptRecord]
+                  ) -> Progress:
     """A running attempt's progress from its Job: pods done, or a batch's items so far."""
     if spec.completions <= 1 or job.items is None:
         return Progress(completed=job.succeeded, total=spec.completions,
                         percent=job.succeeded * 100 // spec.completions)
-    items = item_progress(spec.completions, attempt_items(job))
+    items = item_progress(spec.completions, attempt_items(job, items_before(history, job.attempt)))
     return Progress(completed=items.succeeded, total=items.total,
                     percent=items.succeeded * 100 // items.total, items=items)
 
 
 def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates,
-             reported: Progress | None = None) -> _Outcome:
-    progress = _job_progress(spec, job)
+             history: list[AttemptRecord], reported: Progress | None = None) -> _Outcome:
+    progress = _job_progress(spec, job, history)
     if reported is not None and reported.attempt == attempts:
         # The agent's own report for this attempt wins over pod counts; a batch's item
         # counts are the Job's, whatever the agent says.
@@ -472,11 +481,12 @@ def timed_out(job: JobFacts, deadline: timedelta | None) -> bool:
 
 
 def _record(job: JobFacts, deadline: timedelta | None, spec: AgentTaskSpec | None,
-            may_ignore: bool) -> AttemptRecord:
+            may_ignore: bool, history: list[AttemptRecord]) -> AttemptRecord:
     """The record of a finished attempt. A failure is judged by the failure rules over its
     pods (when the shell read them); ``may_ignore`` is False once MAX_IGNORED_ATTEMPTS
     attempts went uncounted, and further failures count whatever the rules say."""
-    items = attempt_items(job) if spec is not None and spec.completions > 1 else None
+    items = attempt_items(job, items_before(history, job.attempt)) \
+        if spec is not None and spec.completions > 1 else None
     memory = dict(job.memory) if spec is not None and job.memory and \
         memory_raise_rule(spec.retries.rules) else None
     record = AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
@@ -522,10 +532,11 @@ def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts], attempts:
     """Adds a record for each finished Job not yet in history, newest last, bounded."""
     known = {r.attempt for r in history}
     ignored = sum(1 for r in history if not r.counted)
-    added = []
+    added: list[AttemptRecord] = []
     for job in sorted(jobs, key=lambda j: j.attempt):
         if job.finished and job.attempt not in known and job.attempt <= attempts:
-            record = _record(job, deadline, spec, ignored < MAX_IGNORED_ATTEMPTS)
+            record = _record(job, deadline, spec, ignored < MAX_IGNORED_ATTEMPTS,
+                             sorted([*history, *added], key=lambda r: r.attempt))
             ignored += 0 if record.counted else 1
             added.append(record)
     merged = sorted([*history, *added], key=lambda r: r.attempt)
