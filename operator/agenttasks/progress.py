@@ -1,6 +1,7 @@
 """Report an agent's progress to the AgentTask operator, from inside its pod.
 
-    from agenttasks.progress import report
+    from agenttasks.progress import item, report
+    document = documents[item()]      # this pod's item of a batch (completions > 1)
     report(3, 10, "summarising chapter 3")
 
 Standard library only, so an agent image can vendor this one file. Outside the operator
@@ -23,6 +24,32 @@ URL_ENV = "AGENTTASK_PROGRESS_URL"
 TOKEN_FILE_ENV = "AGENTTASK_PROGRESS_TOKEN_FILE"
 TOKEN_ENV = "AGENTTASK_PROGRESS_TOKEN"
 MAX_TOKEN_BYTES = 64 * 1024
+ITEMS_ENV = "AGENTTASK_ITEMS"
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+
+
+def item() -> int | None:
+    """This pod's item of a batch: its place in the whole batch, which a retry attempt keeps
+    although it runs only the items left. The attempt's items are AGENTTASK_ITEMS (compact
+    ranges such as "3,7,10-12"); the pod runs the one at position JOB_COMPLETION_INDEX.
+    Without AGENTTASK_ITEMS the item is the index itself; None outside a batch."""
+    try:
+        index = int(os.environ[INDEX_ENV])
+    except (KeyError, ValueError):
+        return None
+    ranges = os.environ.get(ITEMS_ENV)
+    if not ranges:
+        return index
+    for part in ranges.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+        except ValueError:
+            return None
+        if index <= last - first:
+            return first + index
+        index -= last - first + 1
+    return None
 
 
 def _token() -> str | None:

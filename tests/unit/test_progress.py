@@ -140,3 +140,19 @@ def test_lifecycle_keeps_the_agents_progress_for_its_attempt() -> None:
     stale = reported.model_copy(update={"attempt": 0})
     status = status.model_copy(update={"progress": stale})
     assert decide(_task(status), [job], T0).status.progress != stale
+
+
+def test_a_pod_learns_its_item_from_the_attempts_items_and_its_index(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from agenttasks import progress
+
+    monkeypatch.delenv(progress.ITEMS_ENV, raising=False)
+    monkeypatch.delenv(progress.INDEX_ENV, raising=False)
+    assert progress.item() is None  # not a batch
+    monkeypatch.setenv(progress.INDEX_ENV, "4")
+    assert progress.item() == 4  # a Job without item lists: the index is the item
+    monkeypatch.setenv(progress.ITEMS_ENV, "3,7,10-12,20")
+    assert progress.item() == 12
+    for index, expected in ((0, 3), (1, 7), (2, 10), (5, 20), (6, None)):
+        monkeypatch.setenv(progress.INDEX_ENV, str(index))
+        assert progress.item() == expected

@@ -52,17 +52,24 @@ class ItemProgress(ApiModel):
 
     total: int = Field(ge=0, description="Items in the batch (spec.completions).")
     succeeded: int = Field(ge=0, description="Items that succeeded in some attempt.")
-    failed: int = Field(ge=0, description="Items whose latest run failed.")
+    failed: int = Field(ge=0, description="Items whose latest finished run failed.")
     remaining: int = Field(ge=0, description="Items not yet run to an end.")
     failed_items: str = Field(
         "", max_length=4096,
         description="The failed items' numbers as compact ranges, such as '3,7-9'.")
+    left_items: str = Field(
+        "", max_length=4096,
+        description="Items not succeeded (failed, stopped, or not yet run), as compact "
+        "ranges: what a retry would run.")
     done: str = Field(description="succeeded/total, for kubectl get.")
 
 
 class AttemptItems(ApiModel):
     """The items one attempt of a batch task ran, by item number, as compact ranges."""
 
-    ran: str = Field(max_length=4096, description="Items this attempt ran.")
-    succeeded: str = Field("", max_length=4096, description="Items that succeeded in it.")
-    failed: str = Field("", max_length=4096, description="Items that failed in it.")
+    # Unbounded on purpose: the next attempt's items are derived from the newest record, so
+    # it must hold them whole (compact ranges stay short unless failures are scattered).
+    ran: str = Field(description="Items this attempt ran.")
+    succeeded: str = Field("", description="Items that succeeded in it.")
+    failed: str = Field(
+        "", description="Items that failed in it, or failed before and did not finish in it.")

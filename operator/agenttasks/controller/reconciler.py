@@ -38,14 +38,14 @@ from agenttasks.core.actions import (
     SetJobSuspended,
 )
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
-from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
+from agenttasks.core.facts import FailedPod, JobFacts, TaskFacts, TaskSummary
 from agenttasks.core.lifecycle import decide, expiry, settled
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
-from agenttasks.manifests.jobs import build_job, job_facts, termination_message
+from agenttasks.manifests.jobs import build_job, failed_pod, job_facts, termination_message
 from agenttasks.manifests.owners import controller_uid
 from agenttasks.manifests.progress_token import ProgressWiring
 from agenttasks.manifests.tasks import status_patch, task_facts
@@ -57,6 +57,7 @@ from .task_view import TaskView
 from .timers import WakeUps
 
 log = logging.getLogger("agenttasks.tasks")
+MAX_FAILED_PODS = 100  # failed pods judged by the failure rules; enough to find a rule
 
 
 @dataclass(frozen=True)
@@ -235,8 +236,9 @@ class TaskReconciler:
         return facts
 
     async def _read_result(self, task: TaskFacts, jobs: list[JobFacts]) -> list[JobFacts]:
-        """The newest finished attempt's termination message, read once from its pod when
-        status has no result for that attempt yet. Only pods the Job controls count: the
+        """The newest finished attempt's termination message, and how its failed pods ended
+        (for the failure rules), read once from its pods when status has no result for that
+        attempt yet. Only pods the Job controls count: the
         ``job-name`` label is anyone's to set on a pod of their own."""
         finished = [j for j in jobs if j.finished]
         if not finished:
@@ -245,11 +247,14 @@ class TaskReconciler:
         known = task.status.result
         if known is not None and known.attempt >= latest.attempt:
             return jobs
-        message = ""
+        message, failed = "", list[FailedPod]()
         for pod in await self.kube.list_pods(task.namespace, f"job-name={latest.name}"):
             if latest.uid is not None and controller_uid(pod) == latest.uid:
                 message = termination_message(pod) or message
-        return [replace(j, termination_message=message) if j is latest else j for j in jobs]
+                if (ended := failed_pod(pod)) is not None and len(failed) < MAX_FAILED_PODS:
+                    failed.append(ended)
+        return [replace(j, termination_message=message, failed_pods=tuple(failed))
+                if j is latest else j for j in jobs]
 
     # --- applying the decision --------------------------------------------------------------
     async def _apply(self, task: TaskFacts, decision: Decision) -> bool:
@@ -272,7 +277,8 @@ class TaskReconciler:
         """Creates the attempt's Job, or adopts it if an earlier run already did. A Job the
         API server refuses is remembered for the next pass, which fails the task (False)."""
         assert task.spec is not None
-        body = build_job(task, task.spec, action.attempt, action.name, self.progress)
+        body = build_job(task, task.spec, action.attempt, action.name, self.progress,
+                         action.items, action.memory)
         granted = self.slots.granted_at(task.key)
         if granted is not None:  # how long the queue held it, for users and the benchmark
             body["metadata"]["annotations"] = {ANNOTATION_GRANTED_AT: format_time_ms(granted)}

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from agenttasks.api.task import AgentTaskStatus
+from agenttasks.core.batch import ItemPlan
 from agenttasks.core.dependencies import DependencyState
 
 
@@ -14,6 +15,10 @@ from agenttasks.core.dependencies import DependencyState
 class CreateJob:
     attempt: int
     name: str
+    items: ItemPlan | None = None
+    """A batch attempt's items and the targets of its Job."""
+    memory: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Raised memory per container ({"requests": .., "limits": ..}) after OOM kills."""
 
 
 @dataclass(frozen=True)

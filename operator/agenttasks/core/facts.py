@@ -11,6 +11,25 @@ from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, is_termin
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerEnd:
+    """How one container of a failed pod ended."""
+
+    container: str
+    exit_code: int
+    reason: str = ""
+    """The kubelet's word for it: Error, OOMKilled, ..."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPod:
+    """One failed pod of an attempt, as the failure rules see it."""
+
+    ends: tuple[ContainerEnd, ...] = ()
+    disrupted: bool = False
+    """Its DisruptionTarget condition is True: evicted, preempted, or its node was lost."""
+
+
+@dataclass(frozen=True, slots=True)
 class JobFacts:
     """The parts of one attempt's Job that decisions depend on."""
 
@@ -35,6 +54,18 @@ class JobFacts:
     termination_message: str | None = None
     """The pod's termination message, read by the shell once the attempt has finished and
     its result is not yet in status; None: not read."""
+    completions: int = 1
+    completed_indexes: str = ""
+    failed_indexes: str = ""
+    """status.completedIndexes and status.failedIndexes of an Indexed Job."""
+    items: str | None = None
+    """The item numbers this attempt runs (its AGENTTASK_ITEMS), as compact ranges; None for
+    a Job that does not say (not a batch, or made before items existed)."""
+    memory: tuple[tuple[str, str], ...] = ()
+    """(container, memory limit) of the Job's pod template, for containers that set one."""
+    failed_pods: tuple[FailedPod, ...] | None = None
+    """How the attempt's failed pods ended: read with the termination message; None: not
+    read."""
 
     @property
     def finished(self) -> bool:

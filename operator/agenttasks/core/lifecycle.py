@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from agenttasks.api.duration import format_duration
+from agenttasks.api.failure_rules import RuleAction
 from agenttasks.api.task import (
     HISTORY_LIMIT,
     AgentTaskSpec,
@@ -32,9 +33,24 @@ from agenttasks.core.actions import (
     SetJobSuspended,
 )
 from agenttasks.core.backoff import retry_delay
+from agenttasks.core.batch import (
+    attempt_items,
+    enough_items,
+    item_progress,
+    items_before,
+    plan_items,
+)
 from agenttasks.core.conditions import derive_conditions
 from agenttasks.core.expiry import deletion_time, expired
 from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
+from agenttasks.core.failures import (
+    MAX_IGNORED_ATTEMPTS,
+    first_exit_code,
+    judge,
+    memory_raise_rule,
+    oom_killed,
+    raised_memory,
+)
 from agenttasks.core.naming import job_name
 
 KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
@@ -45,7 +61,7 @@ KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
 _WARNING_REASONS = {Reason.TIMED_OUT, Reason.DEADLINE_EXCEEDED, Reason.JOB_FAILED,
                     Reason.INVALID_SPEC, Reason.RETRY_SCHEDULED, Reason.DEPENDENCY_FAILED,
                     Reason.DEPENDENCY_CYCLE, Reason.PLAN_RESTRICTED, Reason.JOB_DELETED,
-                    Reason.NOT_PERMITTED}
+                    Reason.NOT_PERMITTED, Reason.NON_RETRYABLE}
 _PERSON_REASONS = {Reason.PAUSED, Reason.CANCELLED}
 RESUMED = "Resumed"
 RERUN = "Rerun"
@@ -84,7 +100,7 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     by_attempt = {j.attempt: j for j in jobs}
     attempts = max([status.attempts, *by_attempt])
     timeout = attempt_deadline(task.spec.timeout) if task.spec else None
-    history = _merge_history(status.history, jobs, attempts, timeout)
+    history = _merge_history(status.history, jobs, attempts, timeout, task.spec)
     cleanup = _old_jobs(jobs, attempts)
 
     if status.terminal():
@@ -170,11 +186,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
     last = history[-1] if history and history[-1].attempt == attempts else None
 
     if current and current.outcome == "Complete":
-        return _Outcome(Phase.COMPLETED, Reason.SUCCEEDED,
-                        f"attempt {attempts} succeeded in Job {current.name}",
-                        completion_time=current.finished_at or now,
-                        progress=Progress(completed=spec.completions, total=spec.completions,
-                                          percent=100))
+        return _completed(spec, current, attempts, now, history)
     if spec.cancelled:
         outcome = _Outcome(Phase.CANCELLED, Reason.CANCELLED,
                            "cancelled by spec.cancelled", completion_time=now)
@@ -189,7 +201,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
             outcome.actions.append(DeleteJob(current.name))
         return outcome
     if running and current:
-        return _running(spec, current, attempts, gates, task.status.progress)
+        return _running(spec, current, attempts, gates, history, task.status.progress)
     if attempts > 0 and last is None:
         # The current attempt's Job is gone but never finished: count it as failed.
         last = AttemptRecord(attempt=attempts, job_name=job_name(task.name, attempts),
@@ -197,19 +209,57 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
                              message=f"the Job of attempt {attempts} was deleted before it "
                              "finished")
         history.append(last)
+    if last is not None and last.result == "Failed" and current is not None and \
+            enough_items(spec, last):
+        return _completed(spec, current, attempts, now, history)
     if last is not None and last.result == "Failed":
-        failure = _after_failure(spec, last, attempts, now)
+        failure = _after_failure(spec, last, attempts, history, now)
         if failure is not None:
             return failure
-    return _start_or_wait(task, spec, attempts, now, gates)
+    return _start_or_wait(task, spec, attempts, history, now, gates)
+
+
+def _completed(spec: AgentTaskSpec, job: JobFacts, attempts: int, now: datetime,
+               history: list[AttemptRecord]) -> _Outcome:
+    """A Job that completed, or a batch Job that failed after enough of the batch's items
+    had succeeded: the task succeeded, in part when items failed or did not run. (The Job's
+    successPolicy does not always win: when the last items end together, the Job controller
+    may see the failed index first and fail the Job.)"""
+    text = f"attempt {attempts} succeeded in Job {job.name}"
+    progress = Progress(completed=spec.completions, total=spec.completions, percent=100)
+    reason = Reason.SUCCEEDED
+    if spec.completions > 1:
+        record = next((r.items for r in history if r.attempt == job.attempt), None)
+        items = item_progress(spec.completions, record or attempt_items(job))
+        progress = Progress(completed=items.succeeded, total=items.total,
+                            percent=items.succeeded * 100 // items.total, items=items)
+        if items.succeeded < items.total:
+            reason = Reason.PARTIALLY_SUCCEEDED
+            failed = f"; not succeeded: {items.left_items}" if items.left_items else ""
+            text = f"{items.succeeded} of {items.total} items succeeded by attempt " \
+                f"{attempts} (Job {job.name}){failed}"
+    return _Outcome(Phase.COMPLETED, reason, text, completion_time=job.finished_at or now,
+                    progress=progress)
+
+
+def _job_progress(spec: AgentTaskSpec, job: JobFacts, history: list[AttemptRecord]
+                  ) -> Progress:
+    """A running attempt's progress from its Job: pods done, or a batch's items so far."""
+    if spec.completions <= 1 or job.items is None:
+        return Progress(completed=job.succeeded, total=spec.completions,
+                        percent=job.succeeded * 100 // spec.completions)
+    items = item_progress(spec.completions, attempt_items(job, items_before(history, job.attempt)))
+    return Progress(completed=items.succeeded, total=items.total,
+                    percent=items.succeeded * 100 // items.total, items=items)
 
 
 def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates,
-             reported: Progress | None = None) -> _Outcome:
-    progress = Progress(completed=job.succeeded, total=spec.completions,
-                        percent=job.succeeded * 100 // spec.completions)
+             history: list[AttemptRecord], reported: Progress | None = None) -> _Outcome:
+    progress = _job_progress(spec, job, history)
     if reported is not None and reported.attempt == attempts:
-        progress = reported  # the agent's own report for this attempt wins over pod counts
+        # The agent's own report for this attempt wins over pod counts; a batch's item
+        # counts are the Job's, whatever the agent says.
+        progress = reported.model_copy(update={"items": progress.items})
     if spec.paused:
         outcome = _Outcome(Phase.PAUSED, Reason.PAUSED,
                            f"Job {job.name} is suspended; set spec.paused to false to resume",
@@ -231,13 +281,26 @@ def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates,
     return outcome
 
 
+def _uncounted(history: list[AttemptRecord]) -> int:
+    return sum(1 for record in history if not record.counted)
+
+
 def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
-                   now: datetime) -> _Outcome | None:
-    """Terminal failure or a scheduled retry; None when the retry is due now."""
+                   history: list[AttemptRecord], now: datetime) -> _Outcome | None:
+    """Terminal failure or a scheduled retry; None when the retry is due now. Attempts a
+    rule left uncounted do not use up the limit, and their retry is due at once."""
     total = spec.retries.limit + 1
-    if attempts >= total:
-        reason = last.reason if last.reason in (Reason.TIMED_OUT, Reason.JOB_DELETED) \
-            else Reason.JOB_FAILED
+    if last.reason == Reason.NON_RETRYABLE:
+        return _Outcome(Phase.FAILED, Reason.NON_RETRYABLE,
+                        f"attempt {attempts} failed: {last.message}",
+                        completion_time=last.completion_time or now)
+    counted = attempts - _uncounted(history)
+    if not last.counted:
+        return None if not spec.paused else _Outcome(
+            Phase.PAUSED, Reason.PAUSED, f"paused after attempt {attempts} failed; set "
+            "spec.paused to false to continue", wake_at=_deadline(spec))
+    if counted >= total:
+        reason = last.reason  # the last attempt's own word: TimedOut, OOMKilled, ...
         if reason == Reason.TIMED_OUT and spec.timeout is not None:
             text = f"attempt {attempts} of {total} exceeded its timeout of " \
                 f"{format_duration(spec.timeout)}"
@@ -245,7 +308,7 @@ def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
             text = f"attempt {attempts} of {total} failed: {last.message or last.reason}"
         return _Outcome(Phase.FAILED, reason, text, completion_time=last.completion_time or now)
     finished = last.completion_time or now
-    due = ceil_seconds(finished + retry_delay(spec.retries, attempts))
+    due = ceil_seconds(finished + retry_delay(spec.retries, counted))
     if spec.deadline and due >= spec.deadline:
         return _Outcome(Phase.FAILED, Reason.DEADLINE_EXCEEDED,
                         f"attempt {attempts} failed and its retry, due at {due.isoformat()}, "
@@ -258,13 +321,13 @@ def _after_failure(spec: AgentTaskSpec, last: AttemptRecord, attempts: int,
     if now < due:
         return _Outcome(Phase.FAILED, Reason.RETRY_SCHEDULED,
                         f"attempt {attempts} of {total} failed ({last.reason}: {last.message}); "
-                        f"retry {attempts} of {spec.retries.limit} starts at {due.isoformat()}",
+                        f"retry {counted} of {spec.retries.limit} starts at {due.isoformat()}",
                         next_retry_time=due, wake_at=due)
     return None
 
 
-def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: datetime,
-                   gates: Gates) -> _Outcome:
+def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int,
+                   history: list[AttemptRecord], now: datetime, gates: Gates) -> _Outcome:
     deadline = _deadline(spec)
     if attempts == 0:
         waiting = _before_first_attempt(spec, now, gates)
@@ -289,9 +352,19 @@ def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int, now: dat
     total = spec.retries.limit + 1
     return _Outcome(Phase.IN_PROGRESS, Reason.RUNNING,
                     f"attempt {attempt} of {total} is running in Job {name}",
-                    actions=[CreateJob(attempt, name)], started_attempt=attempt,
+                    actions=[_create_job(spec, attempt, name, history)],
+                    started_attempt=attempt,
                     progress=Progress(completed=0, total=spec.completions, percent=0),
                     wake_at=deadline)
+
+
+def _create_job(spec: AgentTaskSpec, attempt: int, name: str,
+                history: list[AttemptRecord]) -> CreateJob:
+    """The next attempt's Job: a batch's items still left, and memory raised for each
+    earlier attempt killed for it when a rule says so."""
+    ooms = sum(1 for record in history if record.reason == Reason.OOM_KILLED)
+    memory = raised_memory(spec.template, memory_raise_rule(spec.retries.rules), ooms)
+    return CreateJob(attempt, name, items=plan_items(spec, history), memory=memory)
 
 
 def _before_first_attempt(spec: AgentTaskSpec, now: datetime, gates: Gates) -> _Outcome | None:
@@ -407,23 +480,65 @@ def timed_out(job: JobFacts, deadline: timedelta | None) -> bool:
     return job.finished_at - job.started_at >= deadline
 
 
-def _record(job: JobFacts, deadline: timedelta | None) -> AttemptRecord:
+def _record(job: JobFacts, deadline: timedelta | None, spec: AgentTaskSpec | None,
+            may_ignore: bool, history: list[AttemptRecord]) -> AttemptRecord:
+    """The record of a finished attempt. A failure is judged by the failure rules over its
+    pods (when the shell read them); ``may_ignore`` is False once MAX_IGNORED_ATTEMPTS
+    attempts went uncounted, and further failures count whatever the rules say."""
+    items = attempt_items(job, items_before(history, job.attempt)) \
+        if spec is not None and spec.completions > 1 else None
+    memory = dict(job.memory) if spec is not None and job.memory and \
+        memory_raise_rule(spec.retries.rules) else None
+    record = AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
+                           completion_time=job.finished_at, result="Failed",
+                           reason=Reason.JOB_FAILED.value, message=job.outcome_message,
+                           items=items, memory=memory)
     if job.outcome == "Complete":
-        result, reason = "Succeeded", Reason.SUCCEEDED.value
-    else:
-        result = "Failed"
-        reason = Reason.TIMED_OUT.value if timed_out(job, deadline) else Reason.JOB_FAILED.value
-    return AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
-                         completion_time=job.finished_at, result=result, reason=reason,
-                         message=job.outcome_message)
+        return record.model_copy(update={"result": "Succeeded",
+                                         "reason": Reason.SUCCEEDED.value})
+    if timed_out(job, deadline):
+        return record.model_copy(update={"reason": Reason.TIMED_OUT.value})
+    return record.model_copy(update=_judged(job, spec, may_ignore))
+
+
+def _judged(job: JobFacts, spec: AgentTaskSpec | None, may_ignore: bool) -> dict[str, object]:
+    """Reason, exit code, rule and count of a failed attempt, by the failure rules."""
+    pods = job.failed_pods or ()
+    rules = spec.retries.rules if spec is not None else []
+    match = judge(rules, pods)
+    update: dict[str, object] = {"exit_code": first_exit_code(pods)}
+    if oom_killed(pods):
+        update["reason"] = Reason.OOM_KILLED.value
+    if match is None:
+        if job.outcome_reason == "PodFailurePolicy":  # a FailJob rule; its pods are gone
+            update["reason"] = Reason.NON_RETRYABLE.value
+        return update
+    update.update(exit_code=match.exit_code, rule=match.label)
+    what = f"exit code {match.exit_code}" if match.exit_code is not None else "the failure"
+    if match.action == RuleAction.FAIL_TASK:
+        update.update(reason=Reason.NON_RETRYABLE.value,
+                      message=f"{what} matched {match.label} (FailTask): not retried")
+    elif match.action == RuleAction.IGNORE and may_ignore:
+        update.update(counted=False, message=f"{what} matched {match.label} (Ignore): "
+                      "retried without using up a retry")
+        if match.disrupted:
+            update["reason"] = Reason.DISRUPTED.value
+    return update
 
 
 def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts], attempts: int,
-                   deadline: timedelta | None) -> list[AttemptRecord]:
+                   deadline: timedelta | None, spec: AgentTaskSpec | None
+                   ) -> list[AttemptRecord]:
     """Adds a record for each finished Job not yet in history, newest last, bounded."""
     known = {r.attempt for r in history}
-    added = [_record(j, deadline) for j in jobs if j.finished and j.attempt not in known
-             and j.attempt <= attempts]
+    ignored = sum(1 for r in history if not r.counted)
+    added: list[AttemptRecord] = []
+    for job in sorted(jobs, key=lambda j: j.attempt):
+        if job.finished and job.attempt not in known and job.attempt <= attempts:
+            record = _record(job, deadline, spec, ignored < MAX_IGNORED_ATTEMPTS,
+                             sorted([*history, *added], key=lambda r: r.attempt))
+            ignored += 0 if record.counted else 1
+            added.append(record)
     merged = sorted([*history, *added], key=lambda r: r.attempt)
     return merged[-HISTORY_LIMIT:]
 

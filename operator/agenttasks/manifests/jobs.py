@@ -13,10 +13,16 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.task import AgentTaskSpec
 from agenttasks.api.timefmt import parse_time
-from agenttasks.core.facts import JobFacts, TaskFacts
+from agenttasks.core.batch import ItemPlan
+from agenttasks.core.facts import ContainerEnd, FailedPod, JobFacts, TaskFacts
 from agenttasks.core.lifecycle import attempt_deadline
 from agenttasks.manifests.owners import controller_reference, controller_uid
+from agenttasks.manifests.pod_failure_policy import pod_failure_policy
 from agenttasks.manifests.progress_token import ProgressWiring, add_progress
+
+ITEMS_ENV = "AGENTTASK_ITEMS"
+"""A batch attempt's item numbers (compact ranges); the pod at completion index i runs the
+i-th of them (agenttasks.progress.item())."""
 
 
 def owner_reference(task: TaskFacts) -> dict[str, Any]:
@@ -37,9 +43,12 @@ def add_to_containers(pod_spec: dict[str, Any], env: list[dict[str, Any]],
 
 
 def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
-              progress: ProgressWiring | None = None) -> dict[str, Any]:
-    """The Job for one attempt. Retries belong to the operator, hence backoffLimit 0.
-    With ``progress``, every container gets the progress URL and its token's file."""
+              progress: ProgressWiring | None = None, items: ItemPlan | None = None,
+              memory: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The Job for one attempt. Retries of the attempt belong to the operator, hence
+    backoffLimit 0; a batch's items have their own (backoffLimitPerIndex). With ``progress``,
+    every container gets the progress URL and its token's file; ``items`` are a batch
+    attempt's, ``memory`` raised resources per container."""
     labels = {LABEL_TASK: task.name, LABEL_ATTEMPT: str(attempt), LABEL_MANAGED_BY: MANAGER_NAME}
     template = copy.deepcopy(spec.template)
     template.setdefault("metadata", {})
@@ -48,14 +57,17 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     template["spec"].setdefault("restartPolicy", "Never")
     if progress is not None:
         add_progress(template["spec"], task, progress)
+    _raise_memory(template["spec"], memory or {})
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "parallelism": spec.parallelism,
         "completions": spec.completions,
         "template": template,
     }
-    if spec.completions > 1:
-        job_spec["completionMode"] = "Indexed"
+    if items is not None:
+        _batch(job_spec, template["spec"], items)
+    if template["spec"].get("restartPolicy") == "Never":  # the Job allows it only then
+        job_spec["podFailurePolicy"] = pod_failure_policy(spec.retries.rules)
     deadline = attempt_deadline(spec.timeout)
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = int(deadline.total_seconds())
@@ -70,6 +82,31 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
         },
         "spec": job_spec,
     }
+
+
+def _batch(job_spec: dict[str, Any], pod_spec: dict[str, Any], items: ItemPlan) -> None:
+    """An Indexed Job over the attempt's items. Each item has its own retries, so one
+    failing item leaves the others running (backoffLimit is then left to its default)."""
+    count = len(items.items)
+    job_spec.update(completionMode="Indexed", completions=count,
+                    parallelism=min(job_spec["parallelism"], count),
+                    backoffLimitPerIndex=items.item_retries)
+    del job_spec["backoffLimit"]
+    if items.max_failed is not None:
+        job_spec["maxFailedIndexes"] = items.max_failed
+    if items.succeeded_needed is not None:
+        job_spec["successPolicy"] = {"rules": [{"succeededCount": items.succeeded_needed}]}
+    add_to_containers(pod_spec, [{"name": ITEMS_ENV, "value": items.ranges}])
+
+
+def _raise_memory(pod_spec: dict[str, Any], memory: dict[str, dict[str, str]]) -> None:
+    for container in pod_spec.get("containers") or []:
+        raised = memory.get(container.get("name", ""))
+        if not raised:
+            continue
+        resources = container.setdefault("resources", {})
+        for kind, value in raised.items():
+            resources.setdefault(kind, {})["memory"] = value
 
 
 def job_facts(body: dict[str, Any]) -> JobFacts | None:
@@ -107,7 +144,42 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         finished_at=finished,
         started_at=parse_time(status.get("startTime")),
         deleting=bool(meta.get("deletionTimestamp")),
+        completions=int((body.get("spec") or {}).get("completions") or 1),
+        completed_indexes=str(status.get("completedIndexes") or ""),
+        failed_indexes=str(status.get("failedIndexes") or ""),
+        **_template_facts(body),
     )
+
+
+def _template_facts(body: dict[str, Any]) -> dict[str, Any]:
+    """The attempt's items and memory limits, from the Job's pod template."""
+    pod_spec = (((body.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    items, memory = None, []
+    for container in pod_spec.get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == ITEMS_ENV and isinstance(env.get("value"), str):
+                items = env["value"]
+        limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+        if isinstance(limit, str) and isinstance(container.get("name"), str):
+            memory.append((container["name"], limit))
+    return {"items": items, "memory": tuple(memory)}
+
+
+def failed_pod(pod: dict[str, Any]) -> FailedPod | None:
+    """How a failed pod ended (its containers' exit codes and reasons, and whether it was
+    disrupted); None for a pod that has not failed."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Failed":
+        return None
+    ends = []
+    for container in status.get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        if terminated and isinstance(terminated.get("exitCode"), int):
+            ends.append(ContainerEnd(str(container.get("name", "")), terminated["exitCode"],
+                                     str(terminated.get("reason") or "")))
+    disrupted = any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+                    for c in status.get("conditions") or [])
+    return FailedPod(tuple(ends), disrupted)
 
 
 def termination_message(pod: dict[str, Any]) -> str:
