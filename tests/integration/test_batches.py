@@ -104,3 +104,26 @@ def test_an_oom_killed_attempt_is_retried_with_more_memory(api: Api, ns: str) ->
                  for j in api.jobs(ns, "hungry")}
     assert resources["hungry-2"].limits == {"memory": "128Mi"}
     assert resources["hungry-2"].requests == {"memory": "64Mi"}
+
+
+def test_rules_that_cannot_be_combined_are_refused_at_apply(api: Api, ns: str) -> None:
+    import yaml
+
+    def apply(spec: dict[str, Any]) -> str:
+        body = {"apiVersion": "agenttasks.io/v1alpha1", "kind": "AgentTask",
+                "metadata": {"name": "bad"}, "spec": {"template": template({}), **spec}}
+        result = kubectl(api.kubeconfig, "apply", "-n", ns, "-f", "-",
+                         stdin=yaml.safe_dump(body), check=False)
+        assert result.returncode != 0, f"{spec} was accepted"
+        return result.stderr
+
+    assert "batch tasks only" in apply({"batch": {"itemRetries": 1}})
+    assert "cannot exceed completions" in apply(
+        {"completions": 5, "batch": {"minSucceededItems": 6}})
+    assert "exactly one of exitCodes, onDisruption and onOOMKilled" in apply(
+        {"retries": {"rules": [{"exitCodes": [2], "onDisruption": True, "action": "Retry"}]}})
+    assert "raiseMemory needs onOOMKilled and action Retry" in apply(
+        {"retries": {"rules": [{"exitCodes": [2], "action": "Retry",
+                                "raiseMemory": {"max": "1Gi"}}]}})
+    assert "Unsupported value" in apply({"retries": {"rules": [{"exitCodes": [2],
+                                                               "action": "Skip"}]}})
