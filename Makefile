@@ -69,6 +69,7 @@ integration: install
 ##   BENCH_SWEEP_P99_BOUND (1.0 s).
 ## stored: BENCH_STORED (50000) tasks, operator restarted; BENCH_STORED_WAIT (300 s);
 ##   BENCH_STORED_FILL (etcd: copies put into etcd; api: created and decided through the API).
+## BENCH_PROFILE=1: py-spy samples each operator into bench-profiles/; summaries at the end.
 ## The defaults are estimated at 17-22 minutes on a 2-core machine.
 bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi

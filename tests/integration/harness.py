@@ -97,7 +97,9 @@ class Operator:
         self.port = free_port()
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"{command}-{log_name}.log"
+        self.log_name = log_name
         self.proc: subprocess.Popen[bytes] | None = None
+        self.profiler: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Operator:
         atexit.register(self.stop)  # never outlive the test run, whatever fails
@@ -111,7 +113,30 @@ class Operator:
                                      env={**os.environ, **self.env})
         log.close()
         wait_for(self._healthy, 30, what=f"operator /healthz on port {self.port}")
+        self._profile()
         return self
+
+    def _profile(self) -> None:
+        """With AGENTTASKS_PROFILE_DIR (the benchmark's BENCH_PROFILE), py-spy samples the
+        process until it stops, into <dir>/<command>-<log name>.txt (collapsed stacks)."""
+        folder = os.environ.get("AGENTTASKS_PROFILE_DIR")
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not folder or self.proc is None or not Path(spy).exists():
+            return
+        out = Path(folder) / f"{self.command}-{self.log_name}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.profiler = subprocess.Popen(
+            [spy, "record", "--pid", str(self.proc.pid), "--rate", "50", "--format", "raw",
+             "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _stop_profiler(self) -> None:
+        if self.profiler is not None and self.profiler.poll() is None:
+            self.profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                self.profiler.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.profiler.kill()
 
     def _healthy(self) -> bool:
         assert self.proc is not None
@@ -137,11 +162,13 @@ class Operator:
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, as in a node failure."""
+        self._stop_profiler()
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def stop(self) -> None:
+        self._stop_profiler()
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:

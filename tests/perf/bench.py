@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agenttasks.api.crd import all_crds
 from agenttasks.kube.crds import apply_crds
 from tests.integration.harness import REPO, Api, provide_cluster
-from tests.perf import bench_queue, bench_schedules, load_webhooks
+from tests.perf import bench_queue, bench_schedules, load_webhooks, profile_summary
 from tests.perf.stats import Bar, format_table, shown, summary_rows, without_nan
 from tests.perf.writes import breakdown_rows
 
@@ -94,7 +96,19 @@ class Run:
             print(f"=== phase {name}: {self.elapsed[name]:.0f}s ===", flush=True)
 
 
+def _profiling() -> Path | None:
+    """BENCH_PROFILE=1: py-spy samples every operator the phases start (harness.Operator),
+    into bench-profiles/, summarised at the end."""
+    if os.environ.get("BENCH_PROFILE", "") in ("", "0"):
+        return None
+    folder = Path("bench-profiles").resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    os.environ["AGENTTASKS_PROFILE_DIR"] = str(folder)
+    return folder
+
+
 def main() -> int:
+    profiles = _profiling()
     phases = selected()
     run = Run(phases)
     started = time.monotonic()
@@ -123,6 +137,10 @@ def main() -> int:
     run.elapsed["cluster down"] = time.monotonic() - down
     total = time.monotonic() - started
     report(run, total, queue_data)
+    if profiles is not None:
+        for path in sorted(profiles.glob("*.txt")):
+            found = profile_summary.summary(profile_summary.load(path))
+            print(f"\n== profile {path.name}\n{found}")
     return 1 if run.failed else 0
 
 
