@@ -108,10 +108,8 @@ class Engine:
     def snapshot(self) -> metrics.StateSnapshot:
         by_phase: dict[tuple[str, str], int] = {}
         for key in self.view.task_keys():
-            task = self.view.summary(key)
-            if task is not None:
-                phase = (key[0], str(task.phase or "Pending"))
-                by_phase[phase] = by_phase.get(phase, 0) + 1
+            phase = (key[0], str(self.view.phase(key) or "Pending"))
+            by_phase[phase] = by_phase.get(phase, 0) + 1
         return metrics.StateSnapshot(by_phase, self.slots.waiting_count(),
                                      self.slots.running().total)
 
