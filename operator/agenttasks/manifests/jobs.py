@@ -138,6 +138,7 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         active=int(status.get("active") or 0),
         terminating=int(status.get("terminating") or 0),
         succeeded=int(status.get("succeeded") or 0),
+        ready=int(status.get("ready") or 0),
         outcome=outcome,
         outcome_reason=reason,
         outcome_message=message,
