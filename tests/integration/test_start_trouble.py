@@ -108,3 +108,30 @@ def test_a_refusal_shows_while_it_waits_without_a_start_timeout(api: Api, ns: st
     status = api.wait_phase(ns, "refused", "InProgress", 60, reason="PodCreateRefused")
     assert "PodSecurity" in status["message"]
     assert status["message"].startswith("attempt 1 of 1 in Job refused-1 has not started")
+
+
+def _image_pull_fails() -> dict[str, Any]:
+    template = _template(containers=[{"name": "agent", "image": "example.com/agent:nope"}])
+    template["metadata"]["annotations"]["sim.agenttasks.io/image-pull"] = "fail"
+    return template
+
+
+def test_an_image_that_cannot_be_pulled_fails_its_attempt_as_image_pull_failed(
+        api: Api, ns: str) -> None:
+    api.create_task(ns, {"metadata": {"name": "no-image"},
+                         "spec": {"startTimeout": "4s", "template": _image_pull_fails()}})
+    status = api.wait_phase(ns, "no-image", "Failed", 60, reason="ImagePullFailed")
+    record = status["history"][-1]
+    assert record["reason"] == "ImagePullFailed"
+    assert "container agent of pod no-image-1-" in record["message"]
+    assert 'ErrImagePull: Failed to pull image "example.com/agent:nope"' in record["message"]
+    wait_for(lambda: _jobs_stopped(api, ns, "no-image"), 30, what="the Job to be deleted")
+
+
+def test_an_image_pull_failure_shows_while_it_waits(api: Api, ns: str) -> None:
+    api.create_task(ns, {"metadata": {"name": "pulling"},
+                         "spec": {"template": _image_pull_fails()}})
+    status = api.wait_phase(ns, "pulling", "InProgress", 60, reason="ImagePullFailed")
+    assert status["message"].startswith("attempt 1 of 1 in Job pulling-1 has not started: "
+                                        "container agent of pod pulling-1-")
+    assert "not found" in status["message"]

@@ -401,3 +401,28 @@ def test_long_messages_are_cut() -> None:
     pod = pod_start(_pod("p", conditions=[{"type": "PodScheduled", "status": "False",
                                            "reason": "Unschedulable", "message": "x" * 5000}]))
     assert pod.unscheduled is not None and len(pod.unscheduled[1]) == 1024
+
+
+def test_a_job_counting_a_pod_that_just_ended_is_not_looked_at() -> None:
+    """Seen on the local control plane: an 8 s pod has ended, and until the Job controller
+    counts it the Job shows no ready and no succeeded pod. It ran; nothing is read."""
+    from agenttasks.manifests.jobs import job_facts
+
+    body = {"metadata": {"name": "t-1", "uid": "job-uid-1", "labels": {
+        "agenttasks.io/attempt": "1"}, "creationTimestamp": "2026-11-25T08:00:00Z"},
+        "status": {"startTime": "2026-11-25T08:00:00Z", "ready": 0, "terminating": 0,
+                   "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}}}
+    counting = job_facts(body)
+    assert counting is not None and counting.finishing
+    assert not needs_look(running_status(), spec(), counting, None, s(10))
+    met = job_facts({**body, "status": {"conditions": [
+        {"type": "SuccessCriteriaMet", "status": "True"}]}})
+    assert met is not None and met.finishing
+    failing = job_facts({**body, "status": {"conditions": [
+        {"type": "FailureTarget", "status": "True"}]}})
+    assert failing is not None and failing.finishing
+    plain = job_facts({**body, "status": {"active": 1, "ready": 0}})
+    assert plain is not None and not plain.finishing
+    assert needs_look(running_status(), spec(), plain, None, s(10))
+    d = decide(task(startTimeout=5), [replace(counting, start=facts())], s(30))
+    assert d.status.reason == "Running" and d.status.history == []

@@ -47,6 +47,10 @@ class JobFacts:
     ready: int = 0
     """status.ready: pods with the Ready condition. Above 0 (or any succeeded) the attempt
     has started (core.start_check)."""
+    finishing: bool = False
+    """The Job controller has finished pods still to count (status.uncountedTerminatedPods),
+    or its SuccessCriteriaMet or FailureTarget condition is True: its counts are about to
+    change, or it is about to finish."""
     outcome: Literal["Complete", "Failed"] | None = None
     outcome_reason: str = ""
     outcome_message: str = ""

@@ -11,7 +11,9 @@ of it ran:
   pod whose readiness probe has not passed yet, and a pod that ran and failed.
 
 The check only looks at an attempt whose Job has not finished, is not being deleted, is not
-suspended (a suspended Job has no pods), and has not started by the Job's counts. Its clock
+suspended (a suspended Job has no pods), is not finishing (pods it has yet to count in
+``status.uncountedTerminatedPods``, or a SuccessCriteriaMet or FailureTarget condition), and
+has not started by the Job's counts. Its clock
 starts at the Job's ``status.startTime`` (set when the Job controller starts it, and again
 when it resumes from suspension), or its creation while that is not set.
 
@@ -91,8 +93,12 @@ def ran(job: JobFacts) -> bool:
 
 def checked(job: JobFacts, paused: bool) -> bool:
     """Whether the start check applies to this Job at all: it runs, is not being deleted or
-    suspended (nor about to be: ``paused``), and has not started by its counts."""
-    return not (job.finished or job.deleting or job.suspended or paused or started(job))
+    suspended (nor about to be: ``paused``), has not started by its counts, and is not
+    finishing: while the Job controller counts a pod that just ended (before it adds it to
+    ``succeeded``, a Job that ran shows no ready and no succeeded pod) or has met its
+    success or failure criteria, its next status says more."""
+    return not (job.finished or job.deleting or job.suspended or paused or job.finishing or
+                started(job))
 
 
 def start_clock(job: JobFacts) -> datetime:
