@@ -426,3 +426,13 @@ def test_a_job_counting_a_pod_that_just_ended_is_not_looked_at() -> None:
     assert needs_look(running_status(), spec(), plain, None, s(10))
     d = decide(task(startTimeout=5), [replace(counting, start=facts())], s(30))
     assert d.status.reason == "Running" and d.status.history == []
+
+
+def test_events_are_needed_only_when_the_pods_say_nothing() -> None:
+    from agenttasks.core.start_check import needs_events
+
+    assert needs_events(facts())
+    assert needs_events(facts(PodStart(name="p", created=T0)))
+    assert not needs_events(facts(unschedulable()))
+    assert not needs_events(facts(pulling("ErrImagePull")))
+    assert not needs_events(facts(PodStart(name="p", ran=True)))

@@ -466,22 +466,22 @@ def test_a_stuck_pod_is_read_when_a_look_is_due_and_not_on_every_pass() -> None:
         assert world.kube.looks == []
         clock.at(6.5)  # the first look, 5 s after the Job's start
         await _pass(world, "stuck")
-        assert world.kube.looks == ["pods", "events"]
+        assert world.kube.looks == ["pods"]  # the pod says why: no Event could matter
         status = world.kube.tasks["stuck"]["status"]
         assert (status["phase"], status["reason"]) == ("InProgress", "Unschedulable")
         assert "0/1 nodes are available" in status["message"]
         writes = len(world.kube.status_writes)
         clock.at(9)  # a pass before the next look reads nothing and keeps the reason
         await _pass(world, "stuck")
-        assert world.kube.looks == ["pods", "events"]
+        assert world.kube.looks == ["pods"]
         assert len(world.kube.status_writes) == writes
         clock.at(11)  # the second look, 10 s after
         await _pass(world, "stuck")
-        assert world.kube.looks == ["pods", "events"] * 2
+        assert world.kube.looks == ["pods"] * 2
         assert len(world.kube.status_writes) == writes  # the same words: nothing to write
         world.kube.set_job_status("stuck-1", ready=1)  # the pod starts: the Job says so
         await world.drain()
-        assert world.kube.looks == ["pods", "events"] * 2
+        assert world.kube.looks == ["pods"] * 2
         assert world.phase("stuck") == ("InProgress", "Running")
 
     run(scenario)
@@ -509,5 +509,26 @@ def test_the_start_timeout_records_the_attempt_before_its_job_is_deleted() -> No
         assert history[-1]["reason"] == "Unschedulable"
         assert world.phase("late") == ("Failed", "Unschedulable")
         assert world.kube.writes.count(("delete-job", "late-1")) == 1
+
+    run(scenario)
+
+
+def test_a_job_without_pods_has_its_failed_create_events_read() -> None:
+    async def scenario() -> None:
+        world = World()
+        clock = Clock(world)
+        await world.start()
+        world.kube.add_task("refused")
+        await world.drain()
+        uid = world.kube.jobs["refused-1"]["metadata"]["uid"]
+        world.kube.events.append({"involvedObject": {"uid": uid}, "reason": "FailedCreate",
+                                  "message": 'Error creating: violates PodSecurity "x"',
+                                  "lastTimestamp": "2026-12-01T12:00:02Z"})
+        clock.at(7)
+        world.kube.set_job_status("refused-1", startTime="2026-12-01T12:00:01Z")
+        await world.drain()
+        assert world.kube.looks == ["pods", "events"]
+        assert world.phase("refused") == ("InProgress", "PodCreateRefused")
+        assert "violates PodSecurity" in world.kube.tasks["refused"]["status"]["message"]
 
     run(scenario)

@@ -43,7 +43,7 @@ from agenttasks.core.lifecycle import decide, expiry, settled
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
-from agenttasks.core.start_check import needs_look
+from agenttasks.core.start_check import needs_events, needs_look
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.manifests.jobs import build_job, failed_pod, job_facts, termination_message
@@ -268,7 +268,8 @@ class TaskReconciler:
         """The pods and FailedCreate Events of the current attempt's Job, read only while it
         has not started and a look is due (core.start_check.needs_look): a task whose pod
         starts within its first seconds is never looked at, and a stuck one at most every
-        30 s and at its start timeout. Both lists are bounded."""
+        30 s and at its start timeout. Both lists are bounded, and the Events are read only
+        when the pods give no reason of their own."""
         spec = task.spec
         if spec is None or not jobs:
             return jobs
@@ -282,10 +283,12 @@ class TaskReconciler:
             return jobs
         pods = await self.kube.list_pods(task.namespace, f"{JOB_UID_LABEL}={current.uid}",
                                          limit=START_PODS_LIMIT)
-        events = await self.kube.list_events_of(task.namespace, current.uid, "FailedCreate",
-                                                limit=START_EVENTS_LIMIT)
+        facts = start_facts(current.uid, pods, [])
+        if needs_events(facts):
+            events = await self.kube.list_events_of(task.namespace, current.uid,
+                                                    "FailedCreate", limit=START_EVENTS_LIMIT)
+            facts = start_facts(current.uid, pods, events)
         self._looked[task.key] = (current.uid, now)
-        facts = start_facts(current.uid, pods, events)
         return [replace(j, start=facts) if j is current else j for j in jobs]
 
     # --- applying the decision --------------------------------------------------------------

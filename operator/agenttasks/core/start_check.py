@@ -151,6 +151,12 @@ def needs_look(status: AgentTaskStatus, spec: AgentTaskSpec, job: JobFacts,
     return now >= next_look(job, after, spec.start_timeout)
 
 
+def needs_events(pods: StartFacts) -> bool:
+    """Whether the Job's FailedCreate Events could change the answer over these pods: not
+    when one of them ran or gives a reason of its own (the pods' words come first)."""
+    return not any(p.ran for p in pods.pods) and trouble(pods) is None
+
+
 def trouble(facts: StartFacts) -> Trouble | None:
     """Why the pods have not started, in the pods' or the Job's own words; None when they
     give no reason this check knows."""
