@@ -436,3 +436,20 @@ def test_events_are_needed_only_when_the_pods_say_nothing() -> None:
     assert not needs_events(facts(unschedulable()))
     assert not needs_events(facts(pulling("ErrImagePull")))
     assert not needs_events(facts(PodStart(name="p", ran=True)))
+
+
+def test_the_pass_that_ends_the_task_wakes_at_once_even_with_a_ttl() -> None:
+    t = task(startTimeout="20s", ttlAfterFinished="1h")
+    first = decide(t, [job(start=facts(unschedulable()))], s(20))
+    assert first.status.terminal() and first.wake_at == s(20)
+    final = decide(after(first.status, t), [job()], s(20))
+    assert DeleteJob("t-1") in final.actions and final.wake_at == s(20 + 3600)
+
+
+def test_a_stuck_batch_attempt_records_the_items_it_was_to_run() -> None:
+    t = task(startTimeout=10, completions=4, parallelism=2, retries={"limit": 1})
+    stuck = job(start=facts(unschedulable()), items="0-3", completions=4)
+    d = decide(t, [stuck], s(10))
+    record = d.status.history[-1]
+    assert record.reason == "Unschedulable" and record.items is not None
+    assert (record.items.ran, record.items.succeeded) == ("0-3", "")
