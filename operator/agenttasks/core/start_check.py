@@ -13,9 +13,9 @@ of it ran:
 The check only looks at an attempt whose Job has not finished, is not being deleted, is not
 suspended (a suspended Job has no pods), is not finishing (pods it has yet to count in
 ``status.uncountedTerminatedPods``, or a SuccessCriteriaMet or FailureTarget condition), and
-has not started by the Job's counts. Its clock
-starts at the Job's ``status.startTime`` (set when the Job controller starts it, and again
-when it resumes from suspension), or its creation while that is not set.
+has not started by the Job's counts. Its clock starts at the Job's ``status.startTime`` (set
+when the Job controller starts it, and again when it resumes from suspension), or its
+creation while that is not set.
 
 Why not: the pods' own words first, then the Job's.
 
