@@ -10,6 +10,7 @@ EXPECTED = {
     "simple.yaml": ("simple", "Completed", "Succeeded"),
     "retries.yaml": ("flaky-crawler", "Failed", "JobFailed"),
     "timeout.yaml": ("stuck-agent", "Failed", "TimedOut"),
+    "start-timeout.yaml": ("gpu-report", "Failed", "Unschedulable"),
     "deadline.yaml": ("quarterly-summary", "Completed", "Succeeded"),
     "paused.yaml": ("held-for-review", "Paused", "Paused"),
     "batch.yaml": ("summarise-documents", "Completed", "PartiallySucceeded"),
@@ -24,6 +25,8 @@ def test_example_reaches_expected_phase(api: Api, ns: str, example: str) -> None
     status = api.wait_phase(ns, name, phase, 90, reason=reason)
     if example == "retries.yaml":
         assert status["attempts"] == 3
+    if example == "start-timeout.yaml":
+        assert [r["reason"] for r in status["history"]] == ["Unschedulable"] * 2
     if example == "batch.yaml":
         items = status["progress"]["items"]
         assert (items["done"], items["leftItems"], status["attempts"]) == ("19/20", "13", 1)

@@ -120,7 +120,8 @@ def test_deadline_already_past_creates_nothing() -> None:
 
 
 def test_deadline_wakes_the_operator() -> None:
-    d = decide(task(deadline="2026-11-25T09:00:00.5Z"), [job(1)], T0)
+    # A started pod (ready): no start-check look is due before the deadline.
+    d = decide(task(deadline="2026-11-25T09:00:00.5Z"), [job(1, ready=1)], T0)
     assert d.wake_at == datetime(2026, 11, 25, 9, 0, 1, tzinfo=UTC)
 
 

@@ -12,7 +12,7 @@ import asyncio
 import copy
 import itertools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from agenttasks import metrics
@@ -41,6 +41,9 @@ class FakeKube:
         self.status_writes: list[tuple[str, JSON]] = []  # (task, the patch), in order
         self.reads: list[str] = []  # tasks read whole from the API server
         self.refuse_jobs = False
+        self.pods: list[JSON] = []
+        self.events: list[JSON] = []
+        self.looks: list[str] = []  # pod and Event lists of the start check, in order
         self.watch_ahead = False  # deliver a status write's event before its answer
         self.watches: Watches | None = None
         self.connection = Connection(None)  # the informers' (never started here)
@@ -105,8 +108,26 @@ class FakeKube:
         """The watch event of the last status write (the fake holds it until asked)."""
         self._show("MODIFIED", self.tasks[name], job=False)
 
-    async def list_pods(self, namespace: str, label_selector: str) -> list[JSON]:
+    async def list_pods(self, namespace: str, label_selector: str,
+                        limit: int | None = None) -> list[JSON]:
+        if label_selector.startswith("batch.kubernetes.io/controller-uid="):
+            assert limit is not None, "the start check's reads are bounded"
+            self.looks.append("pods")
+            uid = label_selector.split("=", 1)[1]
+            return [p for p in self.pods if p["metadata"]["labels"][
+                "batch.kubernetes.io/controller-uid"] == uid][:limit]
         return []
+
+    async def list_events_of(self, namespace: str, uid: str, reason: str,
+                             limit: int = 10) -> list[JSON]:
+        self.looks.append("events")
+        return [e for e in self.events if e["involvedObject"]["uid"] == uid
+                and e["reason"] == reason][:limit]
+
+    def set_job_status(self, name: str, **status: Any) -> None:
+        body = self.jobs[name]
+        body["status"] = {**(body.get("status") or {}), **status}
+        self._show("MODIFIED", self._stamp(body), job=True)
 
     async def delete_job(self, namespace: str, name: str) -> None:
         self.writes.append(("delete-job", name))
@@ -378,5 +399,136 @@ def test_no_result_is_taken_when_only_foreign_pods_carry_the_job_label() -> None
         status = world.kube.tasks["lone"]["status"]
         assert status["phase"] == "Completed"
         assert "forged" not in str(status.get("result"))
+
+    run(scenario)
+
+
+def _pending_pod(job: JSON, reason: str, message: str) -> JSON:
+    uid = job["metadata"]["uid"]
+    return {"metadata": {"name": f"{job['metadata']['name']}-abcde",
+                         "creationTimestamp": "2026-12-01T12:00:01Z",
+                         "labels": {"batch.kubernetes.io/controller-uid": uid},
+                         "ownerReferences": [{"kind": "Job", "uid": uid, "controller": True}]},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": reason,
+                 "message": message}]}}
+
+
+class Clock:
+    def __init__(self, world: World) -> None:
+        self.now = T0
+        world.engine.tasks.clock = lambda: self.now
+
+    def at(self, seconds: float) -> None:
+        self.now = T0 + timedelta(seconds=seconds)
+
+
+async def _pass(world: World, name: str) -> None:
+    world.engine.queue.add((NS, name))
+    await world.drain()
+
+
+def test_a_task_whose_pod_starts_reads_no_pods_and_writes_nothing_more() -> None:
+    async def scenario() -> None:
+        world = World()
+        clock = Clock(world)
+        await world.start()
+        world.kube.add_task("ok")
+        await world.drain()
+        writes = list(world.kube.writes)
+        clock.at(3)
+        world.kube.set_job_status("ok-1", active=1, startTime="2026-12-01T12:00:01Z")
+        await world.drain()
+        clock.at(4)
+        world.kube.set_job_status("ok-1", ready=1)
+        await world.drain()
+        clock.at(60)  # passes long after: a started attempt is never looked at
+        await _pass(world, "ok")
+        assert world.kube.looks == []
+        assert world.kube.writes == writes
+        assert world.phase("ok") == ("InProgress", "Running")
+
+    run(scenario)
+
+
+def test_a_stuck_pod_is_read_when_a_look_is_due_and_not_on_every_pass() -> None:
+    async def scenario() -> None:
+        world = World()
+        clock = Clock(world)
+        await world.start()
+        world.kube.add_task("stuck")
+        await world.drain()
+        job = world.kube.jobs["stuck-1"]
+        world.kube.pods.append(_pending_pod(job, "Unschedulable", "0/1 nodes are available"))
+        clock.at(4)  # 3 s after the Job's creation: too early to look
+        world.kube.set_job_status("stuck-1", active=1, startTime="2026-12-01T12:00:01Z")
+        await world.drain()
+        assert world.kube.looks == []
+        clock.at(6.5)  # the first look, 5 s after the Job's start
+        await _pass(world, "stuck")
+        assert world.kube.looks == ["pods"]  # the pod says why: no Event could matter
+        status = world.kube.tasks["stuck"]["status"]
+        assert (status["phase"], status["reason"]) == ("InProgress", "Unschedulable")
+        assert "0/1 nodes are available" in status["message"]
+        writes = len(world.kube.status_writes)
+        clock.at(9)  # a pass before the next look reads nothing and keeps the reason
+        await _pass(world, "stuck")
+        assert world.kube.looks == ["pods"]
+        assert len(world.kube.status_writes) == writes
+        clock.at(11)  # the second look, 10 s after
+        await _pass(world, "stuck")
+        assert world.kube.looks == ["pods"] * 2
+        assert len(world.kube.status_writes) == writes  # the same words: nothing to write
+        world.kube.set_job_status("stuck-1", ready=1)  # the pod starts: the Job says so
+        await world.drain()
+        assert world.kube.looks == ["pods"] * 2
+        assert world.phase("stuck") == ("InProgress", "Running")
+
+    run(scenario)
+
+
+def test_the_start_timeout_records_the_attempt_before_its_job_is_deleted() -> None:
+    async def scenario() -> None:
+        world = World()
+        clock = Clock(world)
+        await world.start()
+        world.kube.add_task("late", startTimeout="10s")
+        await world.drain()
+        job = world.kube.jobs["late-1"]
+        world.kube.pods.append(_pending_pod(job, "Unschedulable", "0/1 nodes are available"))
+        world.kube.set_job_status("late-1", active=1, startTime="2026-12-01T12:00:01Z")
+        clock.at(11)
+        await world.drain()
+        # Pass 1 writes the record; the pass it wakes deletes the Job.
+        await asyncio.wait_for(_until(lambda: ("delete-job", "late-1") in world.kube.writes,
+                                      world), timeout=10)
+        recorded = [i for i, w in enumerate(world.kube.writes) if w == ("status", "late")]
+        deleted = world.kube.writes.index(("delete-job", "late-1"))
+        history = world.kube.status_writes[-1][1]["history"]
+        assert recorded and recorded[-1] < deleted
+        assert history[-1]["reason"] == "Unschedulable"
+        assert world.phase("late") == ("Failed", "Unschedulable")
+        assert world.kube.writes.count(("delete-job", "late-1")) == 1
+
+    run(scenario)
+
+
+def test_a_job_without_pods_has_its_failed_create_events_read() -> None:
+    async def scenario() -> None:
+        world = World()
+        clock = Clock(world)
+        await world.start()
+        world.kube.add_task("refused")
+        await world.drain()
+        uid = world.kube.jobs["refused-1"]["metadata"]["uid"]
+        world.kube.events.append({"involvedObject": {"uid": uid}, "reason": "FailedCreate",
+                                  "message": 'Error creating: violates PodSecurity "x"',
+                                  "lastTimestamp": "2026-12-01T12:00:02Z"})
+        clock.at(7)
+        world.kube.set_job_status("refused-1", startTime="2026-12-01T12:00:01Z")
+        await world.drain()
+        assert world.kube.looks == ["pods", "events"]
+        assert world.phase("refused") == ("InProgress", "PodCreateRefused")
+        assert "violates PodSecurity" in world.kube.tasks["refused"]["status"]["message"]
 
     run(scenario)

@@ -43,11 +43,13 @@ from agenttasks.core.lifecycle import decide, expiry, settled
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
+from agenttasks.core.start_check import needs_events, needs_look
 from agenttasks.inbox.agent_reports import ProgressInbox
 from agenttasks.kube.client import ApiError, Kube
 from agenttasks.manifests.jobs import build_job, failed_pod, job_facts, termination_message
 from agenttasks.manifests.owners import controller_uid
 from agenttasks.manifests.progress_token import ProgressWiring
+from agenttasks.manifests.start_facts import JOB_UID_LABEL, start_facts
 from agenttasks.manifests.tasks import status_patch, task_facts
 
 from . import failpoints
@@ -58,6 +60,8 @@ from .timers import WakeUps
 
 log = logging.getLogger("agenttasks.tasks")
 MAX_FAILED_PODS = 100  # failed pods judged by the failure rules; enough to find a rule
+START_PODS_LIMIT = 20  # pods read per look at an attempt that has not started
+START_EVENTS_LIMIT = 10  # FailedCreate Events read per look (one series per message)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class TaskReconciler:
         # The uid of each expired task whose delete was sent: the events of its foreground
         # deletion (its own, its Jobs') bring passes, which need not send it again.
         self._deleting: dict[Key, str] = {}
+        # When the pods of the task's not-yet-started attempt were last read: (the Job's uid,
+        # when). In memory only: after a restart a due look reads them once more.
+        self._looked: dict[Key, tuple[str, datetime]] = {}
 
     async def reconcile(self, key: Key) -> None:
         try:
@@ -176,6 +183,7 @@ class TaskReconciler:
     async def _gather(self, task: TaskFacts) -> _Facts:
         jobs = await self._owned_jobs(task.key, task.uid, task.status)
         jobs = await self._read_result(task, jobs)
+        jobs = await self._read_start(task, jobs)
         refused = self._refused.pop(task.key, None)
         why = refused[1] if refused and refused[0] == task.uid else None
         return _Facts(jobs, replace(self._gates(task), job_refused=why),
@@ -255,6 +263,33 @@ class TaskReconciler:
                     failed.append(ended)
         return [replace(j, termination_message=message, failed_pods=tuple(failed))
                 if j is latest else j for j in jobs]
+
+    async def _read_start(self, task: TaskFacts, jobs: list[JobFacts]) -> list[JobFacts]:
+        """The pods and FailedCreate Events of the current attempt's Job, read only while it
+        has not started and a look is due (core.start_check.needs_look): a task whose pod
+        starts within its first seconds is never looked at, and a stuck one at most every
+        30 s and at its start timeout. Both lists are bounded, and the Events are read only
+        when the pods give no reason of their own."""
+        spec = task.spec
+        if spec is None or not jobs:
+            return jobs
+        current = max(jobs, key=lambda j: j.attempt)
+        if current.attempt < task.status.attempts or current.uid is None:
+            return jobs
+        looked = self._looked.get(task.key)
+        last = looked[1] if looked and looked[0] == current.uid else None
+        now = self.clock()
+        if not needs_look(task.status, spec, current, last, now):
+            return jobs
+        pods = await self.kube.list_pods(task.namespace, f"{JOB_UID_LABEL}={current.uid}",
+                                         limit=START_PODS_LIMIT)
+        facts = start_facts(current.uid, pods, [])
+        if needs_events(facts):
+            events = await self.kube.list_events_of(task.namespace, current.uid,
+                                                    "FailedCreate", limit=START_EVENTS_LIMIT)
+            facts = start_facts(current.uid, pods, events)
+        self._looked[task.key] = (current.uid, now)
+        return [replace(j, start=facts) if j is current else j for j in jobs]
 
     # --- applying the decision --------------------------------------------------------------
     async def _apply(self, task: TaskFacts, decision: Decision) -> bool:
@@ -369,6 +404,7 @@ class TaskReconciler:
 
     def _forget_attempt(self, key: Key) -> None:
         self.reports.forget(key)
+        self._looked.pop(key, None)
 
 
 def _starts(decision: Decision) -> bool:

@@ -44,12 +44,22 @@ class JobFacts:
     terminating: int = 0
     """Pods being stopped (status.terminating): a suspended Job holds its slot until 0."""
     succeeded: int = 0
+    ready: int = 0
+    """status.ready: pods with the Ready condition. Above 0 (or any succeeded) the attempt
+    has started (core.start_check)."""
+    finishing: bool = False
+    """The Job controller has finished pods still to count (status.uncountedTerminatedPods),
+    or its SuccessCriteriaMet or FailureTarget condition is True: its counts are about to
+    change, or it is about to finish."""
     outcome: Literal["Complete", "Failed"] | None = None
     outcome_reason: str = ""
     outcome_message: str = ""
     finished_at: datetime | None = None
     started_at: datetime | None = None
     """status.startTime: when the Job controller started it; its timeout counts from here."""
+    start: StartFacts | None = None
+    """The attempt's pods and the Job's FailedCreate Events, read by the shell while the
+    attempt has not started and a look is due (core.start_check); None: not read."""
     deleting: bool = False
     termination_message: str | None = None
     """The pod's termination message, read by the shell once the attempt has finished and
@@ -70,6 +80,38 @@ class JobFacts:
     @property
     def finished(self) -> bool:
         return self.outcome is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PodStart:
+    """One pod of a not-yet-started attempt, as the start check sees it."""
+
+    name: str
+    created: datetime | None = None
+    ran: bool = False
+    """One of its containers (init containers too) is running or has terminated: the pod
+    got past scheduling, admission and its image pulls."""
+    unscheduled: tuple[str, str] | None = None
+    """(reason, message) of its PodScheduled condition when that is False."""
+    waiting: tuple[tuple[str, str, str], ...] = ()
+    """(container, reason, message) of each container that waits with a reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRefusal:
+    """A FailedCreate Event on the Job: the Job controller could not create a pod (Pod
+    Security Admission, a ResourceQuota, a webhook)."""
+
+    message: str
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartFacts:
+    """What the shell read of an attempt that has not started (bounded lists)."""
+
+    pods: tuple[PodStart, ...] = ()
+    refusals: tuple[CreateRefusal, ...] = ()
 
 
 @dataclass(frozen=True)

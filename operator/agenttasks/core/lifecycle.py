@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from agenttasks.api.duration import format_duration
 from agenttasks.api.failure_rules import RuleAction
@@ -52,6 +53,7 @@ from agenttasks.core.failures import (
     raised_memory,
 )
 from agenttasks.core.naming import job_name
+from agenttasks.core.start_check import NOT_CHECKED, STUCK_REASONS, StartCheck, check_start
 
 KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
 # Events are for what a person must look at, not a log of every step: status and its attempt
@@ -61,7 +63,7 @@ KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
 _WARNING_REASONS = {Reason.TIMED_OUT, Reason.DEADLINE_EXCEEDED, Reason.JOB_FAILED,
                     Reason.INVALID_SPEC, Reason.RETRY_SCHEDULED, Reason.DEPENDENCY_FAILED,
                     Reason.DEPENDENCY_CYCLE, Reason.PLAN_RESTRICTED, Reason.JOB_DELETED,
-                    Reason.NOT_PERMITTED, Reason.NON_RETRYABLE}
+                    Reason.NOT_PERMITTED, Reason.NON_RETRYABLE, *STUCK_REASONS}
 _PERSON_REASONS = {Reason.PAUSED, Reason.CANCELLED}
 RESUMED = "Resumed"
 RERUN = "Rerun"
@@ -101,7 +103,7 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     attempts = max([status.attempts, *by_attempt])
     timeout = attempt_deadline(task.spec.timeout) if task.spec else None
     history = _merge_history(status.history, jobs, attempts, timeout, task.spec)
-    cleanup = _old_jobs(jobs, attempts)
+    cleanup = _old_jobs(jobs, attempts, history)
 
     if status.terminal():
         due = _deletion_time(task, status, default_ttl)
@@ -111,7 +113,8 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
             return Decision(status=status, actions=(DeleteTask(task.uid),))
         running = by_attempt.get(attempts)
         extra: list[Action] = list(cleanup)
-        if running and not running.finished and not running.deleting:
+        if running and not running.finished and not running.deleting and \
+                DeleteJob(running.name) not in extra:
             extra.append(DeleteJob(running.name))
         return Decision(status=status.model_copy(update={
             "history": history, "observed_generation": task.generation}), actions=tuple(extra),
@@ -126,10 +129,11 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     else:
         outcome = _step(task, task.spec, by_attempt.get(attempts), attempts, history, now,
                         gates)
-    outcome.actions.extend(cleanup)
+    outcome.actions.extend(a for a in cleanup if a not in outcome.actions)
     decision = _finish(task, outcome, attempts, history, now)
     if decision.status.terminal():  # the pass that ends it wakes it when it is to go
-        decision = replace(decision, wake_at=_deletion_time(task, decision.status, default_ttl))
+        decision = replace(decision, wake_at=_earliest(
+            decision.wake_at, _deletion_time(task, decision.status, default_ttl)))
     return decision
 
 
@@ -200,8 +204,16 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
         if running and current and not current.deleting:
             outcome.actions.append(DeleteJob(current.name))
         return outcome
-    if running and current:
-        return _running(spec, current, attempts, gates, history, task.status.progress)
+    if running and current and last is None:
+        check = check_start(current, spec, task.status, spec.retries.limit + 1, now)
+        if check.ended is None:
+            return _running(spec, current, attempts, gates, history, task.status.progress,
+                            check)
+        ended = check.ended.model_copy(update=_what_ran(current, spec, history))
+        history.append(ended)
+        return _start_failed(spec, ended, attempts, history, now)
+    # A running Job whose attempt has a record was ended by its start timeout: the failure
+    # path below follows, and _old_jobs deletes the Job.
     if attempts > 0 and last is None:
         # The current attempt's Job is gone but never finished: count it as failed.
         last = AttemptRecord(attempt=attempts, job_name=job_name(task.name, attempts),
@@ -254,7 +266,8 @@ def _job_progress(spec: AgentTaskSpec, job: JobFacts, history: list[AttemptRecor
 
 
 def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates,
-             history: list[AttemptRecord], reported: Progress | None = None) -> _Outcome:
+             history: list[AttemptRecord], reported: Progress | None = None,
+             check: StartCheck = NOT_CHECKED) -> _Outcome:
     progress = _job_progress(spec, job, history)
     if reported is not None and reported.attempt == attempts:
         # The agent's own report for this attempt wins over pod counts; a batch's item
@@ -272,12 +285,34 @@ def _running(spec: AgentTaskSpec, job: JobFacts, attempts: int, gates: Gates,
                            progress=progress, wants_slot=True)
     else:
         total = spec.retries.limit + 1
-        outcome = _Outcome(Phase.IN_PROGRESS, Reason.RUNNING,
-                           f"attempt {attempts} of {total} is running in Job {job.name}",
-                           progress=progress)
+        # A pod that has not started says why while it waits (core.start_check).
+        reason, message = check.waiting or (
+            Reason.RUNNING, f"attempt {attempts} of {total} is running in Job {job.name}")
+        outcome = _Outcome(Phase.IN_PROGRESS, reason, message, progress=progress)
         if job.suspended:
             outcome.actions.append(SetJobSuspended(job.name, False))
-    outcome.wake_at = _deadline(spec)
+    outcome.wake_at = _earliest(_deadline(spec), check.wake_at)
+    return outcome
+
+
+def _start_failed(spec: AgentTaskSpec, record: AttemptRecord, attempts: int,
+                  history: list[AttemptRecord], now: datetime) -> _Outcome:
+    """The pass that ends an attempt at its start timeout writes its record and nothing
+    else: the failure's outcome as usual, but its Job is not deleted and no retry starts
+    yet. The next pass, at once, finds the record in status and deletes the Job
+    (_old_jobs), then starts a retry that is due. Deleting first would let a restart
+    between the delete and the status write find the Job gone with no record (JobDeleted);
+    creating the retry first would leave the old Job running unrecorded. This way a
+    restart at any instant finds either no record (the pods are looked at and decided on
+    again) or the record (the Job is stopped): the attempt is counted once."""
+    outcome = _after_failure(spec, record, attempts, history, now)
+    if outcome is None:  # the retry is due now: it starts in the next pass
+        outcome = _Outcome(Phase.FAILED, Reason.RETRY_SCHEDULED,
+                           f"attempt {attempts} of {spec.retries.limit + 1} failed "
+                           f"({record.reason}: {record.message}); retry "
+                           f"{attempts - _uncounted(history)} of {spec.retries.limit} starts "
+                           "now", next_retry_time=now)
+    outcome.wake_at = now
     return outcome
 
 
@@ -485,20 +520,26 @@ def _record(job: JobFacts, deadline: timedelta | None, spec: AgentTaskSpec | Non
     """The record of a finished attempt. A failure is judged by the failure rules over its
     pods (when the shell read them); ``may_ignore`` is False once MAX_IGNORED_ATTEMPTS
     attempts went uncounted, and further failures count whatever the rules say."""
-    items = attempt_items(job, items_before(history, job.attempt)) \
-        if spec is not None and spec.completions > 1 else None
-    memory = dict(job.memory) if spec is not None and job.memory and \
-        memory_raise_rule(spec.retries.rules) else None
     record = AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
                            completion_time=job.finished_at, result="Failed",
                            reason=Reason.JOB_FAILED.value, message=job.outcome_message,
-                           items=items, memory=memory)
+                           **_what_ran(job, spec, history))
     if job.outcome == "Complete":
         return record.model_copy(update={"result": "Succeeded",
                                          "reason": Reason.SUCCEEDED.value})
     if timed_out(job, deadline):
         return record.model_copy(update={"reason": Reason.TIMED_OUT.value})
     return record.model_copy(update=_judged(job, spec, may_ignore))
+
+
+def _what_ran(job: JobFacts, spec: AgentTaskSpec | None, history: list[AttemptRecord]
+              ) -> dict[str, Any]:
+    """A record's items (of a batch) and memory (when a rule raises it), from its Job."""
+    items = attempt_items(job, items_before(history, job.attempt)) \
+        if spec is not None and spec.completions > 1 else None
+    memory = dict(job.memory) if spec is not None and job.memory and \
+        memory_raise_rule(spec.retries.rules) else None
+    return {"items": items, "memory": memory}
 
 
 def _judged(job: JobFacts, spec: AgentTaskSpec | None, may_ignore: bool) -> dict[str, object]:
@@ -543,9 +584,15 @@ def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts], attempts:
     return merged[-HISTORY_LIMIT:]
 
 
-def _old_jobs(jobs: list[JobFacts], attempts: int) -> list[Action]:
-    return [DeleteJob(j.name) for j in jobs
-            if j.finished and not j.deleting and j.attempt <= attempts - KEEP_JOBS]
+def _old_jobs(jobs: list[JobFacts], attempts: int, history: list[AttemptRecord]
+              ) -> list[Action]:
+    """Finished Jobs older than the last KEEP_JOBS attempts, and unfinished Jobs whose
+    attempt already has a record: only the start check ends an attempt before its Job
+    finishes, and its record is in status before this deletes the Job (_start_failed)."""
+    ended = {r.attempt for r in history}
+    return [DeleteJob(j.name) for j in jobs if not j.deleting and (
+        (j.finished and j.attempt <= attempts - KEEP_JOBS) or
+        (not j.finished and j.attempt in ended))]
 
 
 def _result(known: TaskResult | None, jobs: list[JobFacts]) -> TaskResult | None:

@@ -163,9 +163,14 @@ class Kube:
     async def get_pod(self, namespace: str, name: str) -> JSON | None:
         return await self._get_or_none(_path("v1", "pods", namespace, name))
 
-    async def list_pods(self, namespace: str, label_selector: str) -> list[JSON]:
-        listing = await self._call("GET", _path("v1", "pods", namespace),
-                                   query={"labelSelector": label_selector})
+    async def list_pods(self, namespace: str, label_selector: str,
+                        limit: int | None = None) -> list[JSON]:
+        """The pods ``label_selector`` selects; with ``limit``, at most that many (the first
+        page only)."""
+        query = {"labelSelector": label_selector}
+        if limit is not None:
+            query["limit"] = str(limit)
+        listing = await self._call("GET", _path("v1", "pods", namespace), query=query)
         return list(listing.get("items") or [])
 
     async def get_config_map(self, namespace: str, name: str) -> JSON | None:
@@ -239,6 +244,15 @@ class Kube:
                           limit: int = 200) -> list[JSON]:
         """The Events whose involvedObject is ``kind`` ``name`` in ``namespace``."""
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        listing = await self._call("GET", _path("v1", "events", namespace),
+                                   query={"fieldSelector": selector, "limit": str(limit)})
+        return [dict(item) for item in listing.get("items") or []]
+
+    async def list_events_of(self, namespace: str, uid: str, reason: str,
+                             limit: int = 10) -> list[JSON]:
+        """At most ``limit`` Events with ``reason`` about the object with ``uid`` (an Event
+        series is one object, however often it repeats)."""
+        selector = f"involvedObject.uid={uid},reason={reason}"
         listing = await self._call("GET", _path("v1", "events", namespace),
                                    query={"fieldSelector": selector, "limit": str(limit)})
         return [dict(item) for item in listing.get("items") or []]

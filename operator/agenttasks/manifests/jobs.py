@@ -138,6 +138,8 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         active=int(status.get("active") or 0),
         terminating=int(status.get("terminating") or 0),
         succeeded=int(status.get("succeeded") or 0),
+        ready=int(status.get("ready") or 0),
+        finishing=_finishing(status),
         outcome=outcome,
         outcome_reason=reason,
         outcome_message=message,
@@ -180,6 +182,14 @@ def failed_pod(pod: dict[str, Any]) -> FailedPod | None:
     disrupted = any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
                     for c in status.get("conditions") or [])
     return FailedPod(tuple(ends), disrupted)
+
+
+def _finishing(status: dict[str, Any]) -> bool:
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    if uncounted.get("succeeded") or uncounted.get("failed"):
+        return True
+    return any(c.get("type") in ("SuccessCriteriaMet", "FailureTarget")
+               and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def termination_message(pod: dict[str, Any]) -> str:
