@@ -1,7 +1,8 @@
 """Report an agent's progress to the AgentTask operator, from inside its pod.
 
-    from agenttasks.progress import item, report
+    from agenttasks.progress import inputs, item, report
     document = documents[item()]      # this pod's item of a batch (completions > 1)
+    orders = inputs()["extract"]["result"]["message"]   # what a dependency left
     report(3, 10, "summarising chapter 3")
 
 Standard library only, so an agent image can vendor this one file. Outside the operator
@@ -26,6 +27,8 @@ TOKEN_ENV = "AGENTTASK_PROGRESS_TOKEN"
 MAX_TOKEN_BYTES = 64 * 1024
 ITEMS_ENV = "AGENTTASK_ITEMS"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
+INPUTS_ENV = "AGENTTASK_INPUTS"
+MAX_INPUTS_BYTES = 256 * 1024  # an annotation cannot be larger
 
 
 def item() -> int | None:
@@ -50,6 +53,25 @@ def item() -> int | None:
             return first + index
         index -= last - first + 1
     return None
+
+
+def inputs() -> dict[str, dict[str, object]]:
+    """The tasks this one depends on, by name, in its dependsOn's order: each as
+    ``{"name", "phase", "reason", "result": {"attempt", "message"} or None}``, read from the
+    file AGENTTASK_INPUTS names (docs/agenttask.md, "Pipelines"). A message cut to fit also
+    has ``"truncated": True`` and ``"messageBytes"``, its whole size. {} outside the operator
+    (no variable) or for a task without dependsOn; {} too if the file cannot be read."""
+    path = os.environ.get(INPUTS_ENV)
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as file:
+            entries = json.loads(file.read(MAX_INPUTS_BYTES))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(entries, list):
+        return {}
+    return {str(e["name"]): e for e in entries if isinstance(e, dict) and "name" in e}
 
 
 def _token() -> str | None:

@@ -15,6 +15,7 @@ EXPECTED = {
     "paused.yaml": ("held-for-review", "Paused", "Paused"),
     "batch.yaml": ("summarise-documents", "Completed", "PartiallySucceeded"),
     "agent.yaml": ("example-agent", "Completed", "Succeeded"),
+    "pipeline.yaml": ("load", "Completed", "Succeeded"),
 }
 
 
@@ -30,6 +31,14 @@ def test_example_reaches_expected_phase(api: Api, ns: str, example: str) -> None
     if example == "batch.yaml":
         items = status["progress"]["items"]
         assert (items["done"], items["leftItems"], status["attempts"]) == ("19/20", "13", 1)
+    if example == "pipeline.yaml":  # load's pods read both transforms' results
+        import json
+
+        [job] = api.jobs(ns, "load")
+        inputs = json.loads(job.spec.template.metadata.annotations["agenttasks.io/inputs"])
+        assert [(i["name"], i["result"]["message"]) for i in inputs] == [
+            ("transform-orders", "s3://example-bucket/clean/2026-12-01/orders.parquet"),
+            ("transform-customers", "s3://example-bucket/clean/2026-12-01/customers.parquet")]
 
 
 def test_schedule_example_is_ready_for_2am_new_york(api: Api, ns: str) -> None:

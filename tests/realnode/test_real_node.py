@@ -1,6 +1,7 @@
 """Real containers on a real node: the operator's own image from its chart, a real agent's
-progress, result and logs, a trigger's payload file, pause and timeout stopping a real
-container, a takeover between two operator pods, and a `cluster down` that leaves nothing."""
+progress, result and logs, a trigger's payload file, a dependency's result read from the
+inputs file, pause and timeout stopping a real container, a takeover between two operator
+pods, and a `cluster down` that leaves nothing."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.integration.harness import kubectl, wait_for
 
 from .conftest import (
     OPERATOR,
+    REAL_POD,
     RECEIVER,
     RELEASE,
     RELEASE_NS,
@@ -180,6 +182,34 @@ def test_a_trigger_payload_reaches_a_real_pod(real: RealCluster) -> None:
     can = kubectl(real.kubeconfig, "auth", "can-i", "create", "agenttasks.agenttasks.io",
                   "-n", NS, "--as", account, check=False)
     assert can.stdout.strip() == "yes", can.stderr
+
+
+def _shell_template(script: str) -> dict[str, Any]:
+    """A pod template of the busybox image that runs ``script``, on the real node."""
+    return {"spec": {**REAL_POD, "containers": [{
+        "name": "agent", "image": images.BUSYBOX_IMAGE, "imagePullPolicy": "Never",
+        "command": ["sh", "-c", script]}]}}
+
+
+def test_a_real_container_reads_the_results_of_the_step_before_it(real: RealCluster) -> None:
+    """The kubelet writes the Job's inputs annotation into the file AGENTTASK_INPUTS names;
+    the next step's container prints it, and passes it on as its own result."""
+    extract, load = _name("extract"), _name("load")
+    real.api.create_task(NS, {"metadata": {"name": load}, "spec": {
+        "dependsOn": [extract], "template": _shell_template(
+            'echo "inputs at $AGENTTASK_INPUTS:"; cat "$AGENTTASK_INPUTS"; echo; '
+            'cp "$AGENTTASK_INPUTS" /dev/termination-log')}})
+    real.api.create_task(NS, {"metadata": {"name": extract}, "spec": {
+        "template": _shell_template("echo s3://bucket/raw/real-node/ > /dev/termination-log")}})
+    status = real.api.wait_phase(NS, load, "Completed", 120)
+    expected = [{"name": extract, "phase": "Completed", "reason": "Succeeded",
+                 "result": {"attempt": 1, "message": "s3://bucket/raw/real-node/\n"}}]
+    assert json.loads(status["result"]["message"]) == expected
+    [pod] = _task_pods(real, f"{load}-1")
+    log = _log(real, pod.metadata.name)
+    assert "inputs at /var/run/agenttask-inputs/inputs.json:" in log
+    printed = log.split("inputs at /var/run/agenttask-inputs/inputs.json:", 1)[1].strip()
+    assert json.loads(printed) == expected
 
 
 def test_pause_stops_the_real_container_and_resume_runs_it_again(real: RealCluster) -> None:

@@ -19,6 +19,7 @@ then the task is deleted, unread, and the pass ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from agenttasks.core.actions import (
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import FailedPod, JobFacts, TaskFacts, TaskSummary
 from agenttasks.core.lifecycle import decide, expiry, settled
+from agenttasks.core.pipelines import inputs_document
 from agenttasks.core.plans import Plan, task_refusal
 from agenttasks.core.privilege import OperatorIdentity, identity_refusal
 from agenttasks.core.queue import candidate_of
@@ -50,7 +52,7 @@ from agenttasks.manifests.jobs import build_job, failed_pod, job_facts, terminat
 from agenttasks.manifests.owners import controller_uid
 from agenttasks.manifests.progress_token import ProgressWiring
 from agenttasks.manifests.start_facts import JOB_UID_LABEL, start_facts
-from agenttasks.manifests.tasks import status_patch, task_facts
+from agenttasks.manifests.tasks import dependency_result, status_patch, task_facts
 
 from . import failpoints
 from .events import EventRecorder
@@ -313,7 +315,7 @@ class TaskReconciler:
         API server refuses is remembered for the next pass, which fails the task (False)."""
         assert task.spec is not None
         body = build_job(task, task.spec, action.attempt, action.name, self.progress,
-                         action.items, action.memory)
+                         action.items, action.memory, await self._inputs(task))
         granted = self.slots.granted_at(task.key)
         if granted is not None:  # how long the queue held it, for users and the benchmark
             body["metadata"]["annotations"] = {ANNOTATION_GRANTED_AT: format_time_ms(granted)}
@@ -343,6 +345,20 @@ class TaskReconciler:
                 return False
             log.info("adopted existing Job %s/%s", task.namespace, action.name)
         return True
+
+    async def _inputs(self, task: TaskFacts) -> str | None:
+        """The results of the task's dependencies for its Job's pods (core.pipelines), or
+        None without dependsOn. Each dependency is read once, now, from the API server: the
+        view's summaries keep no result message (50,000 stored tasks stay small), and a read
+        is no write. It is part of the Job's create, which writes nothing more."""
+        assert task.spec is not None
+        names = task.spec.depends_on
+        if not names:
+            return None
+        bodies = await asyncio.gather(*(self.kube.get_object("agenttasks", task.namespace, name)
+                                        for name in names))
+        return inputs_document([dependency_result(name, body)
+                                for name, body in zip(names, bodies, strict=True)])
 
     async def _delete_task(self, key: Key, action: DeleteTask) -> None:
         """Deletes a finished task whose TTL has passed: the one writer of a task's fate is

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from agenttasks.api.meta import (
+    GROUP,
     LABEL_ATTEMPT,
     LABEL_MANAGED_BY,
     LABEL_TASK,
@@ -16,13 +17,22 @@ from agenttasks.api.timefmt import parse_time
 from agenttasks.core.batch import ItemPlan
 from agenttasks.core.facts import ContainerEnd, FailedPod, JobFacts, TaskFacts
 from agenttasks.core.lifecycle import attempt_deadline
+from agenttasks.manifests.annotation_files import annotation_file
 from agenttasks.manifests.owners import controller_reference, controller_uid
 from agenttasks.manifests.pod_failure_policy import pod_failure_policy
 from agenttasks.manifests.progress_token import ProgressWiring, add_progress
+from agenttasks.progress import INPUTS_ENV
 
 ITEMS_ENV = "AGENTTASK_ITEMS"
 """A batch attempt's item numbers (compact ranges); the pod at completion index i runs the
 i-th of them (agenttasks.progress.item())."""
+# The results of the tasks it depends on (core.pipelines), in the Job's pod template: its
+# own directory, as a trigger's payload is mounted at /var/run/agenttasks (a mount inside a
+# read-only downward API volume could not be made).
+ANNOTATION_INPUTS = f"{GROUP}/inputs"
+INPUTS_VOLUME = "agenttask-inputs"
+INPUTS_DIR = "/var/run/agenttask-inputs"
+INPUTS_FILE = "inputs.json"
 
 
 def owner_reference(task: TaskFacts) -> dict[str, Any]:
@@ -44,11 +54,13 @@ def add_to_containers(pod_spec: dict[str, Any], env: list[dict[str, Any]],
 
 def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
               progress: ProgressWiring | None = None, items: ItemPlan | None = None,
-              memory: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+              memory: dict[str, dict[str, str]] | None = None,
+              inputs: str | None = None) -> dict[str, Any]:
     """The Job for one attempt. Retries of the attempt belong to the operator, hence
     backoffLimit 0; a batch's items have their own (backoffLimitPerIndex). With ``progress``,
     every container gets the progress URL and its token's file; ``items`` are a batch
-    attempt's, ``memory`` raised resources per container."""
+    attempt's, ``memory`` raised resources per container; ``inputs`` the document of its
+    dependencies' results (core.pipelines), the file AGENTTASK_INPUTS names."""
     labels = {LABEL_TASK: task.name, LABEL_ATTEMPT: str(attempt), LABEL_MANAGED_BY: MANAGER_NAME}
     template = copy.deepcopy(spec.template)
     template.setdefault("metadata", {})
@@ -58,6 +70,9 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     if progress is not None:
         add_progress(template["spec"], task, progress)
     _raise_memory(template["spec"], memory or {})
+    if inputs is not None:
+        annotation_file(template, ANNOTATION_INPUTS, inputs, volume=INPUTS_VOLUME,
+                        directory=INPUTS_DIR, file=INPUTS_FILE, env=INPUTS_ENV)
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "parallelism": spec.parallelism,

@@ -11,6 +11,7 @@ from agenttasks.api.meta import ANNOTATION_REQUESTED_BY, ANNOTATION_RERUN_OF
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus
 from agenttasks.api.timefmt import parse_time
 from agenttasks.core.facts import TaskEntry, TaskFacts, summarize
+from agenttasks.core.pipelines import DependencyResult
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -67,6 +68,22 @@ def task_entry(body: dict[str, Any]) -> TaskEntry:
     terminal (its spec and status models are then dropped as soon as they are read)."""
     facts = task_facts(body)
     return summarize(facts) if facts.status.terminal() else facts
+
+
+def dependency_result(name: str, body: dict[str, Any] | None) -> DependencyResult:
+    """What a dependent's pods are told of the task ``name``, read from its object (None: it
+    is gone). A status that does not validate is told as none."""
+    if body is None:
+        return DependencyResult(name)
+    try:
+        status = AgentTaskStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = AgentTaskStatus()
+    result = status.result
+    phase = str(status.phase) if status.phase is not None else None
+    return DependencyResult(name, phase, status.reason,
+                            result.attempt if result is not None else None,
+                            result.message if result is not None else "")
 
 
 def status_document(status: BaseModel) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
 from agenttasks.core.triggers import TriggerFacts, delivery_id_digest
+from agenttasks.manifests.annotation_files import annotation_source
 from agenttasks.manifests.jobs import add_to_containers
 from agenttasks.manifests.owners import controller_reference, controller_uid
 from agenttasks.manifests.tasks import parse_spec_status
@@ -68,12 +69,7 @@ def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
     add_to_containers(pod_spec, variables,
                       [{"name": PAYLOAD_VOLUME, "mountPath": PAYLOAD_DIR, "readOnly": True}])
     if payload_is_inline(payload):
-        pod_meta = pod_template.setdefault("metadata", {})
-        pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}),
-                                   ANNOTATION_PAYLOAD: payload}
-        source: dict[str, Any] = {"downwardAPI": {"items": [{
-            "path": PAYLOAD_FILE,
-            "fieldRef": {"fieldPath": f"metadata.annotations['{ANNOTATION_PAYLOAD}']"}}]}}
+        source = annotation_source(pod_template, ANNOTATION_PAYLOAD, payload, PAYLOAD_FILE)
     else:
         source = {"configMap": {"name": payload_config_map_name(name)}}
     pod_spec.setdefault("volumes", []).append({"name": PAYLOAD_VOLUME, **source})
