@@ -133,7 +133,7 @@ def test_sequence_is_a_permutation_in_grant_order(
     assert aheads == sorted(aheads), "a later place never needs fewer releases"
     if not ns_limit:  # the global order alone: priority, age, name
         assert [c for c, _ in got] == sorted(pool, key=lambda c: order_key(c, T0, None))
-        if len(pool) <= 32:  # short queues are freed one slot at a time: exact
+        if len(pool) <= 100:
             free = limit - running  # below zero: more running than the limit allows
             assert aheads == [max(0, i + 1 - free) for i in range(len(pool))]
 
@@ -141,7 +141,9 @@ def test_sequence_is_a_permutation_in_grant_order(
 def test_long_queue_is_cheap_enough() -> None:
     pool = [cand(f"t{i}", i % 5, age_s=i % 97, ns=f"n{i % 7}") for i in range(5000)]
     got = grant_sequence(pool, Running(10, {"n0": 10}), Limits(10), T0)
-    assert len(got) == 5000 and got[-1][1] >= 4900
+    assert len(got) == 5000 and got[-1][1] == 5000
+    # Beyond the exact places, the order stays the decision's (priority, age, name).
+    assert [c for c, _ in got] == sorted(pool, key=lambda c: order_key(c, T0, None))
 
 
 # --- rate and estimate ------------------------------------------------------------------------

@@ -7,8 +7,11 @@ would grant them, by asking ``core.queue.grant_order`` itself (``grant_sequence`
 place that calls it) while slots are freed one by one, in the order they were taken. So the
 positions follow whatever order the grant decision makes (priority, aging, per-namespace
 limits, and any later rule), and a task's *releases ahead* is the number of slot releases
-that must happen before its grant. When the queue is long, slots are freed in batches of a
-32nd of what is left (at least one), so a view of N tasks costs about 32 ln N orderings.
+that must happen before its grant. Each ordering costs N log N, so slots are freed one at
+a time only for the first ``ONE_BY_ONE`` places; up to ``EXACT_PLACES`` every running slot
+frees at once (a wave: the i-th grant of a wave needed i of its releases); the tasks behind
+those keep the decision's order with the limits lifted, one release per place (their
+estimates are far off, where the rate's drift matters more than the order).
 
 **The estimate (ETA).** Slots are taken to free as a Poisson process at the rate observed
 over the last ``WINDOW`` (``release_rate``: m releases in T seconds, λ = m / T; T starts no
@@ -39,7 +42,8 @@ from agenttasks.core.queue import Aging, Candidate, Limits, Running, candidate_o
 WINDOW = timedelta(minutes=10)
 """Releases older than this do not count towards the observed rate."""
 Z_80 = 1.2816  # the 90th percentile of the standard normal: a central 80 % interval
-BATCH_DIVISOR = 32
+ONE_BY_ONE = 32
+EXACT_PLACES = 256
 MAX_RELEASES_KEPT = 10_000
 
 Wait = Literal["queue", "dependencies", "startAfter", "retryDelay", "paused"]
@@ -100,14 +104,16 @@ def grant_sequence(candidates: Iterable[Candidate], running: Running, limits: Li
     holders: deque[str] = deque(ns for ns in sorted(running.by_namespace)
                                 for _ in range(running.by_namespace[ns]))
     in_use = Counter(running.by_namespace)
-    released, freed = 0, 0  # all releases so far; those of the last batch
+    released, freed = 0, 0  # all releases so far; those of the last wave
     order: list[tuple[Candidate, int]] = []
     while remaining:
+        if len(order) >= EXACT_PLACES:
+            rest = grant_order(remaining.values(), Running(0, {}), Limits(0, 0), now, aging)
+            order += [(c, released + i + 1) for i, c in enumerate(rest)]
+            break
         granted = grant_order(remaining.values(), Running(len(holders), dict(in_use)),
                               limits, now, aging)
         for i, candidate in enumerate(granted):
-            # The i-th grant after a batch of releases needed i+1 of them, when they came
-            # one at a time.
             order.append((candidate, released - freed + min(i + 1, freed)))
             del remaining[candidate.key]
             holders.append(candidate.namespace)
@@ -117,12 +123,14 @@ def grant_sequence(candidates: Iterable[Candidate], running: Running, limits: Li
             continue
         if not holders:
             break  # nothing runs and the limits admit none of them (a limit below zero)
-        for _ in range(min(max(1, len(remaining) // BATCH_DIVISOR), len(holders))):
+        # Whose slot frees decides the next grant (namespace limits): the oldest holder's.
+        wave = 1 if len(order) < ONE_BY_ONE else len(holders)
+        for _ in range(wave):
             namespace = holders.popleft()
             in_use[namespace] -= 1
             if not in_use[namespace]:
                 del in_use[namespace]
-            released, freed = released + 1, freed + 1
+        released, freed = released + wave, wave
     return order
 
 
