@@ -19,7 +19,7 @@ earlier than when the operator began observing). A task with n releases ahead is
 to start after n / λ. Two things make that uncertain: the n releases themselves (the time to
 the n-th event of a Poisson process has a relative spread of 1/√n) and the rate, which m
 observations know to a relative spread of 1/√m. The interval is the central 80 % of a
-log-normal with that combined spread s = √(1/n + 1/m): [n/λ · e^(−1.28 s), n/λ · e^(1.28 s)].
+log-normal with that combined spread s = √(1/n + 1/m): [n/λ · e^(-1.28 s), n/λ · e^(1.28 s)].
 A task waiting for ``startAfter`` or its retry delay is placed in the queue as if it were
 ready now: it starts at the later of that time and its place's estimate. A task waiting
 for dependencies or paused has no estimate (nothing observed says when those end), and
@@ -260,9 +260,9 @@ def build(facts: QueueFacts) -> QueueView:
             [w.candidate for w in (*queued, *timed)], running, limits, now, facts.aging))
         later = []
         for w in timed:
-            ahead = places.get(w.candidate.key)
-            eta = estimate(ahead, rate, now, w.until) if ahead is not None else None
-            later.append(_timed_entry(w, ahead, eta))
+            place = places.get(w.candidate.key)
+            eta = estimate(place, rate, now, w.until) if place is not None else None
+            later.append(_timed_entry(w, place, eta))
         entries += sorted(later, key=lambda e: (e.until or now, e.namespace, e.name))
     rest = [w for w in facts.waiting if w.wait in ("dependencies", "paused")]
     entries += [_blocked_entry(w) for w in sorted(rest, key=lambda w: w.candidate.key)]
