@@ -3,8 +3,8 @@ served at /api/queue) are from the actual starts, for a queue of BENCH_ETA_TASKS
 
 BENCH_ETA_TASKS AgentTasks (default 1,000; 0 skips the phase) of random priority and pods
 of 1 to 3 s are created at once under ``--max-running BENCH_ETA_LIMIT`` (default 20). Once
-BENCH_ETA_WARMUP of them (default 5 %, at least the limit) have been granted a slot, so that
-some releases have been observed, the queue is read once: each waiting task's estimated
+BENCH_ETA_WARMUP of them (default: the limit, plus 5 % of them and at least the limit again)
+have been granted a slot, so that releases have been observed, the queue is read once: each waiting task's estimated
 start is compared with its actual start, the grant time its Job carries
 (``agenttasks.io/granted-at``). The error of one task is |estimated - actual| / actual, both
 delays counted from the moment the queue was read. Reported: its median and p90, how many
@@ -35,7 +35,9 @@ from tests.perf.stats import percentile, rounded
 
 N = int(os.environ.get("BENCH_ETA_TASKS", "1000"))
 LIMIT = int(os.environ.get("BENCH_ETA_LIMIT", "20"))
-WARMUP = int(os.environ.get("BENCH_ETA_WARMUP", "0")) or max(LIMIT, N // 20)
+# Grants before the queue is read: the first LIMIT start at once, and each one after them
+# follows a release, so that the estimate has releases to go by.
+WARMUP = int(os.environ.get("BENCH_ETA_WARMUP", "0")) or LIMIT + max(LIMIT, N // 20)
 MEAN_POD_S = 2.0  # pods run 1, 2 or 3 s
 
 
