@@ -151,8 +151,12 @@ def test_long_queue_is_cheap_enough() -> None:
 
 def test_rate_over_the_window_since_observing_began() -> None:
     releases = [T0 - timedelta(seconds=s) for s in (1, 2, 3, 700)]
-    assert release_rate(releases, T0, T0 - timedelta(hours=1)) == Rate(3, 600.0)
-    assert release_rate(releases, T0, T0 - timedelta(seconds=60)) == Rate(3, 60.0)
+    # From the first release in the window: 2 more in the 3 s since it.
+    assert release_rate(releases, T0, T0 - timedelta(hours=1)) == Rate(2, 3.0)
+    assert release_rate(releases, T0, T0 - timedelta(seconds=2.5)) == Rate(1, 2.0)
+    # One alone counts over the window (or the time observed): no rate from nothing.
+    assert release_rate(releases[:1], T0, T0 - timedelta(seconds=60)) == Rate(1, 60.0)
+    assert release_rate([], T0, T0 - timedelta(seconds=60)) == Rate(0, 60.0)
 
 
 def test_estimate_is_position_over_rate_with_an_interval() -> None:

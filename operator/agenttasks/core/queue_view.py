@@ -14,8 +14,9 @@ those keep the decision's order with the limits lifted, one release per place (t
 estimates are far off, where the rate's drift matters more than the order).
 
 **The estimate (ETA).** Slots are taken to free as a Poisson process at the rate observed
-over the last ``WINDOW`` (``release_rate``: m releases in T seconds, λ = m / T; T starts no
-earlier than when the operator began observing). A task with n releases ahead is expected
+over the last ``WINDOW`` (``release_rate``: m further releases in the T seconds since the
+first release in the window, λ = m / T; the window starts no earlier than when the operator
+began observing). A task with n releases ahead is expected
 to start after n / λ. Two things make that uncertain: the n releases themselves (the time to
 the n-th event of a Poisson process has a relative spread of 1/√n) and the rate, which m
 observations know to a relative spread of 1/√m. The interval is the central 80 % of a
@@ -152,10 +153,15 @@ class Rate:
 def release_rate(releases: Iterable[datetime], now: datetime, observed_since: datetime,
                  window: timedelta = WINDOW) -> Rate:
     """The observed rate of slot releases over the last ``window`` (or since
-    ``observed_since``, when that is later)."""
+    ``observed_since``, when that is later): counted from the first release in it, m - 1
+    releases over the time since that one, so that the time before anything ran (the
+    operator's start, an empty queue) does not dilute the rate. A single release counts
+    over the whole window."""
     start = max(now - window, observed_since)
-    seconds = max((now - start).total_seconds(), 0.0)
-    return Rate(sum(1 for r in releases if start < r <= now), seconds)
+    seen = sorted(r for r in releases if start < r <= now)
+    if len(seen) >= 2:
+        return Rate(len(seen) - 1, (now - seen[0]).total_seconds())
+    return Rate(len(seen), max((now - start).total_seconds(), 0.0))
 
 
 @dataclass(frozen=True)
