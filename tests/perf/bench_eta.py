@@ -4,13 +4,14 @@ served at /api/queue) are from the actual starts, for a queue of BENCH_ETA_TASKS
 BENCH_ETA_TASKS AgentTasks (default 1,000; 0 skips the phase) of random priority and pods
 of 1 to 3 s are created at once under ``--max-running BENCH_ETA_LIMIT`` (default 20). Once
 BENCH_ETA_WARMUP of them (default: the limit, plus 5 % of them and at least the limit again)
-have been granted a slot, so that releases have been observed, the queue is read once: each waiting task's estimated
-start is compared with its actual start, the grant time its Job carries
-(``agenttasks.io/granted-at``). The error of one task is |estimated - actual| / actual, both
-delays counted from the moment the queue was read. Reported: its median and p90, how many
-tasks had an estimate, how often the actual start fell inside the 80 % interval, and, as the
-baseline, the same error for the estimate a user could make from the position alone and the
-configured limit with the pods' mean duration (position x 2 s / limit).
+have been granted a slot, so that releases have been observed, the queue is read once: each
+waiting task's estimated start is compared with its actual start, the grant time its Job
+carries (``agenttasks.io/granted-at``). The error of one task is |estimated - actual| /
+actual, both delays counted from the moment the queue was read. Reported: its median and
+p90, how many tasks had an estimate, how often the actual start fell inside the 80 %
+interval, and, as the baseline, the same error for the estimate a user could make from the
+position alone and the configured limit with the pods' mean duration (position x 2 s /
+limit).
 
 Runs alone with ``BENCH_PHASES=eta make bench`` (or ``python -m tests.perf.bench_eta``).
 """
