@@ -29,6 +29,7 @@ from agenttasks import metrics
 from agenttasks.controller.admission import configure_admission, register_admission
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.kopf_setup import kopf_settings, register_login
+from agenttasks.controller.queue_source import QueueSource
 from agenttasks.controller.settings import OperatorSettings, ReceiverSettings
 from agenttasks.controller.template_rights import TemplateRights
 from agenttasks.controller.trigger_watch import TriggerWatch
@@ -85,8 +86,9 @@ async def run(settings: OperatorSettings) -> None:
         intake = CountIntake(Gate(kube, audiences=audiences), settings.receiver_user,
                              engine.counts, engine.trigger_index.get, settings.watches,
                              engine.ready, functools.partial(emit_warning, kube))
+    queue = QueueSource(engine.view, engine.slots, settings.watches)
     dashboard = Dashboard(kube, Sources(engine.view, engine.schedule_view,
-                                        engine.trigger_index, settings.watches, feed),
+                                        engine.trigger_index, settings.watches, feed, queue),
                           read_only_without_token=settings.dashboard_read_only,
                           token_audiences=settings.dashboard_token_audiences, access=access)
     progress = ProgressEndpoint(PodTokenReviews(kube, settings.progress_audience),

@@ -28,6 +28,7 @@ from agenttasks.cli.output import (
     table,
     unicode_ok,
 )
+from agenttasks.cli.queue import QueueUnavailable, eta_text, fetch_queue, operator_url_option
 from agenttasks.core.queue import Aging
 from agenttasks.kube.client import ApiError
 
@@ -72,7 +73,7 @@ def _spec_rows(spec: JSON, now: datetime) -> list[tuple[str, Any]]:
     ]
 
 
-def _status_rows(task: JSON, queue: str | None, now: datetime,
+def _status_rows(task: JSON, queue: Sequence[tuple[str, str]], now: datetime,
                  ascii_only: bool) -> list[tuple[str, Any]]:
     status = task.get("status") or {}
     progress = status.get("progress") or {}
@@ -89,8 +90,7 @@ def _status_rows(task: JSON, queue: str | None, now: datetime,
         ("Next retry", _when(status.get("nextRetryTime"), now)),
         ("Progress", bar if progress else None),
     ]
-    if queue:
-        rows.append(("Queue position", queue))
+    rows += queue
     return rows
 
 
@@ -158,7 +158,34 @@ async def _items(session: Session, namespace: str | None) -> list[JSON]:
 
 
 async def _queue(session: Session, task: JSON, siblings: list[JSON], now: datetime,
-                 aging: Aging | None) -> str | None:
+                 aging: Aging | None, operator_url: str | None) -> list[tuple[str, str]]:
+    """The rows on where the task waits: from the operator's queue view (its place in the
+    operator's own order, what it waits for, an estimated start), or, when that view cannot
+    be read, the rank this command computes among the Queued tasks it may list."""
+    meta = task["metadata"]
+    try:
+        document = await fetch_queue(session, operator_url, meta["namespace"])
+    except QueueUnavailable as exc:
+        local = await _local_queue(session, task, siblings, now, aging)
+        return [("Queue position", f"{local}; computed here, as {exc}")] if local else []
+    item = next((i for i in document["items"] if i.get("name") == meta["name"]), None)
+    if item is None:
+        return []
+    rows = []
+    if item.get("position") is not None:
+        rows.append(("Queue position", f"{item['position']} of {document.get('queued')} "
+                     f"waiting for a slot ({item.get('namespacePosition')} in namespace "
+                     f"{meta['namespace']}; the operator's order)"))
+    rows.append(("Waiting for", f"{item.get('reason')}: {item.get('message')}"))
+    eta = eta_text(item, now)
+    rows.append(("Estimated start", f"{(item.get('eta') or {}).get('start')} ({eta}; 80% "
+                 "interval, from the slots freed recently)" if eta != "-" else
+                 "unknown (nothing observed says when)"))
+    return rows
+
+
+async def _local_queue(session: Session, task: JSON, siblings: list[JSON], now: datetime,
+                       aging: Aging | None) -> str | None:
     """Rank among Queued tasks of every namespace, or of the task's own when the user may not
     list every namespace, in the operator's order with the priority aging it is told."""
     if fmt.queue_position(task, [task]) is None:
@@ -184,7 +211,7 @@ def _aging(_ctx: click.Context, _param: click.Parameter, value: str | None) -> A
         raise click.BadParameter(str(exc)) from None
 
 
-def render_describe(task: JSON, siblings: list[JSON], queue: str | None,
+def render_describe(task: JSON, siblings: list[JSON], queue: Sequence[tuple[str, str]],
                     events: list[JSON] | None, now: datetime, ascii_only: bool) -> Group:
     meta, spec, status = task["metadata"], task.get("spec") or {}, task.get("status") or {}
     labels = ", ".join(f"{k}={v}" for k, v in (meta.get("labels") or {}).items())
@@ -217,14 +244,17 @@ def render_describe(task: JSON, siblings: list[JSON], queue: str | None,
 @click.command("describe")
 @click.argument("task")
 @click.option("--priority-aging", "aging", metavar="STEP/INTERVAL", callback=_aging,
-              help="The operator's --priority-aging, for the queue position; default: none "
-              "(the operator's and the chart's default).")
+              help="The operator's --priority-aging, for the queue position computed here "
+              "when the operator's queue view cannot be read; default: none (the operator's "
+              "and the chart's default).")
 @output_option()
+@operator_url_option
 @kube_command
 async def describe_task(session: Session, task: str, aging: Aging | None,
-                        output: str | None) -> None:
+                        output: str | None, operator_url: str | None) -> None:
     """Show a task: spec, status, conditions, attempts, dependencies, queue position, result
-    and recent Events."""
+    and recent Events. A waiting task's position, reason and estimated start come from the
+    operator's queue view (--operator-url)."""
     name = object_name(task, TASKS)
     obj = await session.get(TASKS, session.namespace, name)
     if output:
@@ -234,7 +264,7 @@ async def describe_task(session: Session, task: str, aging: Aging | None,
     events = await _allowed(lambda: session.events(session.namespace, "AgentTask", name))
     console = make_console()
     now = utcnow()
-    queue = await _queue(session, obj, siblings, now, aging)
+    queue = await _queue(session, obj, siblings, now, aging, operator_url)
     show(console, render_describe(obj, siblings, queue, events, now, not unicode_ok(console)))
 
 

@@ -6,10 +6,11 @@ import click
 
 from agenttasks.cli.describe import describe_task, tree
 from agenttasks.cli.logs import logs
+from agenttasks.cli.queue import queue
 from agenttasks.cli.schedules import run, schedules, triggers
 from agenttasks.cli.tasks import cancel, list_tasks, pause, rerun, resume
 
 USER_COMMANDS: list[click.Command] = [
-    list_tasks, describe_task, tree, pause, resume, cancel, rerun, run, logs, schedules,
-    triggers,
+    list_tasks, describe_task, tree, queue, pause, resume, cancel, rerun, run, logs,
+    schedules, triggers,
 ]

@@ -17,6 +17,7 @@ from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.queue import Aging, Candidate, Limits, Running, wait_message
+from agenttasks.core.queue_view import ReleaseLog
 from agenttasks.core.slots import SlotLedger
 
 log = logging.getLogger("agenttasks.slots")
@@ -25,8 +26,9 @@ log = logging.getLogger("agenttasks.slots")
 class SlotKeeper:
     def __init__(self, limits: Limits, aging: Aging | None, wake: Callable[[Key], None],
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self.limits, self.wake, self.clock = limits, wake, clock
+        self.limits, self.aging, self.wake, self.clock = limits, aging, wake, clock
         self.ledger = SlotLedger(limits, aging)
+        self.releases = ReleaseLog(clock())  # the visible queue's observed throughput
         self._active = False  # grants only while this replica acts (peering)
         self._pass_scheduled = False
 
@@ -34,13 +36,17 @@ class SlotKeeper:
     def job_changed(self, namespace: str, task: str, job: JobFacts) -> None:
         before = self.ledger.running().total
         self.ledger.job(namespace, task, job)
-        if self.ledger.running().total < before:
-            self.kick()
+        self._released(before)
 
     def job_gone(self, namespace: str, name: str) -> None:
         before = self.ledger.running().total
         self.ledger.job_gone(namespace, name)
-        if self.ledger.running().total < before:
+        self._released(before)
+
+    def _released(self, before: int) -> None:
+        after = self.ledger.running().total
+        if after < before:
+            self.releases.record(self.clock(), before - after)
             self.kick()
 
     def listed(self, task_keys: Iterable[Key]) -> None:

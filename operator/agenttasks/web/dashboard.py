@@ -1,6 +1,6 @@
 """The live dashboard on the operator's HTTP port: pages at /, /tasks/<ns>/<name>,
-/schedules, /triggers and /tasks/new; JSON, streams and actions under /api/dashboard/
-(the actions themselves are in writes.py).
+/schedules, /triggers, /queue and /tasks/new; JSON, streams and actions under /api/dashboard/
+(the actions themselves are in writes.py); the queue's JSON at /api/queue (queue_endpoint.py).
 
 Every API call carries the user's token (``Authorization: Bearer``). A TokenReview says who
 the user is; a SubjectAccessReview for that user allows each read and each action before the
@@ -29,6 +29,7 @@ from .assets import Asset, load, respond
 from .auth import API_HEADERS, DashboardError, Gate
 from .feed import ChangeFeed, Subscription, relevant_to
 from .pages import SECURITY_HEADERS, page
+from .queue_endpoint import QueueEndpoint
 from .stream_slots import Refusal, StreamSlots
 from .views import (
     EVENTS_REFRESH_S,
@@ -91,6 +92,7 @@ class Dashboard:
         r.add_get("/", self._page("tasks", "Tasks"))
         r.add_get("/schedules", self._page("schedules", "Schedules"))
         r.add_get("/triggers", self._page("triggers", "Triggers"))
+        r.add_get("/queue", self._page("queue", "Queue"))
         r.add_get("/tasks/new", self._page("new", "New task"))
         r.add_get("/tasks/{namespace}/{name}", self.task_page)
         r.add_get("/dashboard/assets/dashboard.js",
@@ -105,6 +107,8 @@ class Dashboard:
                    _json_errors(self.writes.task_action))
         r.add_post("/api/dashboard/schedules/{namespace}/{name}/run-now",
                    _json_errors(self.writes.run_now))
+        if self.sources.queue is not None:
+            QueueEndpoint(self.gate, self.sources.queue, self.sources.watches).add_routes(app)
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, _app: web.Application) -> None:

@@ -79,10 +79,11 @@ def relevant_to(view: str, namespace: str) -> Relevant:
     """Which changes can alter what a view shows, with its namespace filter ("" for all).
 
     tasks and task: AgentTasks (a task's page draws its neighbours in the graph);
-    schedules: schedules and AgentTasks (their last runs); triggers: triggers."""
+    schedules: schedules and AgentTasks (their last runs); triggers: triggers; queue:
+    AgentTasks (and, for its estimates, the stream's regular re-render)."""
     kinds = {"tasks": {"AgentTask"}, "task": {"AgentTask"},
              "schedules": {"AgentTaskSchedule", "AgentTask"},
-             "triggers": {"AgentTaskTrigger"}}[view]
+             "triggers": {"AgentTaskTrigger"}, "queue": {"AgentTask"}}[view]
 
     def relevant(kind: str, key: Key) -> bool:
         return kind in kinds and (not namespace or key[0] == namespace)

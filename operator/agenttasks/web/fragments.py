@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup
 
 from agenttasks.api.task import Phase, is_terminal
+from agenttasks.core.queue_view import Entry, QueueView
 
 from .tables import ScheduleRow, TaskRow, TriggerRow
 from .templating import macro, render, when
@@ -30,6 +31,12 @@ def task_actions(namespace: str, name: str, paused: bool, terminal: bool) -> Mar
 def tasks_fragment(rows: Sequence[TaskRow], total: int, namespaces: Iterable[str],
                    note: str = "") -> Markup:
     return render("tasks.html", rows=rows, total=total, namespaces=list(namespaces),
+                  note=note)
+
+
+def queue_fragment(view: QueueView, entries: Sequence[Entry], namespaces: Iterable[str],
+                   note: str = "") -> Markup:
+    return render("queue.html", view=view, entries=entries, namespaces=sorted(namespaces),
                   note=note)
 
 

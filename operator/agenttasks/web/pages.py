@@ -8,7 +8,8 @@ from .templating import render
 
 ASSETS = "/dashboard/assets"
 NAV = (("tasks", "/", "Tasks"), ("schedules", "/schedules", "Schedules"),
-       ("triggers", "/triggers", "Triggers"), ("new", "/tasks/new", "New task"))
+       ("triggers", "/triggers", "Triggers"), ("queue", "/queue", "Queue"),
+       ("new", "/tasks/new", "New task"))
 
 # No inline script or style anywhere: a stolen session token is what an injected script
 # would be after, so the policy allows only our own files.
@@ -24,7 +25,8 @@ SECURITY_HEADERS = {
 
 
 def page(view: str, title: str, read_only: bool, namespace: str = "", name: str = "") -> str:
-    """A page shell: ``view`` is tasks, task, schedules, triggers or new (the task form)."""
+    """A page shell: ``view`` is tasks, task, schedules, triggers, queue or new (the task
+    form)."""
     template = "new_task.html" if view == "new" else "page.html"
     return str(render(template, view=view, title=title, read_only=read_only,
                       namespace=namespace, name=name, nav=NAV, assets=ASSETS,

@@ -15,6 +15,7 @@ from agenttasks.actions import ObjectWriter
 from agenttasks.api.meta import NAME_PATTERN
 from agenttasks.core.facts import TaskSummary
 from agenttasks.core.privilege import UserInfo
+from agenttasks.core.queue_view import QueueView
 from agenttasks.core.schedule import ChildFacts, ScheduleFacts
 from agenttasks.core.triggers import TriggerFacts
 
@@ -28,6 +29,7 @@ from .auth import DashboardError, Gate, Reviews
 from .dag import layout, render_svg
 from .feed import ChangeFeed
 from .fragments import (
+    queue_fragment,
     schedules_fragment,
     task_detail_fragment,
     tasks_fragment,
@@ -45,7 +47,7 @@ from .tables import (
 )
 from .templating import task_path
 
-VIEWS = ("tasks", "task", "schedules", "triggers")
+VIEWS = ("tasks", "task", "schedules", "triggers", "queue")
 EVENTS_REFRESH_S = 5.0  # a task's Events are not in the view (nor the feed): fetched this often
 
 
@@ -71,6 +73,10 @@ class ScheduleSource(Protocol):
     def children(self, key: Key) -> list[ChildFacts]: ...
 
 
+class QueueProvider(Protocol):
+    def current(self) -> QueueView: ...
+
+
 class TriggerSource(Protocol):
     def keys(self) -> list[Key]: ...
     def get(self, key: Key) -> TriggerFacts | None: ...
@@ -88,6 +94,8 @@ class Sources:
     triggers: TriggerSource
     watches: Callable[[str], bool]
     feed: ChangeFeed = field(default_factory=ChangeFeed)
+    queue: QueueProvider | None = None
+    """The visible queue (controller/queue_source.py); None: no Queue view."""
 
     def task_facts(self) -> list[TaskSummary]:
         found = (self.tasks.summary(key) for key in self.tasks.task_keys()
@@ -138,6 +146,8 @@ class Views:
             html = await self.task(user, params["namespace"], params["name"])
         elif kind == "schedules":
             html = await self.schedules(user, params["namespace"])
+        elif kind == "queue":
+            html = await self.queue(user, params["namespace"])
         else:
             html = await self.triggers(user, params["namespace"], base_url)
         return {"html": html}
@@ -203,6 +213,17 @@ class Views:
         svg = render_svg(placed, lambda n: task_path(namespace, n),
                          f"Dependency graph of {name}", titles)
         return svg, note
+
+    async def queue(self, user: UserInfo | None, namespace: str) -> str:
+        """The waiting tasks of the namespaces the user may list AgentTasks in."""
+        if self.sources.queue is None:
+            raise DashboardError(404, "this operator does not serve the queue")
+        view = self.sources.queue.current()
+        present = {e.namespace for e in view.entries}
+        scope, note = await self._scope(user, "agenttasks", namespace, present)
+        entries = [e for e in view.visible(scope) if not namespace or e.namespace == namespace]
+        return queue_fragment(view, entries, present if scope is None else present & scope,
+                              note)
 
     async def schedules(self, user: UserInfo | None, namespace: str) -> str:
         src = self.sources.schedules
