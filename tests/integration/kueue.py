@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from agenttasks.api.kueue import KUEUE_GROUP, LABEL_JOB_UID
@@ -37,9 +38,16 @@ def kueue_or_skip(kubeconfig: str) -> KueueManager:
     return KueueManager(kubeconfig, KUEUE.bin_dir).start()
 
 
+def _established(api: Api, name: str) -> bool:
+    crd = client.ApiextensionsV1Api(api.client).read_custom_resource_definition(name)
+    return any(c.type == "Established" and c.status == "True"
+               for c in (crd.status.conditions or []))
+
+
 class KueueManager:
     def __init__(self, kubeconfig: str, bin_dir: Path) -> None:
         self.kubeconfig, self.bin_dir = kubeconfig, bin_dir
+        self.api = Api(kubeconfig)
         self.workdir = ARTIFACTS / "kueue"
         self.proc: subprocess.Popen[bytes] | None = None
         self.health = free_port()
@@ -49,8 +57,8 @@ class KueueManager:
         kubectl(self.kubeconfig, "apply", "--server-side", "--force-conflicts",
                 "-f", str(self.bin_dir / "bases"))
         for crd in ("workloads", "clusterqueues", "localqueues", "resourceflavors"):
-            kubectl(self.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-                    f"crd/{crd}.{KUEUE_GROUP}")
+            wait_for(lambda crd=crd: _established(self.api, f"{crd}.{KUEUE_GROUP}"),  # type: ignore[misc]
+                     60, what=f"the {crd} CRD to be established")
         kubectl(self.kubeconfig, "create", "namespace", "kueue-system", check=False)
         certs = self._certificate()
         config = self.workdir / "config.yaml"
