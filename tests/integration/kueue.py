@@ -57,7 +57,7 @@ class KueueManager:
         kubectl(self.kubeconfig, "apply", "--server-side", "--force-conflicts",
                 "-f", str(self.bin_dir / "bases"))
         for crd in ("workloads", "clusterqueues", "localqueues", "resourceflavors"):
-            wait_for(lambda crd=crd: _established(self.api, f"{crd}.{KUEUE_GROUP}"),  # type: ignore[misc]
+            wait_for(lambda crd=crd: _established(self.api, f"{crd}.{KUEUE_GROUP}"),
                      60, what=f"the {crd} CRD to be established")
         kubectl(self.kubeconfig, "create", "namespace", "kueue-system", check=False)
         certs = self._certificate()
@@ -149,6 +149,10 @@ class KueueManager:
             label_selector=f"{LABEL_JOB_UID}={job_uid}")["items"]
         return items[0] if items else None
 
-    def cluster_queue(self, api: Api, name: str) -> dict[str, Any]:
-        return dict(api.custom.get_cluster_custom_object(KUEUE_GROUP, VERSION, "clusterqueues",
-                                                         name))
+    def condition(self, api: Api, namespace: str, job_uid: str, kind: str) -> str | None:
+        """The status of condition ``kind`` of the Job's Workload, if it has one."""
+        workload = self.workload(api, namespace, job_uid) or {}
+        for condition in (workload.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == kind:
+                return str(condition.get("status"))
+        return None

@@ -92,11 +92,10 @@ def test_real_kueue_admits_within_its_quota_and_pause_goes_through_the_workload(
         api.wait_phase(own_ns, "ours", "Completed", 60)
         for name in ("a", "b"):
             api.wait_phase(own_ns, name, "Completed", 90)
-            # Kueue admitted it, and saw it finish.
-            workload = kueue.workload(api, own_ns, api.jobs(own_ns, name)[0].metadata.uid)
-            assert workload is not None
-            conditions = {c["type"]: c["status"] for c in workload["status"]["conditions"]}
-            assert conditions.get("Admitted") == "True" or conditions.get("Finished") == "True"
+            # Kueue admitted it, and sees it finished.
+            uid = api.jobs(own_ns, name)[0].metadata.uid
+            wait_for(lambda uid=uid: kueue.condition(api, own_ns, uid, "Finished") == "True",
+                     30, what=f"Kueue's Workload of {name} to be Finished")
 
         # Pause while Kueue holds it: its Workload is deactivated, and stays so; the resume
         # activates it and Kueue admits it.

@@ -23,8 +23,8 @@ def test_each_binary_is_built_to_its_own_explicit_path(tool: GoTool, tmp_path: P
         assert out == str(tmp_path / name), "the output names the file, not a folder"
         package = command[-1]
         patched = {f"./{p.package_dir}" for p in tool.patches}
-        assert package in patched or package.startswith(tool.module.split("/v")[0]) or package.startswith(
-            tool.module), package
+        assert package in patched or package.startswith(tool.module.split("/v")[0]) or \
+            package.startswith(tool.module), package
         assert command.count("-o") == 1 and not package.startswith("-")
 
 
