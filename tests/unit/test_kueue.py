@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 from pydantic import ValidationError
 
 from agenttasks.api.kueue import LABEL_QUEUE_NAME
@@ -17,7 +22,9 @@ from agenttasks.core.facts import JobFacts
 from agenttasks.core.lifecycle import decide
 from agenttasks.core.queue import Candidate, Limits
 from agenttasks.core.slots import SlotLedger, holds_slot
+from agenttasks.kube.client import Kube
 from agenttasks.manifests.jobs import build_job, job_facts
+from tests.unit.test_kube_client import _kubeconfig
 from tests.unit.test_lifecycle import T0, TEMPLATE, job, kinds, task
 
 KUEUE = {"kueue": {"queueName": "team-a"}}
@@ -167,3 +174,51 @@ def test_running_kueue_jobs_leave_our_limit_to_the_others() -> None:
     assert ledger.running().total == 0
     ledger.want(Candidate("team", "ours", 0, T0, T0))
     assert ledger.grant(T0) == [("team", "ours")]
+
+
+# --- the Workload call, against a stand-in for the API server's wire format ----------------------
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _against(tmp_path: Path, handle: Handler, active: bool) -> int | None:
+    async def scenario() -> int | None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        kube = Kube(_kubeconfig(tmp_path, runner.addresses[0][1]))
+        try:
+            return await kube.set_workload_active("ns", "uid-9", active)
+        finally:
+            await kube.close()
+            await runner.cleanup()
+
+    return asyncio.run(scenario())
+
+
+def test_pause_patches_the_jobs_workloads_at_the_newest_version_served(tmp_path: Path) -> None:
+    seen: list[tuple[str, str, object]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.text()
+        seen.append((request.method, request.path_qs, json.loads(body) if body else None))
+        if "/v1beta2/" in request.path:  # an older Kueue: only v1beta1 is served
+            return web.json_response({"kind": "Status", "reason": "NotFound"}, status=404)
+        if request.method == "GET":
+            return web.json_response({"items": [{"metadata": {"name": "job-t-1-abc"}}]})
+        return web.json_response({})
+
+    assert _against(tmp_path, handle, False) == 1
+    base = "/apis/kueue.x-k8s.io/v1beta1/namespaces/ns/workloads"
+    assert seen[1:] == [
+        ("GET", f"{base}?labelSelector=kueue.x-k8s.io/job-uid%3Duid-9", None),
+        ("PATCH", f"{base}/job-t-1-abc", {"spec": {"active": False}})]
+
+
+def test_no_workload_api_served_means_no_kueue(tmp_path: Path) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "reason": "NotFound"}, status=404)
+
+    assert _against(tmp_path, handle, True) is None

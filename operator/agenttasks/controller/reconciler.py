@@ -318,6 +318,10 @@ class TaskReconciler:
         until then the pass fails, and its retry (before any status is written) sends it."""
         patched = await self.kube.set_workload_active(task.namespace, action.job_uid,
                                                       action.active)
+        if patched is None:
+            raise RuntimeError(f"cannot {'resume' if action.active else 'pause'} Job "
+                               f"{action.job}: the API server serves no Kueue Workloads "
+                               "(is Kueue installed?)")
         if not patched:
             raise RuntimeError(f"Kueue has no Workload for Job {action.job} yet")
         log.info("%s Kueue's Workload of Job %s/%s", "activated" if action.active else

@@ -108,10 +108,12 @@ class Kube:
         return list(listing.get("items") or [])
 
     # --- Kueue ---------------------------------------------------------------------------------
-    async def set_workload_active(self, namespace: str, job_uid: str, active: bool) -> int:
+    async def set_workload_active(self, namespace: str, job_uid: str, active: bool
+                                  ) -> int | None:
         """Sets spec.active of Kueue's Workloads of the Job ``job_uid`` (found by Kueue's
         job-uid label), at the newest Workload version served; returns how many it
-        patched (0: Kueue has not made the Workload yet, or Kueue is not installed)."""
+        patched (0: Kueue has not made the Workload yet), None when no version is served
+        (Kueue is not installed)."""
         for version in WORKLOAD_VERSIONS:
             path = _path(f"{KUEUE_GROUP}/{version}", "workloads", namespace)
             try:
@@ -126,7 +128,7 @@ class Kube:
                 await self._call("PATCH", f"{path}/{quote(item['metadata']['name'])}",
                                  {"spec": {"active": active}}, content_type=MERGE_PATCH)
             return len(items)
-        return 0
+        return None
 
     # --- our kinds ------------------------------------------------------------------------------
     async def patch_status(self, plural: str, namespace: str, name: str,
