@@ -110,6 +110,18 @@ def test_once_kueue_unsuspends_the_job_it_runs_and_completes() -> None:
     assert done.status.phase == Phase.COMPLETED
 
 
+def test_the_start_timeout_does_not_count_the_wait_for_admission() -> None:
+    # Suspended for an hour: no pod can start, and the start check does not look at it.
+    later = T0 + timedelta(hours=1)
+    d = decide(task(startTimeout="1m", **KUEUE), [kueue_job(suspended=True)], later, NO_SLOT)
+    assert d.status.reason == Reason.WAITING_FOR_KUEUE and not d.status.history
+    # Admitted just now: the clock starts at the Job's startTime, which the unsuspend set.
+    admitted = kueue_job(started_at=later)
+    d = decide(task(startTimeout="1m", **KUEUE), [admitted], later + timedelta(seconds=30),
+               NO_SLOT)
+    assert (d.status.phase, d.status.reason) == (Phase.IN_PROGRESS, Reason.RUNNING)
+
+
 def test_the_jobs_label_decides_not_the_spec() -> None:
     # The spec names no queue any more (a change applies from the next attempt): the Job
     # that Kueue admits is still Kueue's, and our queue does not resume it.
