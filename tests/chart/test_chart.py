@@ -58,6 +58,8 @@ BASE_RULES: list[Manifest] = [
      "verbs": ["patch"]},
     {"apiGroups": ["batch"], "resources": ["jobs"],
      "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+    # pause and resume of a task that names a Kueue LocalQueue (spec.active of its Workload)
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads"], "verbs": ["list", "patch"]},
     # list: the dashboard's task page
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]},
     # get: an existing payload ConfigMap is used only if its task controls it

@@ -216,6 +216,11 @@ Call with a dict:
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Kueue's Workloads, of tasks that name a LocalQueue (spec.kueue): pausing and resuming such
+# a task sets its Job's Workload's spec.active. Harmless without Kueue installed.
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["list", "patch"]
 # Events on our objects (listed for the dashboard's task page, after a review allowed it);
 # trigger payloads stored in ConfigMaps; trigger signing secrets.
 - apiGroups: [""]

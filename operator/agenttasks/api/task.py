@@ -12,6 +12,7 @@ from agenttasks.api.batch import AttemptItems, BatchPolicy, ItemProgress, batch_
 from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
 from agenttasks.api.failure_rules import MAX_RULES, FailureRule
+from agenttasks.api.kueue import KueueQueue
 from agenttasks.api.meta import NAME_PATTERN, ApiModel
 
 MAX_DEPENDENCIES = 64
@@ -59,6 +60,8 @@ class Reason(StrEnum):
     START_TIMED_OUT = "StartTimedOut"
     """No pod of the attempt ran within spec.startTimeout, for no reason the pods gave."""
     PARTIALLY_SUCCEEDED = "PartiallySucceeded"
+    WAITING_FOR_KUEUE = "WaitingForKueue"
+    """The attempt's Job is suspended until Kueue admits it (spec.kueue)."""
 
 
 class RetryPolicy(ApiModel):
@@ -133,6 +136,10 @@ class AgentTaskSpec(ApiModel):
         None, description="Delete the task (and with it its Jobs and payload) this long after "
         "it is Completed, Failed or Cancelled, like a Job's ttlSecondsAfterFinished. Default: "
         "the operator's --default-ttl-after-finished, or kept.")
+    kueue: KueueQueue | None = Field(
+        None, description="Hands the task's Jobs to a Kueue LocalQueue: Kueue's admission "
+        "decides when they run, in place of the operator's queue and limits. Pause still "
+        "works: it deactivates the Job's Kueue Workload (docs/queue.md, Kueue).")
     display_name: str | None = Field(
         None, max_length=256,
         description="A human title, such as 'Daily Sales Report - US Region'.")

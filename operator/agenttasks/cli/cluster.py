@@ -34,12 +34,15 @@ def up(directory: Path, real_node: bool) -> None:
 
 
 @cluster.command()
-def build() -> None:
+@click.option("--kueue", is_flag=True,
+              help="Also build Kueue's manager (optional; for tests/integration/test_kueue.py).")
+def build(kueue: bool) -> None:
     """Build the control plane's binaries into the cache, if any is missing."""
     from agenttasks.devcluster.build import BuildError, ensure_built
+    from agenttasks.devcluster.toolchain import ALL_TOOLS, KUEUE
 
     try:
-        ensure_built()
+        ensure_built((*ALL_TOOLS, KUEUE) if kueue else ALL_TOOLS)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -37,6 +37,7 @@ from agenttasks.core.actions import (
     Emit,
     Gates,
     SetJobSuspended,
+    SetWorkloadActive,
 )
 from agenttasks.core.dependencies import Dependency, DependencyState, evaluate
 from agenttasks.core.facts import FailedPod, JobFacts, TaskFacts, TaskSummary
@@ -306,9 +307,25 @@ class TaskReconciler:
                     self.slots.sent(task.key, action.name)
                     self._started(task.key)
                 await self.kube.set_job_suspended(task.namespace, action.name, action.suspend)
+            elif isinstance(action, SetWorkloadActive):
+                await self._set_workload_active(task, action)
             elif isinstance(action, DeleteJob):
                 await self.kube.delete_job(task.namespace, action.name)
         return True
+
+    async def _set_workload_active(self, task: TaskFacts, action: SetWorkloadActive) -> None:
+        """A Kueue task's pause or resume. Kueue makes the Workload shortly after the Job:
+        until then the pass fails, and its retry (before any status is written) sends it."""
+        patched = await self.kube.set_workload_active(task.namespace, action.job_uid,
+                                                      action.active)
+        if patched is None:
+            raise RuntimeError(f"cannot {'resume' if action.active else 'pause'} Job "
+                               f"{action.job}: the API server serves no Kueue Workloads "
+                               "(is Kueue installed?)")
+        if not patched:
+            raise RuntimeError(f"Kueue has no Workload for Job {action.job} yet")
+        log.info("%s Kueue's Workload of Job %s/%s", "activated" if action.active else
+                 "deactivated", task.namespace, action.job)
 
     async def _create_job(self, task: TaskFacts, action: CreateJob) -> bool:
         """Creates the attempt's Job, or adopts it if an earlier run already did. A Job the

@@ -28,6 +28,17 @@ class SetJobSuspended:
 
 
 @dataclass(frozen=True)
+class SetWorkloadActive:
+    """Kueue's Workload of a Job (the one labelled with the Job's uid): spec.active false
+    evicts it (Kueue suspends the Job and frees its quota), true queues it again. How a
+    Kueue task pauses: Kueue owns the Job's spec.suspend, and unsuspends an admitted Job."""
+
+    job: str
+    job_uid: str
+    active: bool
+
+
+@dataclass(frozen=True)
 class DeleteJob:
     name: str
 
@@ -50,7 +61,7 @@ class Emit:
     message: str
 
 
-Action = CreateJob | SetJobSuspended | DeleteJob | DeleteTask | Emit
+Action = CreateJob | SetJobSuspended | SetWorkloadActive | DeleteJob | DeleteTask | Emit
 
 
 @dataclass(frozen=True)

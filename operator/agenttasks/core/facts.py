@@ -76,6 +76,9 @@ class JobFacts:
     failed_pods: tuple[FailedPod, ...] | None = None
     """How the attempt's failed pods ended: read with the termination message; None: not
     read."""
+    queue_name: str | None = None
+    """The Kueue LocalQueue of a Job that Kueue admits (its kueue.x-k8s.io/queue-name
+    label); None for a Job that our own queue runs."""
 
     @property
     def finished(self) -> bool:

@@ -32,6 +32,7 @@ from agenttasks.core.actions import (
     Emit,
     Gates,
     SetJobSuspended,
+    SetWorkloadActive,
 )
 from agenttasks.core.backoff import retry_delay
 from agenttasks.core.batch import (
@@ -206,6 +207,8 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
         return outcome
     if running and current and last is None:
         check = check_start(current, spec, task.status, spec.retries.limit + 1, now)
+        if check.ended is None and current.queue_name:
+            return _kueue_running(spec, current, attempts, history, task.status, check)
         if check.ended is None:
             return _running(spec, current, attempts, gates, history, task.status.progress,
                             check)
@@ -316,6 +319,53 @@ def _start_failed(spec: AgentTaskSpec, record: AttemptRecord, attempts: int,
     return outcome
 
 
+def _kueue_running(spec: AgentTaskSpec, job: JobFacts, attempts: int,
+                   history: list[AttemptRecord], before: AgentTaskStatus,
+                   check: StartCheck = NOT_CHECKED) -> _Outcome:
+    """An unfinished Job that Kueue admits (its queue-name label). Kueue owns its
+    spec.suspend: suspended, it waits for admission (WaitingForKueue); unsuspended, it runs.
+    The operator never writes spec.suspend of such a Job, since Kueue would unsuspend an
+    admitted Job again; a pause deactivates its Workload instead (Kueue evicts it, suspends
+    the Job and frees its quota), and the resume activates it again. Each is sent once, on
+    the change of phase; a pass whose write fails is retried before its status is written.
+    The start check (``check``) looks at an admitted Job only: a suspended Job is never
+    checked, and its clock starts when Kueue unsuspends it."""
+    progress = _job_progress(spec, job, history)
+    reported = before.progress
+    if reported is not None and reported.attempt == attempts:
+        progress = reported.model_copy(update={"items": progress.items})
+    was_paused = before.phase == Phase.PAUSED
+    actions: list[Action] = []
+    if spec.paused:
+        if not was_paused and job.uid:
+            actions.append(SetWorkloadActive(job.name, job.uid, False))
+        outcome = _Outcome(Phase.PAUSED, Reason.PAUSED,
+                           f"Job {job.name}'s Kueue Workload is deactivated; set spec.paused "
+                           "to false to resume", progress=progress, actions=actions)
+    else:
+        if was_paused and job.uid:
+            actions.append(SetWorkloadActive(job.name, job.uid, True))
+        outcome = _kueue_outcome(spec, job, attempts, progress, check)
+        outcome.actions = actions
+    outcome.wake_at = _earliest(_deadline(spec), check.wake_at)
+    return outcome
+
+
+def _kueue_outcome(spec: AgentTaskSpec, job: JobFacts, attempts: int, progress: Progress,
+                   check: StartCheck) -> _Outcome:
+    """Waiting for Kueue while the Job is suspended, running once Kueue has let it go (or
+    waiting for its pods to start, with the start check's reason)."""
+    total = spec.retries.limit + 1
+    if job.suspended:
+        return _Outcome(Phase.PENDING, Reason.WAITING_FOR_KUEUE,
+                        f"attempt {attempts} of {total}: Job {job.name} waits for admission "
+                        f"by Kueue (LocalQueue {job.queue_name})", progress=progress)
+    reason, message = check.waiting or (
+        Reason.RUNNING, f"attempt {attempts} of {total} is running in Job {job.name} "
+        f"(admitted by Kueue, LocalQueue {job.queue_name})")
+    return _Outcome(Phase.IN_PROGRESS, reason, message, progress=progress)
+
+
 def _uncounted(history: list[AttemptRecord]) -> int:
     return sum(1 for record in history if not record.counted)
 
@@ -379,12 +429,20 @@ def _start_or_wait(task: TaskFacts, spec: AgentTaskSpec, attempts: int,
     if gates.job_refused:
         return _Outcome(Phase.FAILED, Reason.INVALID_SPEC, gates.job_refused,
                         completion_time=now)
-    if not gates.slot_granted:
+    if not gates.slot_granted and spec.kueue is None:  # Kueue's quota replaces our limits
         return _Outcome(Phase.PENDING, Reason.QUEUED, gates.queue_message, wants_slot=True,
                         wake_at=deadline)
     attempt = attempts + 1
     name = job_name(task.name, attempt)
     total = spec.retries.limit + 1
+    if spec.kueue is not None:  # created suspended: Kueue lets it go
+        return _Outcome(Phase.PENDING, Reason.WAITING_FOR_KUEUE,
+                        f"attempt {attempt} of {total}: Job {name} waits for admission by "
+                        f"Kueue (LocalQueue {spec.kueue.queue_name})",
+                        actions=[_create_job(spec, attempt, name, history)],
+                        started_attempt=attempt,
+                        progress=Progress(completed=0, total=spec.completions, percent=0),
+                        wake_at=deadline)
     return _Outcome(Phase.IN_PROGRESS, Reason.RUNNING,
                     f"attempt {attempt} of {total} is running in Job {name}",
                     actions=[_create_job(spec, attempt, name, history)],

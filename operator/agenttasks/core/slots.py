@@ -39,8 +39,9 @@ JobKey = Key
 
 
 def holds_slot(job: JobFacts) -> bool:
-    """Rule 1: not finished, and not suspended with no pods left."""
-    if job.finished:
+    """Rule 1: not finished, and not suspended with no pods left. A Job that Kueue admits
+    holds none: Kueue's quota counts it, and ours does not count it twice."""
+    if job.finished or job.queue_name:
         return False
     return not (job.suspended and job.active == 0 and job.terminating == 0)
 

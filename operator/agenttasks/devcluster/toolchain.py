@@ -33,6 +33,25 @@ class Binary:
 
 
 @dataclass(frozen=True)
+class SourcePatch:
+    """One literal replaced in one file of a module's main package, for the build only. Go
+    refuses -overlay over the module cache, so the build copies that package (its .go
+    files) into a scratch copy of the tool's go.mod folder, patches it there and builds it
+    from there, with the same go.mod and go.sum: every other package is the module's own.
+    A patch whose literal is not found fails the build, so a version bump cannot silently
+    drop it."""
+
+    file: str
+    """The file, relative to the module's root, in the package of one of its binaries."""
+    old: str
+    new: str
+
+    @property
+    def package_dir(self) -> str:
+        return self.file.rsplit("/", 1)[0]
+
+
+@dataclass(frozen=True)
 class GoTool:
     """One go.mod under tests/cluster, built into one cache folder."""
 
@@ -41,6 +60,9 @@ class GoTool:
     builds: tuple[Binary, ...]
     gomod: str = ""
     """The folder of its go.mod under tests/cluster, when another tool's (default: name)."""
+    patches: tuple[SourcePatch, ...] = ()
+    copies: tuple[str, ...] = ()
+    """Folders of the module's source copied next to the binaries (for example CRDs)."""
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -65,9 +87,16 @@ class GoTool:
         return [b for b in self.binaries if not (self.bin_dir / b).is_file()]
 
     def build_commands(self, go: str, out_dir: Path) -> list[list[str]]:
-        """One ``go build -o <out_dir>/<name> <package>`` per binary, so no name is Go's guess."""
+        """One ``go build -o <out_dir>/<name> <package>`` per binary, so no name is Go's guess.
+        A patched package is built from its copy (``./<dir>``, see SourcePatch)."""
         flags = ["build", "-trimpath", "-ldflags", self.ldflags()]
-        return [[go, *flags, "-o", str(out_dir / b.name), b.package] for b in self.builds]
+        return [[go, *flags, "-o", str(out_dir / b.name), self._package(b)] for b in self.builds]
+
+    def _package(self, binary: Binary) -> str:
+        for patch in self.patches:
+            if binary.package == f"{self.module}/{patch.package_dir}":
+                return f"./{patch.package_dir}"
+        return binary.package
 
 
 def required_version(gomod: Path, module: str) -> str:
@@ -135,12 +164,26 @@ NODE = GoTool(
 COREDNS = GoTool("coredns", "github.com/coredns/coredns",
                  (Binary("coredns", "github.com/coredns/coredns"),))
 
+# Kueue's manager, for the Kueue integration tests; optional: built only when asked for
+# (`agenttasks cluster build --kueue`), never by `make test`. Its CRDs come with it. Its one
+# patch, to its main.go: the manager reads its metrics server's certificate from a fixed
+# /etc/kueue path unless it manages certificates in-cluster (which needs its webhook Service
+# and webhook configurations); the path comes from KUEUE_METRICS_CERT_DIR instead, so a
+# local process needs nothing in /etc.
+KUEUE = GoTool(
+    "kueue", "sigs.k8s.io/kueue", (Binary("kueue", "sigs.k8s.io/kueue/cmd/kueue"),),
+    patches=(SourcePatch("cmd/kueue/main.go", 'metricsCertPath := "/etc/kueue/metrics/certs"',
+                         'metricsCertPath := os.Getenv("KUEUE_METRICS_CERT_DIR")'),),
+    copies=("config/components/crd/bases",),
+)
+
 ALL_TOOLS = (ETCD, KWOK, KUBERNETES, HELM, NODE, COREDNS)
 CONTROL_PLANE = (ETCD, KWOK, KUBERNETES, HELM)
+OPTIONAL_TOOLS = (KUEUE,)
 
 
 def binary(name: str) -> Path:
-    for tool in ALL_TOOLS:
+    for tool in (*ALL_TOOLS, *OPTIONAL_TOOLS):
         if name in tool.binaries:
             return tool.bin_dir / name
     raise KeyError(name)

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from agenttasks.api.kueue import KUEUE_GROUP, LABEL_JOB_UID, WORKLOAD_VERSIONS
 from agenttasks.api.meta import GROUP, MANAGER_NAME, VERSION
 from agenttasks.api.timefmt import format_time, utcnow
 from agenttasks.kube.connection import ApiError, Connection, api_error
@@ -105,6 +106,29 @@ class Kube:
         listing = await self._call("GET", _path("batch/v1", "jobs", namespace),
                                    query={"labelSelector": label_selector})
         return list(listing.get("items") or [])
+
+    # --- Kueue ---------------------------------------------------------------------------------
+    async def set_workload_active(self, namespace: str, job_uid: str, active: bool
+                                  ) -> int | None:
+        """Sets spec.active of Kueue's Workloads of the Job ``job_uid`` (found by Kueue's
+        job-uid label), at the newest Workload version served; returns how many it
+        patched (0: Kueue has not made the Workload yet), None when no version is served
+        (Kueue is not installed)."""
+        for version in WORKLOAD_VERSIONS:
+            path = _path(f"{KUEUE_GROUP}/{version}", "workloads", namespace)
+            try:
+                listing = await self._call("GET", path,
+                                           query={"labelSelector": f"{LABEL_JOB_UID}={job_uid}"})
+            except ApiError as exc:
+                if exc.not_found:
+                    continue  # this version is not served
+                raise
+            items = list(listing.get("items") or [])
+            for item in items:
+                await self._call("PATCH", f"{path}/{quote(item['metadata']['name'])}",
+                                 {"spec": {"active": active}}, content_type=MERGE_PATCH)
+            return len(items)
+        return None
 
     # --- our kinds ------------------------------------------------------------------------------
     async def patch_status(self, plural: str, namespace: str, name: str,

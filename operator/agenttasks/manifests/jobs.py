@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from agenttasks.api.kueue import LABEL_QUEUE_NAME
 from agenttasks.api.meta import (
     GROUP,
     LABEL_ATTEMPT,
@@ -86,13 +87,19 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     deadline = attempt_deadline(spec.timeout)
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = int(deadline.total_seconds())
+    job_labels = dict(labels)
+    if spec.kueue is not None:
+        # Kueue admits it: created suspended, and Kueue unsuspends it. The label is on the
+        # Job only: on the pods it would hand them to Kueue's pod integration as well.
+        job_labels[LABEL_QUEUE_NAME] = spec.kueue.queue_name
+        job_spec["suspend"] = True
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
             "name": name,
             "namespace": task.namespace,
-            "labels": labels,
+            "labels": job_labels,
             "ownerReferences": [owner_reference(task)],
         },
         "spec": job_spec,
@@ -127,8 +134,9 @@ def _raise_memory(pod_spec: dict[str, Any], memory: dict[str, dict[str, str]]) -
 def job_facts(body: dict[str, Any]) -> JobFacts | None:
     """Facts of a Job we created; None for a Job without a valid attempt label."""
     meta = body.get("metadata", {})
+    labels = meta.get("labels") or {}
     try:
-        attempt = int((meta.get("labels") or {}).get(LABEL_ATTEMPT, ""))
+        attempt = int(labels.get(LABEL_ATTEMPT, ""))
     except ValueError:
         return None
     status = body.get("status") or {}
@@ -164,6 +172,7 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         completions=int((body.get("spec") or {}).get("completions") or 1),
         completed_indexes=str(status.get("completedIndexes") or ""),
         failed_indexes=str(status.get("failedIndexes") or ""),
+        queue_name=labels.get(LABEL_QUEUE_NAME) or None,
         **_template_facts(body),
     )
 
