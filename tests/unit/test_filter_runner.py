@@ -74,7 +74,9 @@ def test_an_overrun_is_killed_while_other_triggers_and_the_loop_carry_on() -> No
             assert verdict.failure == Failure.TIMED_OUT and verdict.outcome is None
             assert elapsed < 10, elapsed  # cut at the limit, not after minutes
             assert [o.outcome for o in others] == [Outcome.MATCH] * 5
-            assert await lag < 0.5
+            # Never blocked for the filter's run: a loop waiting on the worker would be late by
+            # the whole limit (3 s); on a loaded 2-core machine a 0.5 s bound was too close.
+            assert await lag < pool.timeout / 2
             assert pool.replaced == 1
             # The replacement serves the next delivery of the same trigger.
             again = await pool.run(("tenant-a", "slow"), 'body.action == "opened"', BODY)
