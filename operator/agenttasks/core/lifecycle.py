@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from agenttasks.api.duration import format_duration
-from agenttasks.api.failure_rules import RuleAction
 from agenttasks.api.task import (
-    HISTORY_LIMIT,
     AgentTaskSpec,
     AgentTaskStatus,
     AttemptRecord,
     Phase,
     Progress,
     Reason,
-    TaskResult,
 )
 from agenttasks.core.actions import (
     OPEN_GATES,
@@ -34,6 +30,14 @@ from agenttasks.core.actions import (
     SetJobSuspended,
     SetWorkloadActive,
 )
+from agenttasks.core.attempts import (
+    KEEP_JOBS,
+    attempt_deadline,
+    merge_history,
+    newest_result,
+    old_jobs,
+    what_ran,
+)
 from agenttasks.core.backoff import retry_delay
 from agenttasks.core.batch import (
     attempt_items,
@@ -46,17 +50,12 @@ from agenttasks.core.conditions import derive_conditions
 from agenttasks.core.expiry import deletion_time, expired
 from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary
 from agenttasks.core.failures import (
-    MAX_IGNORED_ATTEMPTS,
-    first_exit_code,
-    judge,
     memory_raise_rule,
-    oom_killed,
     raised_memory,
 )
 from agenttasks.core.naming import job_name
 from agenttasks.core.start_check import NOT_CHECKED, STUCK_REASONS, StartCheck, check_start
 
-KEEP_JOBS = 5  # Jobs of the last attempts kept, so their logs can be read.
 # Events are for what a person must look at, not a log of every step: status and its attempt
 # history are the full record, and each Event is an API write. So a warning always gets one,
 # and so does a change a person made (pause, resume, cancel); routine steps (queued, running,
@@ -96,15 +95,15 @@ def decide(task: TaskFacts, jobs: list[JobFacts], now: datetime,
     status = task.status
     if report is not None and not status.terminal():
         status = status.model_copy(update={"progress": report})
-    result = _result(status.result, jobs)
+    result = newest_result(status.result, jobs)
     if result is not status.result:
         status = status.model_copy(update={"result": result})
     task = replace(task, status=status)
     by_attempt = {j.attempt: j for j in jobs}
     attempts = max([status.attempts, *by_attempt])
     timeout = attempt_deadline(task.spec.timeout) if task.spec else None
-    history = _merge_history(status.history, jobs, attempts, timeout, task.spec)
-    cleanup = _old_jobs(jobs, attempts, history)
+    history = merge_history(status.history, jobs, attempts, timeout, task.spec)
+    cleanup = old_jobs(jobs, attempts, history)
 
     if status.terminal():
         due = _deletion_time(task, status, default_ttl)
@@ -212,7 +211,7 @@ def _step(task: TaskFacts, spec: AgentTaskSpec, current: JobFacts | None, attemp
         if check.ended is None:
             return _running(spec, current, attempts, gates, history, task.status.progress,
                             check)
-        ended = check.ended.model_copy(update=_what_ran(current, spec, history))
+        ended = check.ended.model_copy(update=what_ran(current, spec, history))
         history.append(ended)
         return _start_failed(spec, ended, attempts, history, now)
     # A running Job whose attempt has a record was ended by its start timeout: the failure
@@ -550,116 +549,3 @@ def ceil_seconds(moment: datetime) -> datetime:
         return rounded + timedelta(seconds=1)
     except OverflowError:  # within the last second of year 9999: no later moment exists
         return moment
-
-
-def attempt_deadline(timeout: timedelta | None) -> timedelta | None:
-    """The Job's activeDeadlineSeconds for a spec.timeout: whole seconds, at least one."""
-    if timeout is None:
-        return None
-    return timedelta(seconds=max(1, int(timeout.total_seconds())))
-
-
-def timed_out(job: JobFacts, deadline: timedelta | None) -> bool:
-    """A failed attempt timed out if the Job says so, or if it failed at or after its
-    deadline whatever reason it gives. The Job controller stops the pods at the deadline but
-    keeps its FailureTarget condition only once it has seen every deletion; if it has not,
-    or that write is lost, its next sync checks the backoff limit first and reports the pod
-    it stopped as BackoffLimitExceeded. Times are whole seconds, so a pod that fails by
-    itself in the deadline's last second also counts as timed out."""
-    if job.outcome_reason == "DeadlineExceeded":
-        return True
-    if deadline is None or job.started_at is None or job.finished_at is None:
-        return False
-    return job.finished_at - job.started_at >= deadline
-
-
-def _record(job: JobFacts, deadline: timedelta | None, spec: AgentTaskSpec | None,
-            may_ignore: bool, history: list[AttemptRecord]) -> AttemptRecord:
-    """The record of a finished attempt. A failure is judged by the failure rules over its
-    pods (when the shell read them); ``may_ignore`` is False once MAX_IGNORED_ATTEMPTS
-    attempts went uncounted, and further failures count whatever the rules say."""
-    record = AttemptRecord(attempt=job.attempt, job_name=job.name, start_time=job.created,
-                           completion_time=job.finished_at, result="Failed",
-                           reason=Reason.JOB_FAILED.value, message=job.outcome_message,
-                           **_what_ran(job, spec, history))
-    if job.outcome == "Complete":
-        return record.model_copy(update={"result": "Succeeded",
-                                         "reason": Reason.SUCCEEDED.value})
-    if timed_out(job, deadline):
-        return record.model_copy(update={"reason": Reason.TIMED_OUT.value})
-    return record.model_copy(update=_judged(job, spec, may_ignore))
-
-
-def _what_ran(job: JobFacts, spec: AgentTaskSpec | None, history: list[AttemptRecord]
-              ) -> dict[str, Any]:
-    """A record's items (of a batch) and memory (when a rule raises it), from its Job."""
-    items = attempt_items(job, items_before(history, job.attempt)) \
-        if spec is not None and spec.completions > 1 else None
-    memory = dict(job.memory) if spec is not None and job.memory and \
-        memory_raise_rule(spec.retries.rules) else None
-    return {"items": items, "memory": memory}
-
-
-def _judged(job: JobFacts, spec: AgentTaskSpec | None, may_ignore: bool) -> dict[str, object]:
-    """Reason, exit code, rule and count of a failed attempt, by the failure rules."""
-    pods = job.failed_pods or ()
-    rules = spec.retries.rules if spec is not None else []
-    match = judge(rules, pods)
-    update: dict[str, object] = {"exit_code": first_exit_code(pods)}
-    if oom_killed(pods):
-        update["reason"] = Reason.OOM_KILLED.value
-    if match is None:
-        if job.outcome_reason == "PodFailurePolicy":  # a FailJob rule; its pods are gone
-            update["reason"] = Reason.NON_RETRYABLE.value
-        return update
-    update.update(exit_code=match.exit_code, rule=match.label)
-    what = f"exit code {match.exit_code}" if match.exit_code is not None else "the failure"
-    if match.action == RuleAction.FAIL_TASK:
-        update.update(reason=Reason.NON_RETRYABLE.value,
-                      message=f"{what} matched {match.label} (FailTask): not retried")
-    elif match.action == RuleAction.IGNORE and may_ignore:
-        update.update(counted=False, message=f"{what} matched {match.label} (Ignore): "
-                      "retried without using up a retry")
-        if match.disrupted:
-            update["reason"] = Reason.DISRUPTED.value
-    return update
-
-
-def _merge_history(history: list[AttemptRecord], jobs: list[JobFacts], attempts: int,
-                   deadline: timedelta | None, spec: AgentTaskSpec | None
-                   ) -> list[AttemptRecord]:
-    """Adds a record for each finished Job not yet in history, newest last, bounded."""
-    known = {r.attempt for r in history}
-    ignored = sum(1 for r in history if not r.counted)
-    added: list[AttemptRecord] = []
-    for job in sorted(jobs, key=lambda j: j.attempt):
-        if job.finished and job.attempt not in known and job.attempt <= attempts:
-            record = _record(job, deadline, spec, ignored < MAX_IGNORED_ATTEMPTS,
-                             sorted([*history, *added], key=lambda r: r.attempt))
-            ignored += 0 if record.counted else 1
-            added.append(record)
-    merged = sorted([*history, *added], key=lambda r: r.attempt)
-    return merged[-HISTORY_LIMIT:]
-
-
-def _old_jobs(jobs: list[JobFacts], attempts: int, history: list[AttemptRecord]
-              ) -> list[Action]:
-    """Finished Jobs older than the last KEEP_JOBS attempts, and unfinished Jobs whose
-    attempt already has a record: only the start check ends an attempt before its Job
-    finishes, and its record is in status before this deletes the Job (_start_failed)."""
-    ended = {r.attempt for r in history}
-    return [DeleteJob(j.name) for j in jobs if not j.deleting and (
-        (j.finished and j.attempt <= attempts - KEEP_JOBS) or
-        (not j.finished and j.attempt in ended))]
-
-
-def _result(known: TaskResult | None, jobs: list[JobFacts]) -> TaskResult | None:
-    """The newest finished attempt's termination message, once the shell has read it from
-    the attempt's pod (``JobFacts.termination_message``); an older result is replaced."""
-    read = [j for j in jobs if j.finished and j.termination_message is not None]
-    if not read:
-        return known
-    latest = max(read, key=lambda j: j.attempt)
-    if known is not None and known.attempt >= latest.attempt:
-        return known
-    return TaskResult(attempt=latest.attempt, message=(latest.termination_message or "")[:4096])

@@ -15,9 +15,9 @@ from agenttasks.api.meta import (
 )
 from agenttasks.api.task import AgentTaskSpec
 from agenttasks.api.timefmt import parse_time
+from agenttasks.core.attempts import attempt_deadline
 from agenttasks.core.batch import ItemPlan
 from agenttasks.core.facts import ContainerEnd, FailedPod, JobFacts, TaskFacts
-from agenttasks.core.lifecycle import attempt_deadline
 from agenttasks.manifests.annotation_files import annotation_file
 from agenttasks.manifests.owners import controller_reference, controller_uid
 from agenttasks.manifests.pod_failure_policy import pod_failure_policy
