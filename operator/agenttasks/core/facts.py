@@ -76,6 +76,9 @@ class JobFacts:
     failed_pods: tuple[FailedPod, ...] | None = None
     """How the attempt's failed pods ended: read with the termination message; None: not
     read."""
+    concurrency_key: str = ""
+    """Its agenttasks.io/concurrency-key label (core.concurrency.key_label of the task's key
+    when the Job was made); empty without one. The slot ledger counts Jobs per key by it."""
 
     @property
     def finished(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from agenttasks.api.concurrency import LABEL_CONCURRENCY_KEY
 from agenttasks.api.meta import (
     GROUP,
     LABEL_ATTEMPT,
@@ -15,6 +16,7 @@ from agenttasks.api.meta import (
 from agenttasks.api.task import AgentTaskSpec
 from agenttasks.api.timefmt import parse_time
 from agenttasks.core.batch import ItemPlan
+from agenttasks.core.concurrency import key_label
 from agenttasks.core.facts import ContainerEnd, FailedPod, JobFacts, TaskFacts
 from agenttasks.core.lifecycle import attempt_deadline
 from agenttasks.manifests.annotation_files import annotation_file
@@ -65,6 +67,8 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     template = copy.deepcopy(spec.template)
     template.setdefault("metadata", {})
     template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
+    if spec.concurrency is not None:  # on the Job only: what the slot ledger counts
+        labels = {**labels, LABEL_CONCURRENCY_KEY: key_label(spec.concurrency.key)}
     template.setdefault("spec", {})
     template["spec"].setdefault("restartPolicy", "Never")
     if progress is not None:
@@ -127,8 +131,9 @@ def _raise_memory(pod_spec: dict[str, Any], memory: dict[str, dict[str, str]]) -
 def job_facts(body: dict[str, Any]) -> JobFacts | None:
     """Facts of a Job we created; None for a Job without a valid attempt label."""
     meta = body.get("metadata", {})
+    labels = meta.get("labels") or {}
     try:
-        attempt = int((meta.get("labels") or {}).get(LABEL_ATTEMPT, ""))
+        attempt = int(labels.get(LABEL_ATTEMPT, ""))
     except ValueError:
         return None
     status = body.get("status") or {}
@@ -164,6 +169,7 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         completions=int((body.get("spec") or {}).get("completions") or 1),
         completed_indexes=str(status.get("completedIndexes") or ""),
         failed_indexes=str(status.get("failedIndexes") or ""),
+        concurrency_key=str(labels.get(LABEL_CONCURRENCY_KEY) or ""),
         **_template_facts(body),
     )
 
