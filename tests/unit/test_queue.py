@@ -5,6 +5,7 @@ then properties over random queues."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
@@ -120,11 +121,21 @@ def test_a_freed_slot_goes_to_the_namespace_holding_fewest_per_weight() -> None:
 
 def test_weights_split_the_slots() -> None:
     """The worked example of docs/queue.md: 10 slots, team-a weight 3, b and c weight 1."""
-    pool = [cand(f"{ns}{i}", ns=ns) for ns in ("team-a", "team-b", "team-c")
-            for i in range(20)]
+    pool = [cand(f"{ns}{i:02}", 1000 if ns == "team-b" else 0, ns=ns)
+            for ns in ("team-a", "team-b", "team-c") for i in range(20)]
     limits = Limits(10, namespace_weights={"team-a": 3})
     granted = grant_order(pool, IDLE, limits, T0)
+    assert [c.namespace[-1] for c in granted] == list("abcaaabcaa")  # the doc's table
     assert Counter(c.namespace for c in granted) == {"team-a": 6, "team-b": 2, "team-c": 2}
+    waiting = cand("b-late", ns="team-b")
+    assert wait_message(waiting, Running(10, {"team-a": 6, "team-b": 2, "team-c": 2}), limits,
+                        {"team-a", "team-b", "team-c"}) == \
+        "waiting for its namespace's share: team-b holds 2 of 10 slots, its share is 2 " \
+        "(weight 1 of 5 among the namespaces waiting)"
+    keyed = [replace(c, concurrency=KeyLimit("openai-key", "openai-key", 3))
+             if c.namespace == "team-a" else c for c in pool]
+    assert Counter(c.namespace for c in grant_order(keyed, IDLE, limits, T0)) == \
+        {"team-a": 3, "team-b": 4, "team-c": 3}
     # team-c's task ends: the freed slot is team-c's (2/1 held by b, 5/3 by a, 1/1 by c).
     running = Running(9, {"team-a": 6, "team-b": 2, "team-c": 1})
     assert [c.namespace for c in grant_order(pool, running, limits, T0)] == ["team-c"]
