@@ -138,8 +138,10 @@ def test_a_small_namespace_runs_within_its_share_beside_a_big_backlog(
     of the Jobs: never more than 4 hold a slot; until the small namespace's fifth Job is
     created, the big one holds at most 2 (its share of 4 between two namespaces) at every
     instant; the small namespace's 5 Jobs are all created while the big one has created
-    at most 2 plus one per Job of its own that finished; and the big tasks still waiting
-    say why: their namespace's share."""
+    at most 2 plus one per Job of its own that finished (its Jobs run 20 s, the small
+    one's 1 s, so usually exactly 2), and fewer than 50 in all (first come, first served
+    would have run all 200 first); and a big task still waiting says why: its namespace's
+    share, 2 of 4."""
     big, small = own_ns, api.create_namespace("own")
     try:
         big_names = [f"big-{i:03}" for i in range(200)]
