@@ -484,6 +484,16 @@ def test_default_ttl_after_finished_is_a_flag() -> None:
     assert flag("tasks.defaultTTLAfterFinished=0") == ["--default-ttl-after-finished=0"]
 
 
+def test_namespace_weights_are_flags() -> None:
+    """The map renders one --namespace-weight per namespace, sorted; none by default."""
+    assert not [a for a in args(render()) if a.startswith("--namespace-weight")]
+    docs = render("namespaceWeights.team-b=1", "namespaceWeights.team-a=3")
+    assert [a for a in args(docs) if a.startswith("--namespace-weight")] == [
+        "--namespace-weight=team-a=3", "--namespace-weight=team-b=1"]
+    flags = args(docs)
+    assert flags.index("--namespace-weight=team-a=3") > flags.index("--max-running=10")
+
+
 def test_token_audiences_are_flags() -> None:
     assert not [a for a in args(render()) if a.startswith("--dashboard-token-audience")]
     docs = render("dashboard.tokenAudiences={agenttasks-dashboard,https://agenttasks.example}")
@@ -900,6 +910,10 @@ def test_notes_send_deliveries_to_the_receiver(tmp_path: Path) -> None:
     ("httpPort=70000", "httpPort"),
     ("workers=65", "workers"),
     ("priorityAging=soon", "priorityAging"),
+    ("namespaceWeights.team-a=0", "namespaceWeights"),
+    ("namespaceWeights.team-a=1001", "namespaceWeights"),
+    ("namespaceWeights.team-a=heavy", "namespaceWeights"),
+    ("namespaceWeights.Team_A=2", "Team_A"),
     ("watchNamespaces={Team_A}", "watchNamespaces"),
     ("admissionWebhook.failurePolicy=Maybe", "failurePolicy"),
     ("image.tga=1", "tga"),

@@ -9,7 +9,7 @@ import pytest
 from agenttasks.api.crd import all_crds
 from agenttasks.kube.crds import apply_crds
 
-from .harness import Api, Operator, chart_credentials, provide_cluster
+from .harness import Api, Operator, chart_credentials, provide_cluster, wait_for
 
 # The session's operator watches namespaces with this prefix; tests that run their own
 # operator use another prefix so that the two never act on the same objects.
@@ -36,6 +36,9 @@ def api(kubeconfig: str) -> Api:
 @pytest.fixture(scope="session")
 def operator(api: Api) -> Iterator[Operator]:
     proc = Operator(api.operator_kubeconfig, [f"{SHARED_PREFIX}-*"], "shared").start()
+    # Ready, not just healthy: a task created before the first listing is done waits for the
+    # queue's start-up pass and is written Queued, which a test of "admitted at once" sees.
+    wait_for(proc.ready, 30, what="the shared operator's /readyz")
     yield proc
     proc.stop()
 

@@ -66,3 +66,26 @@ def test_the_engine_hands_the_default_to_the_task_reconciler() -> None:
     engine = Engine(OperatorSettings(default_ttl_after_finished=timedelta(hours=2)), kube,
                     SecretCache(kube))
     assert engine.tasks.default_ttl == timedelta(hours=2)
+
+
+def test_namespace_weights_reach_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_of(monkeypatch).limits.namespace_weights == {}
+    limits = settings_of(monkeypatch, "--namespace-weight", "team-a=3",
+                         "--namespace-weight=team-b=1", "--max-running", "4").limits
+    assert limits.namespace_weights == {"team-a": 3, "team-b": 1}
+    assert (limits.max_running, limits.weight("team-a"), limits.weight("other")) == (4, 3, 1)
+
+
+@pytest.mark.parametrize("bad", ["team-a", "team-a=0", "team-a=1001", "=2", "team-a=x",
+                                 "team-a=-1"])
+def test_a_bad_namespace_weight_is_refused(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setattr(agenttasks.app, "main", lambda _settings: None)
+    result = CliRunner().invoke(operator, ["--namespace-weight", bad])
+    assert result.exit_code == 2 and "--namespace-weight" in result.output
+
+
+def test_a_namespace_weighted_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agenttasks.app, "main", lambda _settings: None)
+    result = CliRunner().invoke(operator, ["--namespace-weight", "a=1",
+                                           "--namespace-weight", "a=2"])
+    assert result.exit_code == 2 and "named twice" in result.output

@@ -69,8 +69,11 @@ def test_the_document_names_positions_reasons_and_estimates() -> None:
     # Six releases in the last 5 s: five more in the 5 s since the first.
     assert doc["throughput"] == {"releases": 5, "windowSeconds": 5.0, "perMinute": 60.0}
     first = doc["items"][0]
+    # Both namespaces hold a slot: the fair share breaks the tie by name, so a's first task
+    # goes first, whatever b's priority (priority counts within a namespace only); every
+    # slot is taken and a holds its share, so it waits for its namespace's share.
     assert (first["name"], first["position"], first["reason"], first["releasesAhead"]) == \
-        ("secret", 1, "GlobalLimit", 1)
+        ("mine", 1, "NamespaceShare", 1)
     assert first["eta"] == {"start": "2026-01-01T00:00:01Z", "earliest": "2026-01-01T00:00:00Z",
                             "latest": "2026-01-01T00:00:04Z"}
     assert [i["name"] for i in queue_document(queue_view(), frozenset({"a"}))["items"]] == \
@@ -84,7 +87,7 @@ def test_only_the_namespaces_the_user_may_list() -> None:
         assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
         body = await resp.json()
         assert [(i["namespace"], i["name"], i["position"]) for i in body["items"]] == \
-            [("a", "mine", 2), ("a", "later", 3)]  # b's task counts, but is not named
+            [("a", "mine", 1), ("a", "later", 3)]  # b's task counts, but is not named
         resp = await client.get("/api/queue?namespace=b", headers=bearer(READER))
         assert resp.status == 403
         resp = await client.get("/api/queue?namespace=a", headers=bearer(READER))
@@ -106,7 +109,7 @@ def test_the_dashboard_queue_view() -> None:
         html = (await resp.json())["html"]
         assert 'data-name="mine"' in html and 'data-name="later"' in html
         assert "secret" not in html
-        assert "GlobalLimit" in html and "2026-01-01T00:00:" in html
+        assert "NamespaceShare" in html and "2026-01-01T00:00:" in html
         assert "Only the namespaces where you may list agenttasks: a." in html
 
     run(check)

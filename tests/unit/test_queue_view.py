@@ -131,7 +131,10 @@ def test_sequence_is_a_permutation_in_grant_order(
     aheads = [ahead for _, ahead in got]
     assert all(ahead >= 0 for ahead in aheads)
     assert aheads == sorted(aheads), "a later place never needs fewer releases"
-    if not ns_limit:  # the global order alone: priority, age, name
+    _in_order_within_each_namespace([c for c, _ in got])
+    if not ns_limit and len({c.namespace for c in pool}) <= 1:
+        # One namespace: the queue's own order alone, priority, age, name (across
+        # namespaces the fair share interleaves them: core.queue).
         assert [c for c, _ in got] == sorted(pool, key=lambda c: order_key(c, T0, None))
         if len(pool) <= 100:
             free = limit - running  # below zero: more running than the limit allows
@@ -142,8 +145,17 @@ def test_long_queue_is_cheap_enough() -> None:
     pool = [cand(f"t{i}", i % 5, age_s=i % 97, ns=f"n{i % 7}") for i in range(5000)]
     got = grant_sequence(pool, Running(10, {"n0": 10}), Limits(10), T0)
     assert len(got) == 5000 and got[-1][1] == 5000
-    # Beyond the exact places, the order stays the decision's (priority, age, name).
-    assert [c for c, _ in got] == sorted(pool, key=lambda c: order_key(c, T0, None))
+    # Beyond the exact places, the order stays the decision's: priority, age, name within
+    # each namespace, and the namespaces' fair share between them.
+    _in_order_within_each_namespace([c for c, _ in got])
+    # n0 holds every slot: each other namespace gets a freed slot before it does.
+    assert {c.namespace for c, _ in got[:6]} == {f"n{i}" for i in range(1, 7)}
+
+
+def _in_order_within_each_namespace(order: list[Candidate]) -> None:
+    for namespace in {c.namespace for c in order}:
+        mine = [c for c in order if c.namespace == namespace]
+        assert mine == sorted(mine, key=lambda c: order_key(c, T0, None)), namespace
 
 
 # --- rate and estimate ------------------------------------------------------------------------

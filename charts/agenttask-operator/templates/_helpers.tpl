@@ -311,6 +311,9 @@ The flags of `agenttasks operator`, one list item each.
 {{- if not (kindIs "invalid" .Values.maxRunningPerNamespace) }}
 - --max-running-per-namespace={{ int .Values.maxRunningPerNamespace }}
 {{- end }}
+{{- range $namespace, $weight := .Values.namespaceWeights }}
+- --namespace-weight={{ $namespace }}={{ int $weight }}
+{{- end }}
 {{- if .Values.priorityAging }}
 - --priority-aging={{ .Values.priorityAging }}
 {{- end }}

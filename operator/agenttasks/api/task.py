@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from agenttasks.api.batch import AttemptItems, BatchPolicy, ItemProgress, batch_rules
+from agenttasks.api.concurrency import Concurrency
 from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
 from agenttasks.api.failure_rules import MAX_RULES, FailureRule
@@ -97,6 +98,9 @@ class AgentTaskSpec(ApiModel):
     priority: int = Field(
         0, ge=-1_000_000, le=1_000_000,
         description="Higher is granted a slot first when capacity is short. Default 0.")
+    concurrency: Concurrency | None = Field(
+        None, description="A concurrency key: at most concurrency.limit tasks of this "
+        "namespace with the same concurrency.key run at once, whatever the free slots.")
     retries: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Retries of failed attempts, with backoff.")
     timeout: Duration | None = Field(

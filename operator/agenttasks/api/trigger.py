@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
+from agenttasks.api.concurrency import PARAM_REFERENCE
 from agenttasks.api.conditions import Condition, conditions_field
 from agenttasks.api.duration import Duration
 from agenttasks.api.meta import ApiModel
@@ -49,8 +50,21 @@ class RateLimit(ApiModel):
     per_minute: int = Field(60, ge=1, le=100_000, description="Default 60.")
 
 
+def key_reference_rule() -> dict[str, str]:
+    """CEL: each $(NAME) in taskTemplate.spec.concurrency.key names a param."""
+    pattern = PARAM_REFERENCE.replace("\\", "\\\\")
+    return {"rule": "!has(self.taskTemplate.spec.concurrency) || "
+                    f"self.taskTemplate.spec.concurrency.key.findAll('{pattern}').all(r, "
+                    "has(self.params) && r.substring(2, r.size() - 1) in self.params)",
+            "message": "each $(NAME) in taskTemplate.spec.concurrency.key must name a key "
+                       "of spec.params"}
+
+
 class AgentTaskTriggerSpec(ApiModel):
     """Who may call the webhook, and the AgentTask each accepted delivery creates."""
+
+    model_config = ConfigDict(**ApiModel.model_config, json_schema_extra=lambda schema: (
+        schema.update({"x-kubernetes-validations": [key_reference_rule()]})))
 
     secret_ref: SecretKeyRef = Field(description="The shared secret that signs deliveries.")
     signature: SignatureScheme = Field(
@@ -81,7 +95,21 @@ class AgentTaskTriggerSpec(ApiModel):
             "rule": f"self.all(k, k.matches('{ENV_NAME_PATTERN}'))",
             "message": "keys must be environment variable names"}]},
         description="Environment variable name → path in the payload (such as "
-        "'pull_request.number' or 'commits.0.id'), set on every container of the task.")
+        "'pull_request.number' or 'commits.0.id'), set on every container of the task; "
+        "$(NAME) in taskTemplate.spec.concurrency.key is replaced by the same value.")
+
+    @model_validator(mode="after")
+    def _key_references_params(self) -> AgentTaskTriggerSpec:
+        # The CEL rule's twin, for objects that reach the operator some other way.
+        import re
+
+        concurrency = self.task_template.spec.concurrency
+        if concurrency is not None:
+            for name in re.findall(PARAM_REFERENCE, concurrency.key):
+                if name not in self.params:
+                    raise ValueError(f"taskTemplate.spec.concurrency.key refers to $({name}), "
+                                     "which is not in spec.params")
+        return self
 
 
 class DeliveryCounts(ApiModel):

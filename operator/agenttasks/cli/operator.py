@@ -47,6 +47,10 @@ from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
               help="Most tasks InProgress at once across watched namespaces; 0 = unlimited.")
 @click.option("--max-running-per-namespace", type=click.IntRange(min=0), default=0,
               help="Most tasks InProgress at once per namespace; 0 (default) = unlimited.")
+@click.option("--namespace-weight", "namespace_weights", multiple=True, metavar="NAMESPACE=W",
+              help="The namespace's weight in the fair share of --max-running (1 to 1000); "
+              "repeatable. Namespaces not named weigh 1: with waiting work, they share "
+              "the slots round-robin.")
 @click.option("--priority-aging", metavar="STEP/INTERVAL",
               help="Raise a waiting task's effective priority by STEP per INTERVAL, "
               "such as 1/5m. Off by default.")
@@ -94,7 +98,8 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              serve_hooks: bool = True, receiver_user: str | None = None,
              receiver_audience: str | None = None,
              progress_audience: str = DEFAULT_AUDIENCE,
-             default_ttl: str | None = None) -> None:
+             default_ttl: str | None = None,
+             namespace_weights: tuple[str, ...] = ()) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
 
@@ -106,11 +111,13 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--priority-aging") from None
     ttl = ttl_of(default_ttl)
+    weights = weights_of(namespace_weights)
     replica = os.environ.get("POD_NAME") or socket.gethostname()
     identity = f"{replica}@{os.getpid()}"
     main(OperatorSettings(
         namespaces=namespaces, http_port=http_port, workers=workers, kubeconfig=kubeconfig,
-        limits=Limits(max_running, max_running_per_namespace), aging=aging, plan=Plan(plan),
+        limits=Limits(max_running, max_running_per_namespace, weights), aging=aging,
+        plan=Plan(plan),
         peering=peering, priority=priority if priority is not None else priority_for(identity),
         identity=identity, peering_lifetime=peering_lifetime, admission_port=admission_port,
         admission_cert_dir=admission_cert_dir, check_writer_rights=not skip_writer_rights,
@@ -132,6 +139,26 @@ def ttl_of(value: str | None) -> timedelta | None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--default-ttl-after-finished") \
             from None
+
+
+MAX_WEIGHT = 1000
+
+
+def weights_of(values: tuple[str, ...]) -> dict[str, int]:
+    """Each --namespace-weight NAMESPACE=W; a namespace named twice is refused."""
+    weights: dict[str, int] = {}
+    for value in values:
+        namespace, sep, weight = value.partition("=")
+        namespace = namespace.strip()
+        if not sep or not namespace or not weight.strip().isdigit() or \
+                not 1 <= int(weight) <= MAX_WEIGHT:
+            raise click.BadParameter(f"{value!r} is not NAMESPACE=W with W from 1 to "
+                                     f"{MAX_WEIGHT}", param_hint="--namespace-weight")
+        if namespace in weights:
+            raise click.BadParameter(f"{namespace} is named twice",
+                                     param_hint="--namespace-weight")
+        weights[namespace] = int(weight)
+    return weights
 
 
 def split_audiences(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -201,7 +201,7 @@ class TaskReconciler:
             deps = evaluate(task.name, spec.depends_on,
                             lambda name: self._dependency(task.namespace, name))
         return Gates(slot_granted=self.slots.granted_at(task.key) is not None,
-                     queue_message=self.slots.queue_message(task.namespace),
+                     queue_message=self.slots.queue_message(candidate_of(task)),
                      dependencies=deps, plan_refusal=task_refusal(self.plan, spec),
                      identity_refusal=identity_refusal(task.namespace, spec.template,
                                                        self.identity))

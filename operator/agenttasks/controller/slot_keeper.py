@@ -16,7 +16,7 @@ from agenttasks import metrics
 from agenttasks.api.meta import Key
 from agenttasks.api.timefmt import utcnow
 from agenttasks.core.facts import JobFacts
-from agenttasks.core.queue import Aging, Candidate, Limits, Running, wait_message
+from agenttasks.core.queue import Aging, Candidate, Limits, Placement, Running
 from agenttasks.core.queue_view import ReleaseLog
 from agenttasks.core.slots import SlotLedger
 
@@ -34,19 +34,20 @@ class SlotKeeper:
 
     # --- facts, from the informers and the runtime ------------------------------------------
     def job_changed(self, namespace: str, task: str, job: JobFacts) -> None:
-        before = self.ledger.running().total
+        before = self.ledger.in_use
         self.ledger.job(namespace, task, job)
         self._released(before)
 
     def job_gone(self, namespace: str, name: str) -> None:
-        before = self.ledger.running().total
+        before = self.ledger.in_use
         self.ledger.job_gone(namespace, name)
         self._released(before)
 
     def _released(self, before: int) -> None:
-        after = self.ledger.running().total
+        after = self.ledger.in_use
         if after < before:
             self.releases.record(self.clock(), before - after)
+            # a slot is free: in all, in its namespace and for its key
             self.kick()
 
     def listed(self, task_keys: Iterable[Key]) -> None:
@@ -81,9 +82,12 @@ class SlotKeeper:
         if self.ledger.has_grant(key):
             return True
         self.ledger.want(candidate)
-        running = self.ledger.running()
-        if self.limits.max_running and running.total >= self.limits.max_running:
+        if self.limits.max_running and self.ledger.in_use >= self.limits.max_running:
             return False  # full: nothing can be granted, skip the ordering work
+        if self.ledger.blocked(candidate):
+            # Its namespace or key is full. Every slot that freed ran a pass already, so
+            # this offer could only have granted itself: skip the ordering work.
+            return False
         self._grant_pass(offering=key)
         return self.ledger.has_grant(key)
 
@@ -117,10 +121,15 @@ class SlotKeeper:
     def waiting_count(self) -> int:
         return len(self.ledger.waiting())
 
-    def queue_message(self, namespace: str) -> str:
+    def queue_message(self, candidate: Candidate) -> str:
+        """Why ``candidate`` waits: capacity, its namespace's limit or share, its key."""
         if not self.ledger.ready:
             return "waiting for capacity (the operator is reading the queue after a start)"
-        return wait_message(namespace, self.ledger.running(), self.limits)
+        return self.ledger.wait_message(candidate)
+
+    def plan(self) -> list[Placement]:
+        """The waiting tasks in grant order, and why each waits (core.queue.queue_plan)."""
+        return self.ledger.plan(self.clock())
 
     # --- passes -------------------------------------------------------------------------------
     def kick(self) -> None:

@@ -79,6 +79,9 @@ class JobFacts:
     queue_name: str | None = None
     """The Kueue LocalQueue of a Job that Kueue admits (its kueue.x-k8s.io/queue-name
     label); None for a Job that our own queue runs."""
+    concurrency_key: str = ""
+    """Its agenttasks.io/concurrency-key label (core.concurrency.key_label of the task's key
+    when the Job was made); empty without one. The slot ledger counts Jobs per key by it."""
 
     @property
     def finished(self) -> bool:

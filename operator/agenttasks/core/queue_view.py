@@ -38,7 +38,17 @@ from typing import Literal
 
 from agenttasks.api.task import Phase, Reason
 from agenttasks.core.facts import TaskFacts
-from agenttasks.core.queue import Aging, Candidate, Limits, Running, candidate_of, grant_order
+from agenttasks.core.queue import (
+    Aging,
+    Candidate,
+    Limits,
+    Running,
+    WaitsFor,
+    candidate_of,
+    grant_order,
+    wait_message,
+    wait_reasons,
+)
 
 WINDOW = timedelta(minutes=10)
 """Releases older than this do not count towards the observed rate."""
@@ -48,8 +58,9 @@ EXACT_PLACES = 256
 MAX_RELEASES_KEPT = 10_000
 
 Wait = Literal["queue", "dependencies", "startAfter", "retryDelay", "paused"]
-Reason_ = Literal["Starting", "GlobalLimit", "NamespaceLimit", "Priority", "Dependencies",
-                  "StartAfter", "RetryDelay", "Paused"]
+Reason_ = Literal["Starting", "GlobalLimit", "NamespaceLimit", "NamespaceShare",
+                  "ConcurrencyKey", "Priority", "Dependencies", "StartAfter", "RetryDelay",
+                  "Paused"]
 
 
 @dataclass(frozen=True)
@@ -254,9 +265,10 @@ def build(facts: QueueFacts) -> QueueView:
     entries: list[Entry] = []
     per_ns: Counter[str] = Counter()
     sequence = grant_sequence([w.candidate for w in queued], running, limits, now, facts.aging)
+    waiting_ns = frozenset(w.candidate.namespace for w in queued)
     for position, (candidate, ahead) in enumerate(sequence, start=1):
         per_ns[candidate.namespace] += 1
-        reason, message = _queue_reason(candidate.namespace, ahead, running, limits)
+        reason, message = _queue_reason(candidate, ahead, running, limits, waiting_ns)
         entries.append(Entry(candidate.namespace, candidate.name, candidate.priority, reason,
                              f"{message}; {_ahead_text(ahead)}" if ahead else message,
                              position, per_ns[candidate.namespace], ahead,
@@ -275,10 +287,17 @@ def build(facts: QueueFacts) -> QueueView:
     return QueueView(entries, rate, running, limits, now, len(sequence), dict(per_ns))
 
 
-def _queue_reason(namespace: str, ahead: int, running: Running,
-                  limits: Limits) -> tuple[Reason_, str]:
+def _queue_reason(candidate: Candidate, ahead: int, running: Running, limits: Limits,
+                  waiting_ns: frozenset[str]) -> tuple[Reason_, str]:
     if not ahead:
         return "Starting", "a slot is free: starting"
+    namespace = candidate.namespace
+    # The queue's own word for a key or a share (core.queue.wait_reasons), else the limits.
+    why = wait_reasons(candidate, running, limits, waiting_ns)
+    if why and why[0] in (WaitsFor.CONCURRENCY_KEY, WaitsFor.NAMESPACE_SHARE):
+        reason: Reason_ = "ConcurrencyKey" if why[0] == WaitsFor.CONCURRENCY_KEY \
+            else "NamespaceShare"
+        return reason, wait_message(candidate, running, limits, waiting_ns)
     ns_limit = limits.max_running_per_namespace
     if ns_limit and running.of(namespace) >= ns_limit:
         return "NamespaceLimit", (f"waiting for namespace {namespace}'s limit: "

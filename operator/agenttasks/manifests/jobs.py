@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from agenttasks.api.concurrency import LABEL_CONCURRENCY_KEY
 from agenttasks.api.kueue import LABEL_QUEUE_NAME
 from agenttasks.api.meta import (
     GROUP,
@@ -17,6 +18,7 @@ from agenttasks.api.task import AgentTaskSpec
 from agenttasks.api.timefmt import parse_time
 from agenttasks.core.attempts import attempt_deadline
 from agenttasks.core.batch import ItemPlan
+from agenttasks.core.concurrency import key_label
 from agenttasks.core.facts import ContainerEnd, FailedPod, JobFacts, TaskFacts
 from agenttasks.manifests.annotation_files import annotation_file
 from agenttasks.manifests.owners import controller_reference, controller_uid
@@ -66,6 +68,8 @@ def build_job(task: TaskFacts, spec: AgentTaskSpec, attempt: int, name: str,
     template = copy.deepcopy(spec.template)
     template.setdefault("metadata", {})
     template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
+    if spec.concurrency is not None:  # on the Job only: what the slot ledger counts
+        labels = {**labels, LABEL_CONCURRENCY_KEY: key_label(spec.concurrency.key)}
     template.setdefault("spec", {})
     template["spec"].setdefault("restartPolicy", "Never")
     if progress is not None:
@@ -173,6 +177,7 @@ def job_facts(body: dict[str, Any]) -> JobFacts | None:
         completed_indexes=str(status.get("completedIndexes") or ""),
         failed_indexes=str(status.get("failedIndexes") or ""),
         queue_name=labels.get(LABEL_QUEUE_NAME) or None,
+        concurrency_key=str(labels.get(LABEL_CONCURRENCY_KEY) or ""),
         **_template_facts(body),
     )
 

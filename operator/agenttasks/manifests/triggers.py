@@ -14,6 +14,7 @@ from agenttasks.api.meta import (
     MANAGER_NAME,
 )
 from agenttasks.api.trigger import AgentTaskTriggerSpec, AgentTaskTriggerStatus
+from agenttasks.core.concurrency import expand_key
 from agenttasks.core.triggers import TriggerFacts, delivery_id_digest
 from agenttasks.manifests.annotation_files import annotation_source
 from agenttasks.manifests.jobs import add_to_containers
@@ -58,10 +59,15 @@ def build_delivery_task(trigger: TriggerFacts, name: str, delivery_id: str,
     """The AgentTask for one delivery: the template as written, plus the payload mounted
     and the params as environment variables on every container. A small ``payload`` rides
     in the pod template's annotations (payload_is_inline); a large one is only named here,
-    in the ConfigMap build_payload_config_map makes once the task exists."""
+    in the ConfigMap build_payload_config_map makes once the task exists. Each $(NAME) in
+    spec.concurrency.key becomes the value of param NAME (core.concurrency.expand_key)."""
     template = copy.deepcopy(trigger.task_template)
     template_meta = template.get("metadata") or {}
     spec = template["spec"]
+    concurrency = spec.get("concurrency")
+    if isinstance(concurrency, dict) and isinstance(concurrency.get("key"), str):
+        # $(NAME) in the key: the value of param NAME, as its variable gets it.
+        concurrency["key"] = expand_key(concurrency["key"], env)
     pod_template = spec.setdefault("template", {})
     pod_spec = pod_template.setdefault("spec", {})
     variables = [{"name": PAYLOAD_ENV, "value": f"{PAYLOAD_DIR}/{PAYLOAD_FILE}"}] + [
