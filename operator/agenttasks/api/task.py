@@ -126,8 +126,9 @@ class AgentTaskSpec(ApiModel):
     parallelism: int = Field(1, ge=1, le=10_000, description="Pods running at once. Default 1.")
     completions: int = Field(
         1, ge=1, le=100_000,
-        description="Successful pods needed. Above 1 the Job uses Indexed completion mode, and "
-        "each pod gets its index in JOB_COMPLETION_INDEX. Default 1.")
+        description="Items of the batch: successful pods needed. Above 1 the Job uses Indexed "
+        "completion mode; each pod gets its index in JOB_COMPLETION_INDEX and the attempt's "
+        "items in AGENTTASK_ITEMS (a retry runs only the items left). Default 1.")
     batch: BatchPolicy | None = Field(
         None, description="Per-item retries, an early stop and partial success, for a batch "
         "(completions above 1). Without it each item still runs to its end.")
