@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agenttasks.api.task import AgentTaskSpec, AgentTaskStatus, Phase, Reason
+from agenttasks.core.concurrency import KeyLimit
 from agenttasks.core.facts import TaskFacts
 from agenttasks.core.queue import Candidate, Limits, Running, grant_order, order_key
 from agenttasks.core.queue_view import (
@@ -30,9 +32,10 @@ T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 TEMPLATE = {"spec": {"containers": [{"name": "a", "image": "busybox"}]}}
 
 
-def cand(name: str, priority: int = 0, age_s: int = 0, ns: str = "a") -> Candidate:
+def cand(name: str, priority: int = 0, age_s: int = 0, ns: str = "a",
+         key: KeyLimit | None = None) -> Candidate:
     created = T0 - timedelta(seconds=age_s)
-    return Candidate(ns, name, priority, created, created)
+    return Candidate(ns, name, priority, created, created, key)
 
 
 def task(status: AgentTaskStatus | None = None, **spec: Any) -> TaskFacts:
@@ -139,6 +142,57 @@ def test_sequence_is_a_permutation_in_grant_order(
         if len(pool) <= 100:
             free = limit - running  # below zero: more running than the limit allows
             assert aheads == [max(0, i + 1 - free) for i in range(len(pool))]
+
+
+def test_a_held_concurrency_key_waits_for_its_holder() -> None:
+    """The running task that holds key k (limit 1) must end before the next task with k
+    starts, however many other slots are free; its release is the first counted."""
+    k = KeyLimit("customer-7", "customer-7", 1)
+    pool = [cand("k1", 9, key=k), cand("k2", 8, key=k), cand("plain", 1)]
+    got = grant_sequence(pool, Running(2, {"a": 2}, {("a", k.label): 1}), Limits(10), T0)
+    # plain starts now; k1 needs k's holder to end (release 1); k2 needs k1 to end, which
+    # is freed after the other running slot and plain's (releases 2 to 4).
+    assert [(c.name, ahead) for c, ahead in got] == [("plain", 0), ("k1", 1), ("k2", 4)]
+
+
+def test_the_ledgers_turns_break_ties_between_namespaces() -> None:
+    """Equal holdings: the namespace with the smaller turn goes first, as in the ledger."""
+    pool = [cand("a1", ns="a"), cand("b1", ns="b")]
+    fresh = grant_sequence(pool, Running(1, {"c": 1}), Limits(1), T0)
+    assert [c.name for c, _ in fresh] == ["a1", "b1"]  # both at turn 0: by name
+    after_a = grant_sequence(pool, Running(1, {"c": 1}), Limits(1), T0,
+                             turns={"a": Fraction(1)})
+    assert [c.name for c, _ in after_a] == ["b1", "a1"]
+
+
+def test_far_places_keep_the_tasks_a_key_holds_back() -> None:
+    """Beyond the exact places the limits are lifted, but a key's limit still holds its
+    tasks back in the decision: they come last, and none is dropped from the view."""
+    k = KeyLimit("api", "api", 1)
+    pool = [cand(f"t{i}", age_s=i) for i in range(300)] + \
+        [cand(f"k{i}", -1, age_s=9 - i, key=k) for i in range(3)]
+    got = grant_sequence(pool, Running(10, {"a": 10}), Limits(10), T0)
+    assert sorted(c.key for c, _ in got) == sorted(c.key for c in pool)
+    assert [c.name for c, _ in got][-3:] == ["k0", "k1", "k2"]  # lowest priority, then age
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from("ab"), st.sampled_from("xy-")),
+                min_size=0, max_size=80),
+       st.integers(1, 5), st.integers(0, 3), st.integers(1, 2))
+def test_sequence_with_keys_is_a_permutation(
+        specs: list[tuple[int, str, str]], limit: int, held: int, key_limit: int) -> None:
+    keys = {k: KeyLimit(k, k, key_limit) for k in "xy"}
+    pool = [cand(f"t{i}", p, i, ns, keys.get(k)) for i, (p, ns, k) in enumerate(specs)]
+    running = Running(held, {"a": held} if held else {}, {("a", "x"): held} if held else {})
+    got = grant_sequence(pool, running, Limits(limit), T0)
+    assert sorted(c.key for c, _ in got) == sorted(c.key for c in pool)
+    aheads = [ahead for _, ahead in got]
+    assert aheads == sorted(aheads), "a later place never needs fewer releases"
+    if held >= key_limit:  # key x is full in a (keys count per namespace): none of a's
+        # tasks with it starts before a release
+        assert all(ahead > 0 for c, ahead in got
+                   if c.concurrency == keys["x"] and c.namespace == "a")
 
 
 def test_long_queue_is_cheap_enough() -> None:

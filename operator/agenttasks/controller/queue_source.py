@@ -50,7 +50,7 @@ class QueueSource:
                 waiting.append(waits)
         return QueueFacts(waiting, self.slots.running(), self.slots.limits,
                           self.slots.releases.times(), self.slots.releases.since, now,
-                          self.slots.aging)
+                          self.slots.aging, ledger.turns())
 
     def _waiting(self, task: TaskFacts, now: datetime) -> WaitingTask | None:
         holds = self.slots.ledger.has_grant(task.key) or any(

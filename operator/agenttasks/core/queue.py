@@ -115,6 +115,11 @@ Turns = Mapping[str, Fraction]
 """Each namespace's turn (rule 3); a namespace not in it is at 0."""
 
 
+def take_turn(turns: dict[str, Fraction], namespace: str, limits: Limits) -> None:
+    """Rule 3: a grant moves its namespace's turn on by 1 ÷ weight."""
+    turns[namespace] = turns.get(namespace, Fraction(0)) + Fraction(1, limits.weight(namespace))
+
+
 class WaitsFor(StrEnum):
     """Why a ready task holds no slot, as far as the queue knows."""
 
@@ -188,8 +193,7 @@ class _Pass:
         if granted.concurrency is not None:
             held = (namespace, granted.concurrency.label)
             self.per_key[held] = self.per_key.get(held, 0) + 1
-        self.turns[namespace] = self.turns.get(namespace, Fraction(0)) + \
-            Fraction(1, self.limits.weight(namespace))
+        take_turn(self.turns, namespace, self.limits)
         if (entry := self._entry(namespace)) is not None:
             heapq.heappush(self.namespaces, entry)
         return granted

@@ -6,12 +6,13 @@ now) in, a view out; nothing here is written to the API server.
 would grant them, by asking ``core.queue.grant_order`` itself (``grant_sequence``, the one
 place that calls it) while slots are freed one by one, in the order they were taken. So the
 positions follow whatever order the grant decision makes (priority, aging, per-namespace
-limits, and any later rule), and a task's *releases ahead* is the number of slot releases
-that must happen before its grant. Each ordering costs N log N, so slots are freed one at
-a time only for the first ``ONE_BY_ONE`` places; up to ``EXACT_PLACES`` every running slot
-frees at once (a wave: the i-th grant of a wave needed i of its releases); the tasks behind
-those keep the decision's order with the limits lifted, one release per place (their
-estimates are far off, where the rate's drift matters more than the order).
+limits, concurrency keys, the fair share and its turns), and a task's *releases ahead* is
+the number of slot releases that must happen before its grant. Each ordering costs
+N log N, so slots are freed one at a time only for the first ``ONE_BY_ONE`` places; up to
+``EXACT_PLACES`` every running slot frees at once (a wave: the i-th grant of a wave needed
+i of its releases); the tasks behind those keep the decision's order with the limits
+lifted, one release per place (their estimates are far off, where the rate's drift
+matters more than the order).
 
 **The estimate (ETA).** Slots are taken to free as a Poisson process at the rate observed
 over the last ``WINDOW`` (``release_rate``: m further releases in the T seconds since the
@@ -43,9 +44,12 @@ from agenttasks.core.queue import (
     Candidate,
     Limits,
     Running,
+    Turns,
     WaitsFor,
     candidate_of,
     grant_order,
+    queue_plan,
+    take_turn,
     wait_message,
     wait_reasons,
 )
@@ -107,43 +111,68 @@ def waiting_of(task: TaskFacts, dependency_phases: Mapping[str, Phase | None],
 
 
 def grant_sequence(candidates: Iterable[Candidate], running: Running, limits: Limits,
-                   now: datetime, aging: Aging | None = None) -> list[tuple[Candidate, int]]:
+                   now: datetime, aging: Aging | None = None,
+                   turns: Turns | None = None) -> list[tuple[Candidate, int]]:
     """Each candidate, in the order the queue would grant them, with the number of slot
     releases that must happen first. The one call of the grant decision: slots are freed in
-    the order they were taken (those running now first, by namespace name), and the
-    decision is asked again after each batch of releases."""
+    the order they were taken (those running now first: ``_holders``), and the decision is
+    asked again after each batch of releases, with the slots each namespace and each
+    concurrency key holds then and the turns its grants have taken (from ``turns``, the
+    ledger's, so that ties go as the ledger's next pass will break them)."""
     remaining = {c.key: c for c in candidates}
-    holders: deque[str] = deque(ns for ns in sorted(running.by_namespace)
-                                for _ in range(running.by_namespace[ns]))
-    in_use = Counter(running.by_namespace)
+    holders = deque(_holders(running))
+    in_use = Counter(ns for ns, _ in holders)
+    in_key = Counter(held for held in holders if held[1])
+    taken = dict(turns or {})
     released, freed = 0, 0  # all releases so far; those of the last wave
     order: list[tuple[Candidate, int]] = []
     while remaining:
-        if len(order) >= EXACT_PLACES:
-            rest = grant_order(remaining.values(), Running(0, {}), Limits(0, 0), now, aging)
-            order += [(c, released + i + 1) for i, c in enumerate(rest)]
-            break
-        granted = grant_order(remaining.values(), Running(len(holders), dict(in_use)),
-                              limits, now, aging)
+        granted = [] if len(order) >= EXACT_PLACES else grant_order(
+            remaining.values(), Running(len(holders), dict(in_use), dict(in_key)), limits,
+            now, aging, taken)
         for i, candidate in enumerate(granted):
             order.append((candidate, released - freed + min(i + 1, freed)))
             del remaining[candidate.key]
-            holders.append(candidate.namespace)
-            in_use[candidate.namespace] += 1
+            held = (candidate.namespace, candidate.concurrency.label if candidate.concurrency
+                    else "")
+            holders.append(held)
+            in_use[held[0]] += 1
+            in_key[held] += bool(held[1])
+            take_turn(taken, candidate.namespace, limits)
         freed = 0
         if granted:
             continue
-        if not holders:
-            break  # nothing runs and the limits admit none of them (a limit below zero)
-        # Whose slot frees decides the next grant (namespace limits): the oldest holder's.
+        if len(order) >= EXACT_PLACES or not holders:
+            # Far places (or limits that admit nothing): the decision's order with the limits
+            # lifted, one release per place; queue_plan keeps the tasks a key skips, last.
+            lifted = Limits(0, 0, limits.namespace_weights)
+            rest = queue_plan(remaining.values(), Running(0, {}), lifted, now, aging, taken)
+            order += [(p.candidate, released + i + 1) for i, p in enumerate(rest)]
+            break
+        # Whose slot frees decides the next grant (namespace and key limits): the oldest's.
         wave = 1 if len(order) < ONE_BY_ONE else len(holders)
         for _ in range(wave):
-            namespace = holders.popleft()
-            in_use[namespace] -= 1
-            if not in_use[namespace]:
-                del in_use[namespace]
+            held = holders.popleft()
+            in_use[held[0]] -= 1
+            in_key[held] -= bool(held[1])
+        in_use, in_key = +in_use, +in_key  # drop the zeros
         released, freed = released + wave, wave
     return order
+
+
+def _holders(running: Running) -> list[tuple[str, str]]:
+    """The slots in use as (namespace, concurrency key label or ""), in the order the
+    sequence frees them: by namespace name, and within one, the keyed slots first (by
+    label). Nothing says whose Job ends first; this order at least frees a key that holds
+    tasks back no later than the namespace's other slots."""
+    holders: list[tuple[str, str]] = []
+    for namespace in sorted(running.by_namespace):
+        keyed = sorted((label, n) for (ns, label), n in running.by_key.items()
+                       if ns == namespace and label)
+        holders += [(namespace, label) for label, n in keyed for _ in range(n)]
+        plain = running.by_namespace[namespace] - sum(n for _, n in keyed)
+        holders += [(namespace, "")] * max(plain, 0)
+    return holders
 
 
 # --- the rate and the estimate ----------------------------------------------------------------
@@ -214,6 +243,8 @@ class QueueFacts:
     observed_since: datetime
     now: datetime
     aging: Aging | None = None
+    turns: Turns | None = None
+    """The ledger's turns (core.slots), which break ties between namespaces."""
 
 
 @dataclass(frozen=True)
@@ -264,7 +295,8 @@ def build(facts: QueueFacts) -> QueueView:
     timed = [w for w in facts.waiting if w.wait in ("startAfter", "retryDelay")]
     entries: list[Entry] = []
     per_ns: Counter[str] = Counter()
-    sequence = grant_sequence([w.candidate for w in queued], running, limits, now, facts.aging)
+    sequence = grant_sequence([w.candidate for w in queued], running, limits, now, facts.aging,
+                              facts.turns)
     waiting_ns = frozenset(w.candidate.namespace for w in queued)
     for position, (candidate, ahead) in enumerate(sequence, start=1):
         per_ns[candidate.namespace] += 1
@@ -275,7 +307,8 @@ def build(facts: QueueFacts) -> QueueView:
                              estimate(ahead, rate, now)))
     if timed:  # as if ready now, each at its place among the queue
         places = dict((c.key, ahead) for c, ahead in grant_sequence(
-            [w.candidate for w in (*queued, *timed)], running, limits, now, facts.aging))
+            [w.candidate for w in (*queued, *timed)], running, limits, now, facts.aging,
+            facts.turns))
         later = []
         for w in timed:
             place = places.get(w.candidate.key)

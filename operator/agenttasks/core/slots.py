@@ -51,6 +51,7 @@ from agenttasks.core.queue import (
     Running,
     grant_order,
     queue_plan,
+    take_turn,
     wait_message,
 )
 
@@ -203,8 +204,7 @@ class SlotLedger:
             label = candidate.concurrency.label if candidate.concurrency else ""
             self._grants[candidate.key] = _Grant(now, label)
             self._count(candidate.namespace, 1, label)
-            self._turns[candidate.namespace] = self._turns.get(candidate.namespace, Fraction(0)) \
-                + Fraction(1, self.limits.weight(candidate.namespace))
+            take_turn(self._turns, candidate.namespace, self.limits)
         return [c.key for c in granted]
 
     def blocked(self, candidate: Candidate) -> bool:
