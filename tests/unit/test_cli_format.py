@@ -123,6 +123,24 @@ def test_queue_position_counts_a_task_missing_from_the_list() -> None:
     assert fmt.queue_position(me, [same_name_elsewhere]) == (2, 2)
 
 
+def test_queue_position_follows_the_fair_share_between_namespaces() -> None:
+    """Priority counts within a namespace only (core.queue): a namespace holding slots
+    comes after one that holds none, whatever their priorities; equal holdings go by turn,
+    then name."""
+    tasks = [
+        task("busy-run-1", "InProgress", "Running", namespace="busy"),
+        task("busy-run-2", "InProgress", "Running", namespace="busy"),
+        task("busy-high", "Pending", "Queued", priority=9, created=-100, namespace="busy"),
+        task("quiet-low", "Pending", "Queued", priority=0, created=-10, namespace="quiet"),
+        task("team-a", "Pending", "Queued", priority=5, created=-50),
+        task("team-b", "Pending", "Queued", priority=4, created=-60),
+    ]
+    ranks = {t["metadata"]["name"]: fmt.queue_position(t, tasks) for t in tasks}
+    # quiet and team hold none: quiet first by name, then team; team (1) beats busy (2).
+    assert ranks == {"quiet-low": (1, 4), "team-a": (2, 4), "team-b": (3, 4),
+                     "busy-high": (4, 4), "busy-run-1": None, "busy-run-2": None}
+
+
 def test_queue_position_is_the_operators_order_with_aging() -> None:
     """describe ranks as core.queue grants slots: with 1/5m aging, an hour of waiting is worth 12
     priority steps; a retry waits from when it became due, not from creation."""

@@ -198,10 +198,12 @@ async def _local_queue(session: Session, task: JSON, siblings: list[JSON], now: 
             raise
         tasks, scope = siblings, f"namespace {task['metadata']['namespace']}"
     rank, total = fmt.queue_position(task, tasks, now, aging) or (0, 0)
-    # The operator's --priority-aging is not published: say which one this order assumes.
+    # The operator's --priority-aging and --namespace-weight are not published: say which
+    # ones this order assumes.
     order = (f"by priority aged {aging.step}/{fmt.human_duration(aging.interval.total_seconds())}"
              if aging else "by priority without aging")
-    return f"{rank} of {total} Queued ({scope}; {order}, then age)"
+    return f"{rank} of {total} Queued ({scope}; namespaces share at equal weights, within " \
+        f"one {order}, then age)"
 
 
 def _aging(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Aging | None:

@@ -15,7 +15,7 @@ from agenttasks.api.task import is_terminal
 from agenttasks.api.timefmt import parse_time
 from agenttasks.core.dependencies import dependents_of
 from agenttasks.core.naming import job_name
-from agenttasks.core.queue import Aging, Candidate, candidate_of, order_key
+from agenttasks.core.queue import Aging, Candidate, Limits, Running, candidate_of, queue_plan
 from agenttasks.manifests.tasks import task_facts
 
 Obj = Mapping[str, Any]
@@ -135,16 +135,29 @@ def queue_candidate(task: Obj) -> Candidate:
 def queue_position(task: Obj, tasks: Iterable[Obj], now: datetime | None = None,
                    aging: Aging | None = None) -> tuple[int, int] | None:
     """(rank from 1, number queued) of a Pending/Queued task among the Queued tasks, in the
-    operator's order (core.queue.order_key: effective priority with ``aging``, then
-    creation, then name); None when it is not queued. ``now`` is needed only with aging."""
+    operator's order as far as a listing shows it (core.queue.queue_plan, with no limit):
+    the fair share between namespaces at equal weights, counting the slots the listed
+    InProgress tasks hold, and within a namespace effective priority with ``aging``, then
+    creation, then name. None when it is not queued. ``now`` is needed only with aging."""
     if not _queued(task):
         return None
     if aging is not None and now is None:
         raise ValueError("priority aging needs now")
+    listed = list(tasks)
     me = queue_candidate(task)
-    queued = [c for c in map(queue_candidate, filter(_queued, tasks)) if c.key != me.key]
-    ranked = sorted([*queued, me], key=lambda c: order_key(c, now or _EPOCH, aging))
-    return [c.key for c in ranked].index(me.key) + 1, len(ranked)
+    queued = [c for c in map(queue_candidate, filter(_queued, listed)) if c.key != me.key]
+    plan = queue_plan([*queued, me], _running(listed), Limits(0), now or _EPOCH, aging)
+    return [p.candidate.key for p in plan].index(me.key) + 1, len(plan)
+
+
+def _running(tasks: Iterable[Obj]) -> Running:
+    """The slots the listed InProgress tasks hold, per namespace."""
+    by_ns: dict[str, int] = {}
+    for t in tasks:
+        if (t.get("status") or {}).get("phase") == "InProgress":
+            namespace = t["metadata"].get("namespace", "")
+            by_ns[namespace] = by_ns.get(namespace, 0) + 1
+    return Running(sum(by_ns.values()), by_ns)
 
 
 # --- the dependency DAG ---------------------------------------------------------------------
