@@ -35,7 +35,7 @@ run: install
 
 ## test: set-up, lint, types, the dependency audit, the suite; stops every process it started.
 test: install
-	$(BIN)/agenttasks cluster build  # the control plane, kubectl and helm (chart tests)
+	$(BIN)/agenttasks cluster build --kueue  # the control plane, kubectl, helm, the real node, Kueue
 	$(BIN)/ruff check operator tests
 	$(BIN)/mypy
 	$(BIN)/python -m tests.audit  # pip-audit over requirements/runtime.txt; SKIPPED when offline

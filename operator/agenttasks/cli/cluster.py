@@ -35,7 +35,8 @@ def up(directory: Path, real_node: bool) -> None:
 
 @cluster.command()
 @click.option("--kueue", is_flag=True,
-              help="Also build Kueue's manager (optional; for tests/integration/test_kueue.py).")
+              help="Also build Kueue's manager (for tests/integration/test_kueue.py; "
+              "`make test` asks for it).")
 def build(kueue: bool) -> None:
     """Build the control plane's binaries into the cache, if any is missing."""
     from agenttasks.devcluster.build import BuildError, ensure_built

@@ -164,8 +164,9 @@ NODE = GoTool(
 COREDNS = GoTool("coredns", "github.com/coredns/coredns",
                  (Binary("coredns", "github.com/coredns/coredns"),))
 
-# Kueue's manager, for the Kueue integration tests; optional: built only when asked for
-# (`agenttasks cluster build --kueue`), never by `make test`. Its CRDs come with it. Its one
+# Kueue's manager, for the Kueue integration tests: built when asked for (`agenttasks cluster
+# build --kueue`, which `make test` runs, so CI runs the real-Kueue test), never by `cluster
+# up`, which does not need it. Its CRDs come with it. Its one
 # patch, to its main.go: the manager reads its metrics server's certificate from a fixed
 # /etc/kueue path unless it manages certificates in-cluster (which needs its webhook Service
 # and webhook configurations); the path comes from KUEUE_METRICS_CERT_DIR instead, so a
