@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import pytest
+
 from agenttasks import metrics
 from agenttasks.api.task import Progress
 from agenttasks.controller.engine import Engine
@@ -45,6 +47,7 @@ class FakeKube:
         self.events: list[JSON] = []
         self.looks: list[str] = []  # pod and Event lists of the start check, in order
         self.watch_ahead = False  # deliver a status write's event before its answer
+        self.failing_status_writes = 0  # the next N status writes fail (connection lost)
         self.watches: Watches | None = None
         self.connection = Connection(None)  # the informers' (never started here)
 
@@ -95,6 +98,9 @@ class FakeKube:
     async def patch_status(self, plural: str, namespace: str, name: str,
                            status: JSON) -> JSON:
         self.writes.append(("status", name))
+        if self.failing_status_writes:
+            self.failing_status_writes -= 1
+            raise BrokenPipeError(32, "Broken pipe")
         self.status_writes.append((name, dict(status)))
         body = self.tasks[name]
         merged = {**(body.get("status") or {}), **status}
@@ -131,6 +137,10 @@ class FakeKube:
 
     async def delete_job(self, namespace: str, name: str) -> None:
         self.writes.append(("delete-job", name))
+
+    def job_deleted_by_someone(self, name: str) -> None:
+        body = self.jobs.pop(name)
+        self._show("DELETED", self._stamp(body), job=True)
 
     async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
         self.writes.append(("suspend" if suspend else "resume", name))
@@ -248,6 +258,36 @@ def test_a_refused_job_fails_the_task_in_the_next_pass_without_a_running_status(
         assert status["phase"] == "Failed" and status.get("attempts", 0) == 0
         assert "the API server refused the Job" in status["message"]
         assert writes.count(("status", "bad")) == 1
+
+    run(scenario)
+
+
+def test_a_job_deleted_before_its_attempt_was_recorded_is_not_created_again() -> None:
+    """The pass creates the Job, then its status write fails (the API server restarts);
+    someone deletes the Job before the next pass. The task's status still says no attempt
+    started, but the operator created one: the next pass takes the Job for the attempt's
+    deleted Job (JobDeleted) instead of creating a second Job of the same name (found by
+    the chaos test: 'attempt 1 has 2 Jobs')."""
+    async def scenario() -> None:
+        world = World(limit=2)
+        await world.start()
+        world.kube.failing_status_writes = 1
+        world.kube.add_task("a")
+        key = await world.engine.queue.get()
+        try:
+            with pytest.raises(BrokenPipeError):
+                await world.engine.tasks.reconcile(key)
+        finally:
+            world.engine.queue.done(key)
+        assert world.kube.writes == [("create-job", "a-1"), ("status", "a")]
+        assert "status" not in world.kube.tasks["a"]  # nothing recorded the attempt
+        world.kube.job_deleted_by_someone("a-1")
+        world.engine.queue.add(key)  # the engine's retry of the failed pass
+        await world.drain()
+        assert world.kube.writes.count(("create-job", "a-1")) == 1
+        status = world.kube.tasks["a"]["status"]
+        assert (status["phase"], status["reason"], status["attempts"]) == \
+            ("Failed", "JobDeleted", 1), status
 
     run(scenario)
 

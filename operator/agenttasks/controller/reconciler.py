@@ -101,6 +101,14 @@ class TaskReconciler:
         # When the pods of the task's not-yet-started attempt were last read: (the Job's uid,
         # when). In memory only: after a restart a due look reads them once more.
         self._looked: dict[Key, tuple[str, datetime]] = {}
+        # The status a pass decided after it created an attempt's Job, when the write of
+        # that status failed: (the task's uid, the status). Until the task's own status
+        # records that attempt, passes decide from this one, so that the Job, if it is
+        # deleted meanwhile, counts as the attempt's deleted Job (JobDeleted) and is not
+        # created again under the same name. In memory only: after a restart in that window
+        # nothing in the cluster says the Job ever existed (as for the CronJob controller's
+        # status.active).
+        self._unrecorded: dict[Key, tuple[str, AgentTaskStatus]] = {}
 
     async def reconcile(self, key: Key) -> None:
         try:
@@ -125,6 +133,8 @@ class TaskReconciler:
             task = entry
         if task is None:
             return
+        recorded = task.status  # what the API server holds: status patches start from it
+        task = self._with_unrecorded_attempt(task)
         facts = await self._gather(task)
         now = self.clock()
         decision = decide(task, facts.jobs, now, facts.gates, facts.report,
@@ -146,7 +156,13 @@ class TaskReconciler:
             self._passes.pop(key, None)
         if not await self._apply(task, decision):
             return  # the Job was refused: the next pass fails the task, saying why
-        await self._write_status(task, decision, facts.report)
+        try:
+            await self._write_status(task, recorded, decision, facts.report)
+        except BaseException:
+            if any(isinstance(a, CreateJob) for a in decision.actions):
+                self._unrecorded[key] = (task.uid, decision.status)
+            raise
+        self._unrecorded.pop(key, None)
         for action in decision.actions:
             if isinstance(action, Emit):
                 self.events.record("AgentTask", task.namespace, task.name, task.uid, action)
@@ -173,6 +189,18 @@ class TaskReconciler:
             return None
         body = await self.kube.get_object("agenttasks", task.namespace, task.name)
         return task_facts(body) if body is not None else None  # gone: its event will say
+
+    def _with_unrecorded_attempt(self, task: TaskFacts) -> TaskFacts:
+        """``task`` with the status a failed write would have recorded (``_unrecorded``),
+        while its own status has not recorded that attempt."""
+        kept = self._unrecorded.get(task.key)
+        if kept is None:
+            return task
+        uid, status = kept
+        if uid != task.uid or task.status.attempts >= status.attempts:
+            del self._unrecorded[task.key]  # recorded (the failed write may have landed)
+            return task
+        return replace(task, status=status)
 
     def _wake_at(self, key: Key, wake_at: datetime | None) -> datetime | None:
         """The decision's wake-up, or sooner when an agent's report waits for its turn."""
@@ -409,9 +437,10 @@ class TaskReconciler:
         if passes is not None:
             metrics.START_PASSES.observe(passes)
 
-    async def _write_status(self, task: TaskFacts, decision: Decision,
-                            report: Progress | None) -> None:
-        patch = status_patch(task.status, decision.status)
+    async def _write_status(self, task: TaskFacts, recorded: AgentTaskStatus,
+                            decision: Decision, report: Progress | None) -> None:
+        """Patches ``recorded`` (the status the API server holds) into the decision's."""
+        patch = status_patch(recorded, decision.status)
         if patch is not None:
             self.view.writing(task.key, decision.status)
             revision = None
@@ -421,7 +450,7 @@ class TaskReconciler:
                 revision = str(result["metadata"]["resourceVersion"])
             finally:
                 self.view.written(task.key, revision, decision.status)
-            _count_transitions(task.namespace, task.status, decision.status)
+            _count_transitions(task.namespace, recorded, decision.status)
         if report is not None:
             self.reports.written(task.key, report)
 
@@ -432,6 +461,7 @@ class TaskReconciler:
         self._passes.pop(key, None)
         self._refused.pop(key, None)
         self._deleting.pop(key, None)
+        self._unrecorded.pop(key, None)
         self._forget_attempt(key)
         await self._settle_sent_grant(key, None)
 
