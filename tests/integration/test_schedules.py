@@ -223,8 +223,15 @@ def test_history_keeps_the_newest_finished_tasks(api: Api, ns: str) -> None:
         names.append(name)
     wait_for(lambda: [t["metadata"]["name"] for t in tasks_of(api, ns, "hist")] == names[-1:]
              or None, 30, what="older tasks deleted")
-    status = get(api, ns, "hist")["status"]
-    assert status.get("active", []) == [] and "lastSuccessfulTime" in status
+    # The pass that sees the last task end deletes the older one first, then writes the
+    # schedule's status: wait for that write, not only for the deletion.
+    # (lastSuccessfulTime may be there already, from the task before.)
+    def settled() -> dict[str, Any] | None:
+        status = get(api, ns, "hist").get("status") or {}
+        return status if not status.get("active") and "lastSuccessfulTime" in status else None
+
+    wait_for(settled, 30, what="no active task and a lastSuccessfulTime in the status")
+    assert [t["metadata"]["name"] for t in tasks_of(api, ns, "hist")] == names[-1:]
 
 
 def test_invalid_cron_and_zone_are_reported_not_fatal(api: Api, ns: str) -> None:
