@@ -40,31 +40,50 @@ def _scheduled(body: dict[str, Any]) -> float | None:
 
 
 def _watch_one(kubeconfig: str, namespace: str, out: Any, ready: Any, stop: Any) -> None:
+    """Watches one namespace from a listing, resuming where the watch broke. A resume can
+    be refused (410 Gone: the version fell out of the API server's watch cache, which one
+    busy namespace fills for every other of the same resource, as the burst's 2,000 tasks
+    did for the quiet direct namespace): then it lists again, and the tasks it had not seen
+    count as seen at that listing."""
     from kubernetes import client, config, watch
 
     configuration = client.Configuration()
     config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     custom = client.CustomObjectsApi(client.ApiClient(configuration))
-    listing = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "agenttasks")
-    version = listing["metadata"]["resourceVersion"]
-    seen: set[str] = {item["metadata"]["name"] for item in listing["items"]}
+
+    def listed() -> tuple[str, list[dict[str, Any]]]:
+        listing = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "agenttasks")
+        return listing["metadata"]["resourceVersion"], listing["items"]
+
+    version, items = listed()
+    seen: set[str] = {item["metadata"]["name"] for item in items}
     ready.put(namespace)
     while not stop.is_set():
         try:
             for event in watch.Watch().stream(
                     custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
-                    "agenttasks", resource_version=version, timeout_seconds=30):
+                    "agenttasks", resource_version=version, timeout_seconds=30,
+                    allow_watch_bookmarks=True):
                 now = time.time()
                 body = event["object"]
+                if event["type"] == "ERROR":
+                    raise RuntimeError(f"watch error: {body}")
                 version = body["metadata"]["resourceVersion"]
-                name = body["metadata"]["name"]
+                name = body["metadata"].get("name", "")
                 if event["type"] == "ADDED" and name not in seen:
                     seen.add(name)
                     out.put((namespace, name, now, _scheduled(body)))
                 if stop.is_set():
                     return
-        except Exception:  # a dropped watch: resume where it broke
+        except Exception:  # a dropped or refused watch: list again, then resume from there
             time.sleep(0.1)
+            with contextlib.suppress(Exception):
+                version, items = listed()
+                now = time.time()
+                for item in items:
+                    if (name := item["metadata"]["name"]) not in seen:
+                        seen.add(name)
+                        out.put((namespace, name, now, _scheduled(item)))
 
 
 def _child(kubeconfig: str, namespaces: list[str], out: Any, ready: Any, stop: Any) -> None:
