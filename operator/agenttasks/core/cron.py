@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -109,8 +110,12 @@ def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
+@lru_cache(maxsize=4096)
 def parse(expression: str, time_zone: str) -> Cron:
-    """Validates a schedule; raises ScheduleError naming the field at fault."""
+    """Validates a schedule; raises ScheduleError naming the field at fault. Cached (a
+    ``Cron`` is immutable; errors are not cached): every pass of every schedule parses its
+    spec, and the benchmark's profile of 2,000 schedules found croniter's expansion of the
+    same few expressions at about a quarter of the operator's CPU."""
     try:
         zone = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder ("Europe")
