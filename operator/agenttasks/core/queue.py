@@ -47,6 +47,11 @@ class Candidate:
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
 
+    @property
+    def label(self) -> str:
+        """Its concurrency key's label (counted per namespace); "" when it has no key."""
+        return self.concurrency.label if self.concurrency is not None else ""
+
 
 def candidate_of(task: TaskFacts) -> Candidate:
     """A task as the queue sees it: waiting since its retry became due
@@ -190,8 +195,8 @@ class _Pass:
         _, _, namespace = heapq.heappop(self.namespaces)
         _, granted = heapq.heappop(self.queues[namespace])
         self.per_ns[namespace] = self.per_ns.get(namespace, 0) + 1
-        if granted.concurrency is not None:
-            held = (namespace, granted.concurrency.label)
+        if granted.label:
+            held = (namespace, granted.label)
             self.per_key[held] = self.per_key.get(held, 0) + 1
         take_turn(self.turns, namespace, self.limits)
         if (entry := self._entry(namespace)) is not None:
@@ -272,8 +277,8 @@ def _with(running: Running, granted: list[Candidate]) -> Running:
     by_ns, by_key = dict(running.by_namespace), dict(running.by_key)
     for c in granted:
         by_ns[c.namespace] = by_ns.get(c.namespace, 0) + 1
-        if c.concurrency is not None:
-            held = (c.namespace, c.concurrency.label)
+        if c.label:
+            held = (c.namespace, c.label)
             by_key[held] = by_key.get(held, 0) + 1
     return Running(running.total + len(granted), by_ns, by_key)
 

@@ -133,11 +133,11 @@ def grant_sequence(candidates: Iterable[Candidate], running: Running, limits: Li
         for i, candidate in enumerate(granted):
             order.append((candidate, released - freed + min(i + 1, freed)))
             del remaining[candidate.key]
-            held = (candidate.namespace, candidate.concurrency.label if candidate.concurrency
-                    else "")
+            held = (candidate.namespace, candidate.label)
             holders.append(held)
             in_use[held[0]] += 1
-            in_key[held] += bool(held[1])
+            if held[1]:
+                in_key[held] += 1
             take_turn(taken, candidate.namespace, limits)
         freed = 0
         if granted:
@@ -154,7 +154,8 @@ def grant_sequence(candidates: Iterable[Candidate], running: Running, limits: Li
         for _ in range(wave):
             held = holders.popleft()
             in_use[held[0]] -= 1
-            in_key[held] -= bool(held[1])
+            if held[1]:
+                in_key[held] -= 1
         in_use, in_key = +in_use, +in_key  # drop the zeros
         released, freed = released + wave, wave
     return order

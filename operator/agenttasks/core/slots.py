@@ -201,7 +201,7 @@ class SlotLedger:
                               self.aging, self._turns)
         for candidate in granted:
             self._unwait(candidate.key)
-            label = candidate.concurrency.label if candidate.concurrency else ""
+            label = candidate.label
             self._grants[candidate.key] = _Grant(now, label)
             self._count(candidate.namespace, 1, label)
             take_turn(self._turns, candidate.namespace, self.limits)
