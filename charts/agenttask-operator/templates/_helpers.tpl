@@ -179,7 +179,15 @@ Where the webhook certificate is mounted in the operator container.
 {{- end }}
 
 {{/*
-The Secret with the webhook's serving certificate and its CA.
+Whether the operator serves HTTPS for the API server (the admission webhook, the visibility
+API): both use the one serving certificate of the Service, from the same Secret.
+*/}}
+{{- define "agenttask-operator.servesTLS" -}}
+{{- if or .Values.admissionWebhook.enabled .Values.visibilityAPI.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret with the webhook's (and the visibility API's) serving certificate and its CA.
 */}}
 {{- define "agenttask-operator.webhookSecretName" -}}
 {{- printf "%s-webhook-tls" (include "agenttask-operator.fullname" .) }}
@@ -332,6 +340,10 @@ The flags of `agenttasks operator`, one list item each.
 {{- if not .Values.admissionWebhook.checkWriterRights }}
 - --no-writer-rights-check
 {{- end }}
+{{- end }}
+{{- if .Values.visibilityAPI.enabled }}
+- --visibility-port={{ int .Values.visibilityAPI.port }}
+- --visibility-cert-dir={{ include "agenttask-operator.webhookCertDir" . }}
 {{- end }}
 {{- if .Values.dashboard.readOnlyWithoutToken }}
 - --dashboard-read-only

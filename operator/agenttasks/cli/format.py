@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agenttasks.api.task import is_terminal
+from agenttasks.api.timefmt import human_duration as human_duration  # the commands' name
 from agenttasks.api.timefmt import parse_time
 from agenttasks.core.dependencies import dependents_of
 from agenttasks.core.naming import job_name
@@ -20,27 +21,6 @@ from agenttasks.manifests.tasks import task_facts
 
 Obj = Mapping[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def human_duration(seconds: float) -> str:
-    """A short duration as kubectl prints ages: ``45s``, ``3m20s``, ``25m``, ``4h5m``, ``3d``."""
-    s = max(int(seconds), 0)
-    minutes, hours, days = s // 60, s // 3600, s // 86400
-    if s < 120:
-        return f"{s}s"
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if hours < 3:
-        return f"{minutes}m"
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if days < 8:
-        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
-    if days < 730:
-        return f"{days}d"
-    return f"{days // 365}y"
 
 
 def age(timestamp: str | None, now: datetime) -> str:

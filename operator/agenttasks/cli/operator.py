@@ -68,6 +68,11 @@ from agenttasks.manifests.progress_token import DEFAULT_AUDIENCE
               show_default=True, help="HTTPS port of the validating admission webhook.")
 @click.option("--admission-cert-dir", type=click.Path(exists=True, file_okay=False),
               help="Directory with tls.crt and tls.key; turns the admission webhook on.")
+@click.option("--visibility-port", type=click.IntRange(1, 65535),
+              help="HTTPS port of the visibility API (kubectl get pendingtasks), for the "
+              "kube-apiserver's aggregator; needs --visibility-cert-dir. Default: not served.")
+@click.option("--visibility-cert-dir", type=click.Path(exists=True, file_okay=False),
+              help="Directory with tls.crt and tls.key of the visibility API's Service name.")
 @click.option("--no-writer-rights-check", "skip_writer_rights", is_flag=True,
               help="Admission stops checking that whoever writes a task template may create "
               "its Job and use its ServiceAccount (docs/security.md says what that costs).")
@@ -99,7 +104,9 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
              receiver_audience: str | None = None,
              progress_audience: str = DEFAULT_AUDIENCE,
              default_ttl: str | None = None,
-             namespace_weights: tuple[str, ...] = ()) -> None:
+             namespace_weights: tuple[str, ...] = (),
+             visibility_port: int | None = None,
+             visibility_cert_dir: str | None = None) -> None:
     """Run the AgentTask operator."""
     from agenttasks.app import main
 
@@ -110,6 +117,11 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         aging = Aging.parse(priority_aging) if priority_aging else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--priority-aging") from None
+    if (visibility_port is None) != (visibility_cert_dir is None):
+        raise click.UsageError("--visibility-port and --visibility-cert-dir go together")
+    if visibility_port is not None and visibility_port in (http_port, metrics_port):
+        raise click.BadParameter("must differ from the HTTP and metrics ports",
+                                 param_hint="--visibility-port")
     ttl = ttl_of(default_ttl)
     weights = weights_of(namespace_weights)
     replica = os.environ.get("POD_NAME") or socket.gethostname()
@@ -127,7 +139,8 @@ def operator(namespaces: tuple[str, ...], http_port: int, workers: int,
         f"http://{os.environ.get('POD_IP') or '127.0.0.1'}:{http_port}",
         serve_hooks=serve_hooks, receiver_user=receiver_user,
         receiver_audience=receiver_audience, metrics_port=metrics_port,
-        progress_audience=progress_audience, default_ttl_after_finished=ttl))
+        progress_audience=progress_audience, default_ttl_after_finished=ttl,
+        visibility_port=visibility_port, visibility_cert_dir=visibility_cert_dir))
 
 
 def ttl_of(value: str | None) -> timedelta | None:

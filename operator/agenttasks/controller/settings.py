@@ -81,6 +81,10 @@ class OperatorSettings(WatchedNamespaces):
     default_ttl_after_finished: timedelta | None = None
     """How long a finished task without its own spec.ttlAfterFinished is kept before it is
     deleted; None: kept until someone deletes it."""
+    visibility_port: int | None = None
+    """HTTPS port of the visibility API for the kube-apiserver's aggregator; None: none."""
+    visibility_cert_dir: str | None = None
+    """tls.crt and tls.key of the visibility API's Service name."""
 
     def peering_scopes(self, existing: list[str]) -> list[str | None]:
         """Where kopf keeps this operator's peering objects: one cluster-wide object, or one

@@ -20,7 +20,13 @@ import yaml
 
 from agenttasks.devcluster import processes, realnode
 from agenttasks.devcluster.build import ensure_built
-from agenttasks.devcluster.pki import ensure_client_cert, ensure_pki, ensure_token
+from agenttasks.devcluster.pki import (
+    FRONT_PROXY_CLIENT,
+    ensure_client_cert,
+    ensure_front_proxy,
+    ensure_pki,
+    ensure_token,
+)
 from agenttasks.devcluster.toolchain import COREDNS, ETCD, HELM, KUBERNETES, KWOK, NODE, binary
 
 Say = Callable[[str], None]
@@ -75,7 +81,7 @@ class LocalCluster:
 
     def settings(self) -> dict[str, bool]:
         state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
-        return {k: bool(state.get(k)) for k in ("real_node", "real_by_default")}
+        return {k: bool(state.get(k)) for k in ("real_node", "real_by_default", "front_proxy")}
 
     @property
     def real_node(self) -> bool:
@@ -102,7 +108,8 @@ def up(root: Path, say: Say = _say, build_helm: bool = True, real_node: bool = F
     if real_node:
         realnode.preflight(say, cluster.root)
     ensure_built(tools, say)
-    wanted = {"real_node": real_node, "real_by_default": real_by_default}
+    # front_proxy: clusters started before the aggregator's flags start again with them.
+    wanted = {"real_node": real_node, "real_by_default": real_by_default, "front_proxy": True}
     if cluster.settings() == wanted and all(cluster.running().values()) and _ready(cluster):
         say(f"The local cluster in {cluster.root} is already running.")
         return cluster
@@ -277,9 +284,27 @@ def _start_apiserver(cluster: LocalCluster, ports: dict[str, int],
         # Without a node lifecycle controller nothing would lift the not-ready taint.
         "--disable-admission-plugins=TaintNodesByCondition",
         "--allow-privileged=true", "--profiling=false",
+        *_aggregator_flags(pki),
         *(_real_node_apiserver_flags(pki) if cluster.real_node else []),
         *extra_flags,
     ], cluster.root)
+
+
+def _aggregator_flags(pki: Path) -> list[str]:
+    """The front proxy, for aggregated APIs (the operator's visibility API): the CA and the
+    allowed name its client certificate is checked against, the headers it names the user
+    in, and that certificate. With aggregator routing the API server calls a Service's
+    endpoints, not its ClusterIP, which nothing routes on a node without kube-proxy."""
+    ca, crt, key = ensure_front_proxy(pki)
+    return [
+        f"--requestheader-client-ca-file={ca}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={crt}", f"--proxy-client-key-file={key}",
+        "--enable-aggregator-routing=true",
+    ]
 
 
 def _real_node_apiserver_flags(pki: Path) -> list[str]:

@@ -26,13 +26,20 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run([openssl, *args], cwd=cwd, check=True, capture_output=True)
 
 
+def ensure_ca(folder: Path, common_name: str) -> Path:
+    """ca.crt and ca.key in ``folder``, made once; returns the certificate."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "ca.crt").exists():
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                 "-keyout", "ca.key", "-out", "ca.crt", "-subj", f"/CN={common_name}",
+                 cwd=folder)
+    return folder / "ca.crt"
+
+
 def ensure_pki(pki: Path) -> str:
     """Creates the CA, the serving certificate, the service-account key pair and the
     admin token once; returns the admin token."""
-    pki.mkdir(parents=True, exist_ok=True)
-    if not (pki / "ca.crt").exists():
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                 "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=agenttasks-local-ca", cwd=pki)
+    ensure_ca(pki, "agenttasks-local-ca")
     if not (pki / "apiserver.crt").exists():
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key",
                  "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver", cwd=pki)
@@ -73,3 +80,43 @@ def ensure_client_cert(pki: Path, name: str, subject: str) -> tuple[Path, Path]:
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
                  "-CAcreateserial", "-days", "3650", "-out", crt.name, cwd=pki)
     return crt, key
+
+
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""The common name of the aggregator's client certificate (--requestheader-allowed-names)."""
+
+
+def ensure_front_proxy(pki: Path) -> tuple[Path, Path, Path]:
+    """The aggregator's own CA and the client certificate it calls extension API servers
+    with: (CA certificate, client certificate, key). A CA of its own, as kubeadm makes:
+    with the cluster CA, every client certificate could claim any user in headers."""
+    ca, crt, key = (pki / "front-proxy-ca.crt", pki / f"{FRONT_PROXY_CLIENT}.crt",
+                    pki / f"{FRONT_PROXY_CLIENT}.key")
+    if not ca.exists():
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                 "-keyout", "front-proxy-ca.key", "-out", ca.name,
+                 "-subj", "/CN=agenttasks-local-front-proxy-ca", cwd=pki)
+    if not crt.exists():
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name,
+                 "-out", f"{FRONT_PROXY_CLIENT}.csr", "-subj", f"/CN={FRONT_PROXY_CLIENT}",
+                 cwd=pki)
+        _openssl("x509", "-req", "-in", f"{FRONT_PROXY_CLIENT}.csr", "-CA", ca.name,
+                 "-CAkey", "front-proxy-ca.key", "-CAcreateserial", "-days", "3650",
+                 "-out", crt.name, cwd=pki)
+    return ca, crt, key
+
+
+def ensure_serving_cert(pki: Path, name: str, dns_names: tuple[str, ...]) -> Path:
+    """A directory ``name`` in ``pki`` with tls.crt and tls.key for ``dns_names``, signed by
+    the CA there (ca.crt, ca.key), as a Service's serving certificate is."""
+    folder = pki / name
+    if not (folder / "tls.crt").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "san.ext").write_text(
+            "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns_names) + "\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key",
+                 "-out", "tls.csr", "-subj", f"/CN={dns_names[0]}", cwd=folder)
+        _openssl("x509", "-req", "-in", "tls.csr", "-CA", "../ca.crt", "-CAkey", "../ca.key",
+                 "-CAcreateserial", "-days", "3650", "-extfile", "san.ext",
+                 "-out", "tls.crt", cwd=folder)
+    return folder

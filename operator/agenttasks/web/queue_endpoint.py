@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from agenttasks.api.timefmt import format_time
-from agenttasks.core.queue_view import Entry, Estimate, QueueView
+from agenttasks.core.queue_view import Entry, QueueView
+from agenttasks.manifests.visibility import entry_fields
 
 from .auth import API_HEADERS, DashboardError, Gate
 from .views import QueueProvider, check_namespace
@@ -25,20 +26,8 @@ PATH = "/api/queue"
 API_VERSION = "agenttasks.io/v1alpha1"
 
 
-def _eta(eta: Estimate | None) -> dict[str, str] | None:
-    if eta is None:
-        return None
-    return {"start": format_time(eta.start), "earliest": format_time(eta.earliest),
-            "latest": format_time(eta.latest)}
-
-
 def entry_document(entry: Entry) -> dict[str, Any]:
-    return {"namespace": entry.namespace, "name": entry.name, "priority": entry.priority,
-            "reason": entry.reason, "message": entry.message, "position": entry.position,
-            "namespacePosition": entry.namespace_position, "releasesAhead": entry.ahead,
-            "eta": _eta(entry.eta),
-            "until": format_time(entry.until) if entry.until else None,
-            "waitingFor": list(entry.waiting_for)}
+    return {"namespace": entry.namespace, "name": entry.name, **entry_fields(entry)}
 
 
 def queue_document(view: QueueView, namespaces: frozenset[str] | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -64,12 +65,13 @@ def build_metrics_app() -> web.Application:
     return app
 
 
-async def serve(app: web.Application, port: int) -> web.AppRunner:
+async def serve(app: web.Application, port: int,
+                ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
     # No access log: it would hold dashboard URLs, and the dashboard's own log says who did
     # what (never with a token).
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
-    site = web.TCPSite(runner, host="0.0.0.0", port=port)
+    site = web.TCPSite(runner, host="0.0.0.0", port=port, ssl_context=ssl_context)
     await site.start()
     return runner
 
