@@ -708,6 +708,51 @@ def test_webhook_can_be_disabled() -> None:
     assert [m["mountPath"] for m in container(docs)["volumeMounts"]] == ["/tmp"]
 
 
+def test_visibility_api_is_off_by_default() -> None:
+    docs = render()
+    assert of_kind(docs, "APIService") == []
+    assert not any(a.startswith("--visibility") for a in args(docs))
+    assert "visibility" not in [p["name"] for p in container(docs)["ports"]]
+    assert all(b["metadata"].get("namespace") != "kube-system"
+               for b in of_kind(docs, "RoleBinding"))
+    assert "visibility.agenttasks.io" not in yaml.safe_dump_all(docs)
+
+
+def test_visibility_api_is_registered_with_the_serving_certificate() -> None:
+    docs = render("visibilityAPI.enabled=true")
+    api_service = one(docs, "APIService")
+    assert api_service["metadata"]["name"] == "v1alpha1.visibility.agenttasks.io"
+    assert api_service["spec"]["service"] == {"name": FULLNAME, "namespace": NAMESPACE,
+                                              "port": 8444}
+    assert api_service["spec"]["caBundle"] == one(docs, "Secret")["data"]["ca.crt"]
+    assert {"--visibility-port=8444", f"--visibility-cert-dir={CERT_DIR}"} <= set(args(docs))
+    ports = {p["name"]: p for p in one(docs, "Service")["spec"]["ports"]}
+    assert (ports["visibility"]["port"], ports["visibility"]["targetPort"]) == \
+        (8444, "visibility")
+    assert {p["name"]: p["containerPort"] for p in container(docs)["ports"]}["visibility"] == \
+        8444
+    # The front proxy's CA and header names, from the ConfigMap the built-in role reads.
+    [reader] = [b for b in of_kind(docs, "RoleBinding")
+                if b["metadata"]["namespace"] == "kube-system"]
+    assert reader["roleRef"]["name"] == "extension-apiserver-authentication-reader"
+    assert reader["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME,
+                                   "namespace": NAMESPACE}]
+    # Whoever may read tasks (view, edit, admin) may read the queue.
+    roles = user_roles(docs)
+    assert set(roles) == {"view", "edit", "admin"}
+    for role in roles.values():
+        assert {"apiGroups": ["visibility.agenttasks.io"], "resources": ["pendingtasks"],
+                "verbs": ["get", "list"]} in role["rules"]
+
+
+def test_visibility_api_without_the_webhook_still_has_its_certificate() -> None:
+    docs = render("visibilityAPI.enabled=true", "admissionWebhook.enabled=false")
+    assert of_kind(docs, "ValidatingWebhookConfiguration") == []
+    assert one(docs, "APIService")["spec"]["caBundle"] == one(docs, "Secret")["data"]["ca.crt"]
+    assert [m["mountPath"] for m in container(docs)["volumeMounts"]] == ["/tmp", CERT_DIR]
+    assert not any(a.startswith("--admission") for a in args(docs))
+
+
 def test_webhook_can_ignore_failures() -> None:
     config = one(render("admissionWebhook.failurePolicy=Ignore"),
                  "ValidatingWebhookConfiguration")

@@ -1,6 +1,7 @@
 """A local cluster with a real node (containerd, runc, kubelet), the operator's own image
 built here from the Dockerfile and installed by its own chart, and the example agent's image.
-The chart runs the webhook receiver split (its own Deployment and ServiceAccount).
+The chart runs the webhook receiver split (its own Deployment and ServiceAccount) and
+registers the visibility API (kubectl get pendingtasks).
 One per test module, in .cluster-real; the machine allows one real node at a time."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ CHART_VALUES = (
     "image.repository=agenttasks.local/agenttask-operator", "image.tag=dev",
     "image.pullPolicy=Never", f"nodeSelector.{realnode.NODE_LABEL.replace('.', chr(92) + '.')}"
     "=real", f"tolerations[0].key={realnode.TAINT_KEY}", "tolerations[0].operator=Exists",
-    "tolerations[0].effect=NoSchedule", "receiver.split=true")
+    "tolerations[0].effect=NoSchedule", "receiver.split=true", "visibilityAPI.enabled=true")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Real containers on a real node: the operator's own image from its chart, a real agent's
 progress, result and logs, a trigger's payload file, a dependency's result read from the
-inputs file, pause and timeout stopping a real container, a takeover between two operator
-pods, and a `cluster down` that leaves nothing."""
+inputs file, pause and timeout stopping a real container, `kubectl get pendingtasks` through
+the chart's APIService, a takeover between two operator pods, and a `cluster down` that
+leaves nothing."""
 
 from __future__ import annotations
 
@@ -245,6 +246,31 @@ def test_a_timeout_ends_a_real_container_that_sleeps_forever(real: RealCluster) 
     assert "exceeded its timeout of 5s" in status["message"]
 
 
+def _pending(real: RealCluster, name: str) -> dict[str, Any] | None:
+    """The PendingTask ``name`` as `kubectl get pendingtasks` shows it, or None."""
+    shown = kubectl(real.kubeconfig, "get", "pendingtasks", "-n", NS, "-o", "json", check=False)
+    if shown.returncode != 0:
+        return None
+    found = [i for i in json.loads(shown.stdout)["items"] if i["metadata"]["name"] == name]
+    return found[0] if found else None
+
+
+def test_kubectl_get_pendingtasks_reaches_the_operator_pod(real: RealCluster) -> None:
+    """The chart's APIService, Service and serving certificate: the API server's aggregator
+    calls the operator's pod on the real node."""
+    name = _name("later")
+    real.api.create_task(NS, {"metadata": {"name": name}, "spec": {
+        "startAfter": "2099-01-01T00:00:00Z", "template": agent_template()}})
+    try:
+        item = wait_for(lambda: _pending(real, name), 90, interval=1,
+                        what="kubectl get pendingtasks to show the task")
+        assert (item["reason"], item["until"]) == ("StartAfter", "2099-01-01T00:00:00Z"), item
+        table = kubectl(real.kubeconfig, "get", "pendingtasks", "-n", NS).stdout
+        assert name in table and "StartAfter" in table, table
+    finally:
+        real.api.delete_task(NS, name)
+
+
 def test_two_replicas_take_over_and_no_task_runs_twice(real: RealCluster) -> None:
     # No --wait: a standby is never Ready, by design.
     real.helm("upgrade", RELEASE, str(images.REPO / "charts" / "agenttask-operator"),
@@ -287,6 +313,13 @@ def test_two_replicas_take_over_and_no_task_runs_twice(real: RealCluster) -> Non
     status = real.api.wait_phase(NS, name, "Completed", 120)
     assert status["attempts"] == 1
     assert [j.metadata.name for j in real.api.jobs(NS, name)] == [f"{name}-1"]
+    # Only the Ready (active) replica is the Service's endpoint: the queue is read from it.
+    later = _name("later")
+    real.api.create_task(NS, {"metadata": {"name": later}, "spec": {
+        "startAfter": "2099-01-01T00:00:00Z", "template": agent_template()}})
+    wait_for(lambda: _pending(real, later), 90, interval=1,
+             what="the new active replica to answer kubectl get pendingtasks")
+    real.api.delete_task(NS, later)
 
 
 def test_zz_cluster_down_leaves_nothing_of_ours_behind(real: RealCluster) -> None:

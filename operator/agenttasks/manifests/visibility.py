@@ -141,8 +141,11 @@ def table(entries: list[Entry], view: QueueView, include_object: str = "Metadata
 
 def wants_table(accept: str) -> bool:
     """Whether an Accept header asks for a meta.k8s.io Table (kubectl get does)."""
-    return any("as=Table" in part and "g=meta.k8s.io" in part and "v=v1" in part
-               for part in accept.split(","))
+    for part in accept.split(","):
+        params = {p.strip() for p in part.split(";")[1:]}
+        if {"as=Table", "g=meta.k8s.io", "v=v1"} <= params:
+            return True
+    return False
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -56,6 +56,12 @@ def common_name(peercert: Any) -> str | None:
     return ""
 
 
+def peer_common_name(request: web.Request) -> str | None:
+    """The CN of the client certificate the TLS layer verified for this connection."""
+    transport = request.transport
+    return common_name(transport.get_extra_info("peercert") if transport else None)
+
+
 def _headers(request: web.Request) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name, value in request.headers.items():
@@ -76,8 +82,10 @@ def _document(document: dict[str, Any]) -> Callable[[web.Request],
 
 class VisibilityApi:
     def __init__(self, config: RequestHeaderConfig, provider: QueueProvider,
-                 ready: Callable[[], bool]) -> None:
+                 ready: Callable[[], bool],
+                 peer_name: Callable[[web.Request], str | None] = peer_common_name) -> None:
         self.config, self.provider, self.ready = config, provider, ready
+        self.peer_name = peer_name
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._front_proxy_only])
@@ -92,9 +100,8 @@ class VisibilityApi:
     @web.middleware
     async def _front_proxy_only(self, request: web.Request,
                                 handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-        peer = request.transport.get_extra_info("peercert") if request.transport else None
         try:
-            proxied_user(self.config, common_name(peer), _headers(request))
+            proxied_user(self.config, self.peer_name(request), _headers(request))
         except NotProxied as exc:
             log.info("visibility API: refused a request from %s: %s", request.remote, exc)
             return _answer(docs.status(401, f"only the kube-apiserver may call this: {exc}"),
