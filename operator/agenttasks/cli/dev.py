@@ -14,6 +14,7 @@ from agenttasks.api.crd import all_crds
 
 if TYPE_CHECKING:
     from agenttasks.devcluster.cluster import LocalCluster
+    from agenttasks.devcluster.visibility import Registration
 
 
 def _reachable(kubeconfig: str) -> bool:
@@ -37,7 +38,10 @@ def _reachable(kubeconfig: str) -> bool:
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".cluster"),
               show_default=True, help="Folder of the local cluster, when one is started.")
 @click.option("--http-port", type=int, default=8080, show_default=True)
-def dev(directory: Path, http_port: int) -> None:
+@click.option("--visibility-port", type=int, default=8444, show_default=True,
+              help="HTTPS port of the visibility API (kubectl get pendingtasks), registered "
+              "with a local cluster while the operator runs.")
+def dev(directory: Path, http_port: int, visibility_port: int) -> None:
     """Use $KUBECONFIG's cluster if it answers, else start the local one; install the CRDs;
     run the operator in the foreground."""
     from agenttasks.app import main
@@ -47,6 +51,7 @@ def dev(directory: Path, http_port: int) -> None:
 
     kubeconfig = os.environ.get("KUBECONFIG")
     progress_url = None
+    registration = None
     if kubeconfig and _reachable(kubeconfig):
         click.echo(f"Using the cluster of KUBECONFIG={kubeconfig}", err=True)
     else:
@@ -63,6 +68,7 @@ def dev(directory: Path, http_port: int) -> None:
             from agenttasks.devcluster.realnode import NODE_IP
 
             progress_url = f"http://{NODE_IP}:{http_port}"
+        registration = _register_visibility(cluster, visibility_port)
     apply_crds(kubeconfig, all_crds())
     from agenttasks.devcluster.toolchain import binary
 
@@ -73,13 +79,33 @@ def dev(directory: Path, http_port: int) -> None:
         f"  export KUBECONFIG={kubeconfig}\n"
         f"  {kubectl} apply -f examples/simple.yaml\n"
         f"  {kubectl} get agenttasks -w      (or: .venv/bin/agenttasks list -w)\n"
+        + (f"  {kubectl} get pendingtasks -A   (the queue: position, reason, ETA)\n"
+           if registration else "") +
         f"Dashboard: http://127.0.0.1:{http_port}/ (sign in with a bearer token, such as the "
         "user token in that kubeconfig)\n"
         f"Health: http://127.0.0.1:{http_port}/healthz   "
         f"Cluster logs: {directory}/logs/   Stop the local cluster: agenttasks cluster down\n",
         err=True,
     )
-    main(OperatorSettings(http_port=http_port, kubeconfig=kubeconfig, progress_url=progress_url))
+    try:
+        main(OperatorSettings(
+            http_port=http_port, kubeconfig=kubeconfig, progress_url=progress_url,
+            visibility_port=registration.port if registration else None,
+            visibility_cert_dir=str(registration.cert_dir) if registration else None))
+    finally:
+        if registration:  # an APIService nobody answers would hold up namespace deletion
+            registration.remove()
+
+
+def _register_visibility(cluster: LocalCluster, port: int) -> Registration | None:
+    from agenttasks.devcluster.cluster import ClusterError
+    from agenttasks.devcluster.visibility import Registration
+
+    try:
+        return Registration(cluster, port)
+    except (ClusterError, RuntimeError, OSError) as exc:
+        click.echo(f"Not serving kubectl get pendingtasks: {exc}", err=True)
+        return None
 
 
 def _local_cluster(directory: Path) -> tuple[LocalCluster, bool]:

@@ -12,11 +12,15 @@ registers one removes it when its operator stops (``objects`` are what to delete
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agenttasks.api.visibility import APISERVICE_NAME, GROUP, VERSION
+
+if TYPE_CHECKING:
+    from .cluster import LocalCluster
 
 NAMESPACE = "default"
 SERVICE = "agenttasks-visibility"
@@ -66,3 +70,25 @@ def objects(port: int, ca_pem: bytes, address: str) -> list[dict[str, Any]]:
 
 def as_list(items: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+class Registration:
+    """The visibility API of an operator on this host, registered with a local cluster
+    while the operator runs: ``cert_dir`` for --visibility-cert-dir; ``remove()`` after."""
+
+    def __init__(self, cluster: LocalCluster, port: int) -> None:
+        from .cluster import kubectl
+        from .pki import ensure_serving_cert
+
+        self.cluster, self.port = cluster, port
+        self.cert_dir = ensure_serving_cert(cluster.pki, "visibility-serving", (SERVICE_DNS,))
+        self._manifest = as_list(objects(port, (cluster.pki / "ca.crt").read_bytes(),
+                                         host_address()))
+        kubectl(cluster, "apply", "-f", "-", stdin=self._manifest)
+
+    def remove(self) -> None:
+        from .cluster import ClusterError, kubectl
+
+        with contextlib.suppress(ClusterError, OSError, subprocess.TimeoutExpired):
+            kubectl(self.cluster, "delete", "--ignore-not-found", "--wait=false", "-f", "-",
+                    stdin=self._manifest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 from dataclasses import dataclass
 from enum import StrEnum
 from multiprocessing.connection import Connection
@@ -45,6 +46,9 @@ STARTUP_TIMEOUT = 60.0  # seconds for a new worker to import cel-python
 
 def _serve(conn: Connection) -> None:
     """The worker's loop: (expression, body) in, Outcome out, until the pipe closes."""
+    # Ctrl-C reaches the whole process group; the operator stops its workers itself (and
+    # a KeyboardInterrupt here only printed a traceback per worker).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         # Said once the imports are done and the CEL parser is built (the first evaluation
         # in a process builds it: 0.1 s here, 100 times a later one's, and several times
