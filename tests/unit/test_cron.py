@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from croniter import croniter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agenttasks.core.cron import ScheduleError, parse
 
@@ -133,3 +136,25 @@ def test_a_tzdata_folder_is_not_a_time_zone() -> None:
     for folder in ("Europe", "America"):
         with pytest.raises(ScheduleError, match=r"spec\.timeZone"):
             parse("0 2 * * *", folder)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["*/7 * * * *", "0 3 * * *", "30 2 * * 0", "15 9-17 * * 1-5",
+                        "0 0 1 * *", "@hourly"]),
+       st.sampled_from(["UTC", "America/New_York", "Europe/Berlin"]),
+       st.lists(st.tuples(st.booleans(), st.integers(0, 4 * 365 * 24 * 60)), min_size=1,
+                max_size=6))
+def test_scans_walk_as_a_new_croniter_would(expression: str, zone: str,
+                                            scans: list[tuple[bool, int]]) -> None:
+    """Each scan walks a copy of one shared, never-walked croniter: interleaved scans forward
+    and back, from any start, find what a croniter made for that scan finds in UTC."""
+    cron = parse(expression, zone)
+    for forward, minutes in scans:
+        at = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes, seconds=17)
+        found = cron.next_after(at) if forward else cron.latest_at_or_before(at)
+        if zone == "UTC":  # no DST: the fire is croniter's own answer
+            walker = croniter(expression, at.replace(tzinfo=None))
+            wall = walker.get_next(datetime) if forward else walker.get_prev(datetime)
+            assert found == wall.replace(tzinfo=UTC)
+        else:
+            assert found is not None and (found > at if forward else found <= at)
