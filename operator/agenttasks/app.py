@@ -36,7 +36,6 @@ from agenttasks.controller.settings import OperatorSettings, ReceiverSettings
 from agenttasks.controller.template_rights import TemplateRights
 from agenttasks.controller.trigger_watch import TriggerWatch
 from agenttasks.controller.watches import WATCHES_PER_SCOPE, Watches
-from agenttasks.core.front_proxy import parse_config_map
 from agenttasks.core.privilege import OperatorIdentity, identity_of
 from agenttasks.inbox.delivery_counts import DeliveryCounts
 from agenttasks.kube.access_reviews import AccessReviews
@@ -51,9 +50,9 @@ from agenttasks.web.dashboard import Dashboard
 from agenttasks.web.feed import ChangeFeed
 from agenttasks.web.hooks import MAX_IN_FLIGHT, DeliveryService, emit_warning
 from agenttasks.web.progress_endpoint import ProgressEndpoint
-from agenttasks.web.server import serve, start_http
+from agenttasks.web.server import start_http
 from agenttasks.web.views import Sources
-from agenttasks.web.visibility_api import VisibilityApi, tls_context
+from agenttasks.web.visibility_server import VisibilityServer
 
 log = logging.getLogger("agenttasks.app")
 FINAL_REPORT_S = 5.0  # a stopping receiver's last report of its counts
@@ -100,11 +99,11 @@ async def run(settings: OperatorSettings) -> None:
                                 jobs=engine.view.jobs, watched=settings.watches)
     http = await start_http(settings.http_port, deliveries, engine.ready, dashboard, progress,
                             intake=intake, metrics_port=settings.metrics_port)
-    if settings.visibility_port is not None:
-        http += await start_visibility(kube, settings, queue, engine.ready)
+    visibility = _visibility(kube, settings, queue, engine.ready)
     if deliveries is not None:
         deliveries.filters.start()  # the filter worker processes, before the first delivery
-    background = asyncio.create_task(engine.run(watches.informers))
+    background = [asyncio.create_task(engine.run(watches.informers)),
+                  *([asyncio.create_task(visibility.run())] if visibility else [])]
     try:
         await kopf.operator(
             registry=registry,
@@ -117,29 +116,30 @@ async def run(settings: OperatorSettings) -> None:
             identity=settings.identity or None,  # type: ignore[arg-type]
         )
     finally:
-        background.cancel()
+        for task in background:
+            task.cancel()
         await _stop(http)
+        if visibility:
+            await visibility.stop()
         if deliveries is not None:
             deliveries.filters.close()
         await kube.close()
 
 
-async def start_visibility(kube: Kube, settings: OperatorSettings, queue: QueueSource,
-                           ready: Callable[[], bool]) -> list[web.AppRunner]:
-    """The visibility API's HTTPS port, once the kube-apiserver's front-proxy CA is known.
-    Without it the operator runs on without the API (and says why): the tasks do not
-    depend on it."""
-    assert settings.visibility_port is not None and settings.visibility_cert_dir
-    try:
-        data = await kube.get_config_map(*AUTHENTICATION_CONFIG_MAP)
-        config = parse_config_map((data or {}).get("data") or {})
-        context = tls_context(Path(settings.visibility_cert_dir), config)
-    except Exception as exc:
-        log.error("not serving the visibility API (kubectl get pendingtasks): %s", exc)
-        return []
-    app = VisibilityApi(config, queue, ready).build_app()
-    log.info("visibility API on HTTPS port %d", settings.visibility_port)
-    return [await serve(app, settings.visibility_port, context)]
+def _visibility(kube: Kube, settings: OperatorSettings, queue: QueueSource,
+                ready: Callable[[], bool]) -> VisibilityServer | None:
+    if settings.visibility_port is None or not settings.visibility_cert_dir:
+        return None
+
+    async def read() -> dict[str, str]:
+        found = await kube.get_config_map(*AUTHENTICATION_CONFIG_MAP)
+        if found is None:
+            raise LookupError("the ConfigMap {}/{} does not exist".format(
+                *AUTHENTICATION_CONFIG_MAP))
+        return dict(found.get("data") or {})
+
+    return VisibilityServer(settings.visibility_port, Path(settings.visibility_cert_dir),
+                            read, queue, ready)
 
 
 async def own_identity(kube: Kube, settings: OperatorSettings) -> OperatorIdentity:
