@@ -4,11 +4,10 @@ before a review costs none, and the inbox of reports is filled past its bound an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from agenttasks.api.task import Progress
 from agenttasks.core.facts import JobFacts, TaskFacts, TaskSummary, summary_of
@@ -19,6 +18,7 @@ from agenttasks.web.progress_endpoint import REFUSED, ProgressEndpoint
 from agenttasks.web.server import build_app
 from agenttasks.web.token_throttle import TokenReviewThrottle
 
+from .http_client import with_client
 from .test_progress_auth import AUD, NOW, NS, FakeCluster, job_body, jwt, pod_body, running
 
 Client = TestClient[Any, Any]
@@ -59,15 +59,7 @@ class World:
 
 
 def serve(world: World, test: Callable[[Client], Awaitable[None]]) -> None:
-    async def main() -> None:
-        client: Client = TestClient(TestServer(build_app(progress=world.endpoint)))
-        await client.start_server()
-        try:
-            await test(client)
-        finally:
-            await client.close()
-
-    asyncio.run(main())
+    with_client(build_app(progress=world.endpoint), test)
 
 
 async def post(client: Client, ns: str, name: str, token: str | None,

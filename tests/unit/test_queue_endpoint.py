@@ -4,12 +4,11 @@ may list AgentTasks."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from agenttasks.controller.overlay import OverlaidIndex
 from agenttasks.controller.schedule_view import ScheduleView
@@ -22,6 +21,7 @@ from agenttasks.web.queue_endpoint import queue_document
 from agenttasks.web.server import build_app
 from agenttasks.web.views import Sources
 
+from .http_client import with_client
 from .test_dashboard_http import ADMIN, READER, T0, FakeKube, bearer
 
 
@@ -50,17 +50,7 @@ def run(test: Callable[[TestClient[Any, Any]], Awaitable[None]]) -> None:
     triggers.attach({})
     sources = Sources(view, schedules, triggers, lambda ns: ns != "unwatched",
                       queue=FixedQueue())
-    dashboard = Dashboard(FakeKube(), sources)
-
-    async def main() -> None:
-        client: TestClient[Any, Any] = TestClient(TestServer(build_app(dashboard=dashboard)))
-        await client.start_server()
-        try:
-            await test(client)
-        finally:
-            await client.close()
-
-    asyncio.run(main())
+    with_client(build_app(dashboard=Dashboard(FakeKube(), sources)), test)
 
 
 def test_the_document_names_positions_reasons_and_estimates() -> None:

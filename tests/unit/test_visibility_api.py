@@ -4,19 +4,19 @@ Status errors, and a 401 for anything that did not come through the front proxy.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from agenttasks.api.visibility import GROUP_VERSION
 from agenttasks.core.queue_view import Estimate
 from agenttasks.manifests import visibility as docs
 from agenttasks.web.visibility_api import BASE, VisibilityApi, common_name
 
+from .http_client import with_client
 from .test_dashboard_http import T0
 from .test_front_proxy import CONFIG
 from .test_queue_endpoint import FixedQueue, queue_view
@@ -66,17 +66,8 @@ def run(test: Callable[[TestClient[Any, Any]], Awaitable[None]], ready: bool = T
     def peer(request: web.Request) -> str | None:  # stands in for the verified certificate
         return request.headers.get("X-Test-Peer")
 
-    api = VisibilityApi(CONFIG, FixedQueue(), lambda: ready, peer_name=peer)
-
-    async def main() -> None:
-        client: TestClient[Any, Any] = TestClient(TestServer(api.build_app()))
-        await client.start_server()
-        try:
-            await test(client)
-        finally:
-            await client.close()
-
-    asyncio.run(main())
+    with_client(VisibilityApi(CONFIG, FixedQueue(), lambda: ready, peer_name=peer).build_app(),
+                test)
 
 
 def proxied(**extra: str) -> dict[str, str]:
