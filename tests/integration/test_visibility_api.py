@@ -1,7 +1,8 @@
 """The visibility API through the real kube-apiserver's aggregator: `kubectl get pendingtasks`
 shows the queue (the same positions and reasons as the operator's /api/queue), the API
-server's RBAC decides who may list which namespace, and the operator's port answers nobody
-but the aggregator (its front-proxy client certificate), whatever headers a caller sends."""
+server's RBAC decides who may list which namespace, `agenttasks queue` and `describe` read it
+when no operator URL is given, and the operator's port answers nobody but the aggregator
+(its front-proxy client certificate), whatever headers a caller sends."""
 
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ from .harness import (
     user_credentials,
     wait_for,
 )
+from .test_cli import agenttasks, one_line_error
 from .test_queue_view import _queue
 
 READ_QUEUE = [{"apiGroups": ["visibility.agenttasks.io"], "resources": ["pendingtasks"],
                "verbs": ["get", "list"]}]
+READ_TASKS = {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"],  # for describe
+              "verbs": ["get", "list"]}
 
 
 def _available(kubeconfig: str) -> bool:
@@ -110,12 +114,24 @@ def _check(api: Api, proc: Operator, ns: str, other: str) -> None:
 
     # RBAC is the API server's: a reader of ns lists ns, and neither other nor every
     # namespace; a user with rights on tasks only may not read the queue.
-    reader = user_credentials(api, ns, "queue-reader", READ_QUEUE)
+    reader = user_credentials(api, ns, "queue-reader", [*READ_QUEUE, READ_TASKS])
     assert {i["metadata"]["name"] for i in _pending(reader, "-n", ns)["items"]} == \
         {"q-a", "q-b"}
     for scope in (["-n", other], ["-A"]):
         refused = kubectl(reader, "get", "pendingtasks", *scope, check=False)
         assert refused.returncode != 0 and "Forbidden" in refused.stderr, refused.stderr
+    # agenttasks queue and describe without an operator URL read the same through the API
+    # server, with the reader's rights.
+    cli = agenttasks(reader, "queue", "-n", ns, "-o", "json")
+    assert cli.returncode == 0, cli.stderr
+    seen = {i["name"]: i for i in json.loads(cli.stdout)["items"]}
+    assert {n: (i["namespace"], i["position"]) for n, i in seen.items()} == \
+        {n: (ns, items[n]["position"]) for n in ("q-a", "q-b")}
+    described = agenttasks(reader, "describe", "q-b", "-n", ns)
+    assert f"{items['q-b']['position']} of" in described.stdout and \
+        "the operator's order" in described.stdout, described.stdout + described.stderr
+    refused_cli = agenttasks(reader, "queue", "-n", other)
+    one_line_error(refused_cli, "403")
     tasks_only = user_credentials(api, ns, "tasks-only", [
         {"apiGroups": ["agenttasks.io"], "resources": ["agenttasks"], "verbs": ["list"]}])
     refused = kubectl(tasks_only, "get", "pendingtasks", "-n", ns, check=False)

@@ -4,7 +4,9 @@ each waiting task's position, what it waits for, and when it should start.
 The operator answers with the user's own rights: the request carries the kubeconfig's bearer
 token, which the operator reviews (TokenReview) before it shows the tasks of the namespaces
 where that user may list AgentTasks. Where the operator listens is ``--operator-url`` or
-``$AGENTTASKS_OPERATOR_URL`` (its HTTP port, as the dashboard's).
+``$AGENTTASKS_OPERATOR_URL`` (its HTTP port, as the dashboard's). Without either, the same
+view is read through the API server, from the visibility API (``kubectl get pendingtasks``),
+when the cluster has it registered; RBAC on pendingtasks then decides what the user sees.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from rich.table import Table
 from rich.text import Text
 
 from agenttasks.api.timefmt import parse_time, utcnow
+from agenttasks.api.visibility import GROUP_VERSION, RESOURCE
 from agenttasks.cli import format as fmt
 from agenttasks.cli.errors import CliError
 from agenttasks.cli.kubeapi import JSON, Session, kube_command
 from agenttasks.cli.output import cells, make_console, show, table
+from agenttasks.kube.connection import ApiError
 
 ENV = "AGENTTASKS_OPERATOR_URL"
 TIMEOUT_S = 10.0
@@ -40,13 +44,14 @@ class QueueUnavailable(Exception):
 def operator_url_option(f: F) -> F:
     return click.option(
         "--operator-url", metavar="URL", envvar=ENV,
-        help=f"The operator's HTTP port, such as http://127.0.0.1:8080 (default ${ENV}).")(f)
+        help=f"The operator's HTTP port, such as http://127.0.0.1:8080 (default ${ENV}); "
+        "without one, the visibility API through the API server.")(f)
 
 
 async def fetch_queue(session: Session, url: str | None, namespace: str | None) -> JSON:
     """The operator's answer for ``namespace`` (None: every namespace the user may list)."""
     if not url:
-        raise QueueUnavailable(f"no operator URL (--operator-url or ${ENV})")
+        return await _through_api_server(session, namespace)
     await session.kube.connection.session()  # reads the credentials
     credentials = session.kube.connection.credentials
     token = credentials.token if credentials else None
@@ -76,6 +81,33 @@ async def fetch_queue(session: Session, url: str | None, namespace: str | None) 
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         raise QueueUnavailable("the operator's answer is not a queue")
     return document
+
+
+async def _through_api_server(session: Session, namespace: str | None) -> JSON:
+    """The visibility API's PendingTaskList, its items in /api/queue's shape."""
+    try:
+        document = await session.kube.list_resource(GROUP_VERSION, RESOURCE, namespace)
+    except ApiError as exc:
+        if exc.not_found:
+            raise QueueUnavailable(f"no operator URL (--operator-url or ${ENV}), and the "
+                                   "cluster has no visibility API (the chart's "
+                                   "visibilityAPI.enabled)") from None
+        raise QueueUnavailable(f"the visibility API answered {exc.status}: "
+                               f"{exc.message}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise QueueUnavailable(f"the API server did not answer ({type(exc).__name__})"
+                               ) from None
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise QueueUnavailable("the visibility API's answer is not a list")
+    return {**document, "items": [flat_item(i) for i in items if isinstance(i, dict)]}
+
+
+def flat_item(pending: JSON) -> JSON:
+    """A PendingTask as an item of /api/queue: its namespace and name beside its fields."""
+    meta = pending.get("metadata") or {}
+    fields = {k: v for k, v in pending.items() if k not in ("apiVersion", "kind", "metadata")}
+    return {"namespace": meta.get("namespace"), "name": meta.get("name"), **fields}
 
 
 # --- rendering --------------------------------------------------------------------------------

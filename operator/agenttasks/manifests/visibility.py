@@ -76,9 +76,26 @@ def pending_task(entry: Entry) -> JSON:
             **entry_fields(entry)}
 
 
-def pending_task_list(entries: list[Entry]) -> JSON:
+def queue_facts(view: QueueView) -> JSON:
+    """What the queue says of itself: how many wait and run, the limits, the release rate
+    its estimates come from."""
+    return {
+        "generatedAt": format_time(view.now),
+        "queued": view.queued,
+        "running": view.running.total,
+        "limits": {"maxRunning": view.limits.max_running,
+                   "maxRunningPerNamespace": view.limits.max_running_per_namespace},
+        "throughput": {"releases": view.rate.releases,
+                       "windowSeconds": round(view.rate.seconds, 3),
+                       "perMinute": round(view.rate.per_second * 60, 3)},
+    }
+
+
+def pending_task_list(entries: list[Entry], view: QueueView) -> JSON:
+    """The list, with the queue's own facts beside the items (as ``GET /api/queue`` has
+    them; ``kubectl get -o json`` shows only the items)."""
     return {"apiVersion": GROUP_VERSION, "kind": LIST_KIND, "metadata": {},
-            "items": [pending_task(e) for e in entries]}
+            **queue_facts(view), "items": [pending_task(e) for e in entries]}
 
 
 # --- Table (kubectl get) ----------------------------------------------------------------------

@@ -15,9 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from agenttasks.api.timefmt import format_time
 from agenttasks.core.queue_view import Entry, QueueView
-from agenttasks.manifests.visibility import entry_fields
+from agenttasks.manifests.visibility import entry_fields, queue_facts
 
 from .auth import API_HEADERS, DashboardError, Gate
 from .views import QueueProvider, check_namespace
@@ -32,18 +31,8 @@ def entry_document(entry: Entry) -> dict[str, Any]:
 
 def queue_document(view: QueueView, namespaces: frozenset[str] | None) -> dict[str, Any]:
     """The JSON answer: the entries of ``namespaces`` (None: all) and the queue's facts."""
-    return {
-        "apiVersion": API_VERSION, "kind": "PendingTaskList",
-        "generatedAt": format_time(view.now),
-        "queued": view.queued,
-        "running": view.running.total,
-        "limits": {"maxRunning": view.limits.max_running,
-                   "maxRunningPerNamespace": view.limits.max_running_per_namespace},
-        "throughput": {"releases": view.rate.releases,
-                       "windowSeconds": round(view.rate.seconds, 3),
-                       "perMinute": round(view.rate.per_second * 60, 3)},
-        "items": [entry_document(e) for e in view.visible(namespaces)],
-    }
+    return {"apiVersion": API_VERSION, "kind": "PendingTaskList", **queue_facts(view),
+            "items": [entry_document(e) for e in view.visible(namespaces)]}
 
 
 class QueueEndpoint:

@@ -137,7 +137,7 @@ class VisibilityApi:
         if docs.wants_table(request.headers.get("Accept", "")):
             return _answer(docs.table(entries, view, request.query.get("includeObject",
                                                                        "Metadata")))
-        return _answer(docs.pending_task_list(entries))
+        return _answer(docs.pending_task_list(entries, view))
 
     async def get(self, request: web.Request) -> web.Response:
         refused = self._refusal(request)
