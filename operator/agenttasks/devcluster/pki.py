@@ -26,27 +26,41 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run([openssl, *args], cwd=cwd, check=True, capture_output=True)
 
 
-def ensure_ca(folder: Path, common_name: str) -> Path:
-    """ca.crt and ca.key in ``folder``, made once; returns the certificate."""
+def ensure_ca(folder: Path, common_name: str, name: str = "ca") -> Path:
+    """<name>.crt and <name>.key in ``folder``, a self-signed CA made once; returns the
+    certificate."""
     folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "ca.crt").exists():
+    if not (folder / f"{name}.crt").exists():
         _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                 "-keyout", "ca.key", "-out", "ca.crt", "-subj", f"/CN={common_name}",
+                 "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={common_name}",
                  cwd=folder)
-    return folder / "ca.crt"
+    return folder / f"{name}.crt"
+
+
+def _signed(folder: Path, name: str, subject: str, ca: Path,
+            san: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """<name>.crt and <name>.key in ``folder``, signed by ``ca`` (its key beside it), made
+    once; ``san``: subjectAltName entries such as DNS:localhost."""
+    crt, key = folder / f"{name}.crt", folder / f"{name}.key"
+    if not crt.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name,
+                 "-out", f"{name}.csr", "-subj", subject, cwd=folder)
+        extension: list[str] = []
+        if san:
+            (folder / f"{name}.ext").write_text("subjectAltName=" + ",".join(san) + "\n")
+            extension = ["-extfile", f"{name}.ext"]
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", str(ca.resolve()),
+                 "-CAkey", str(ca.with_suffix(".key").resolve()), "-CAcreateserial",
+                 "-days", "3650", *extension, "-out", crt.name, cwd=folder)
+    return crt, key
 
 
 def ensure_pki(pki: Path) -> str:
     """Creates the CA, the serving certificate, the service-account key pair and the
     admin token once; returns the admin token."""
     ensure_ca(pki, "agenttasks-local-ca")
-    if not (pki / "apiserver.crt").exists():
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key",
-                 "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver", cwd=pki)
-        (pki / "san.ext").write_text("subjectAltName=" + ",".join(SERVER_NAMES) + "\n")
-        _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "3650", "-extfile", "san.ext",
-                 "-out", "apiserver.crt", cwd=pki)
+    _signed(pki, "apiserver", "/CN=kube-apiserver", pki / "ca.crt", SERVER_NAMES)
     if not (pki / "sa.key").exists():
         _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
         _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
@@ -73,13 +87,7 @@ def ensure_token(pki: Path, user: str, groups: str = "") -> str:
 
 def ensure_client_cert(pki: Path, name: str, subject: str) -> tuple[Path, Path]:
     """A client certificate signed by the cluster CA: (certificate, key)."""
-    crt, key = pki / f"{name}.crt", pki / f"{name}.key"
-    if not crt.exists():
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name,
-                 "-out", f"{name}.csr", "-subj", subject, cwd=pki)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "3650", "-out", crt.name, cwd=pki)
-    return crt, key
+    return _signed(pki, name, subject, pki / "ca.crt")
 
 
 FRONT_PROXY_CLIENT = "front-proxy-client"
@@ -90,19 +98,8 @@ def ensure_front_proxy(pki: Path) -> tuple[Path, Path, Path]:
     """The aggregator's own CA and the client certificate it calls extension API servers
     with: (CA certificate, client certificate, key). A CA of its own, as kubeadm makes:
     with the cluster CA, every client certificate could claim any user in headers."""
-    ca, crt, key = (pki / "front-proxy-ca.crt", pki / f"{FRONT_PROXY_CLIENT}.crt",
-                    pki / f"{FRONT_PROXY_CLIENT}.key")
-    if not ca.exists():
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                 "-keyout", "front-proxy-ca.key", "-out", ca.name,
-                 "-subj", "/CN=agenttasks-local-front-proxy-ca", cwd=pki)
-    if not crt.exists():
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name,
-                 "-out", f"{FRONT_PROXY_CLIENT}.csr", "-subj", f"/CN={FRONT_PROXY_CLIENT}",
-                 cwd=pki)
-        _openssl("x509", "-req", "-in", f"{FRONT_PROXY_CLIENT}.csr", "-CA", ca.name,
-                 "-CAkey", "front-proxy-ca.key", "-CAcreateserial", "-days", "3650",
-                 "-out", crt.name, cwd=pki)
+    ca = ensure_ca(pki, "agenttasks-local-front-proxy-ca", name="front-proxy-ca")
+    crt, key = _signed(pki, FRONT_PROXY_CLIENT, f"/CN={FRONT_PROXY_CLIENT}", ca)
     return ca, crt, key
 
 
@@ -110,13 +107,6 @@ def ensure_serving_cert(pki: Path, name: str, dns_names: tuple[str, ...]) -> Pat
     """A directory ``name`` in ``pki`` with tls.crt and tls.key for ``dns_names``, signed by
     the CA there (ca.crt, ca.key), as a Service's serving certificate is."""
     folder = pki / name
-    if not (folder / "tls.crt").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "san.ext").write_text(
-            "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns_names) + "\n")
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key",
-                 "-out", "tls.csr", "-subj", f"/CN={dns_names[0]}", cwd=folder)
-        _openssl("x509", "-req", "-in", "tls.csr", "-CA", "../ca.crt", "-CAkey", "../ca.key",
-                 "-CAcreateserial", "-days", "3650", "-extfile", "san.ext",
-                 "-out", "tls.crt", cwd=folder)
+    _signed(folder, "tls", f"/CN={dns_names[0]}", pki / "ca.crt",
+            tuple(f"DNS:{n}" for n in dns_names))
     return folder

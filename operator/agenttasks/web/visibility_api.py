@@ -24,6 +24,7 @@ from aiohttp import web
 
 from agenttasks.api.visibility import GROUP, RESOURCE, VERSION
 from agenttasks.core.front_proxy import NotProxied, RequestHeaderConfig, proxied_user
+from agenttasks.core.queue_view import Entry, QueueView
 from agenttasks.manifests import visibility as docs
 
 from .views import QueueProvider
@@ -71,6 +72,15 @@ def _headers(request: web.Request) -> dict[str, list[str]]:
 
 def _answer(document: dict[str, Any], status: int = 200) -> web.Response:
     return web.json_response(document, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _table_or(request: web.Request, entries: list[Entry], view: QueueView,
+              document: dict[str, Any]) -> web.Response:
+    """kubectl's Table of ``entries`` when the request asks for one, else ``document``."""
+    if docs.wants_table(request.headers.get("Accept", "")):
+        return _answer(docs.table(entries, view, request.query.get("includeObject",
+                                                                   "Metadata")))
+    return _answer(document)
 
 
 def _document(document: dict[str, Any]) -> Callable[[web.Request],
@@ -134,10 +144,7 @@ class VisibilityApi:
             return refused
         view = self.provider.current()
         entries = view.visible(None if namespace is None else frozenset({namespace}))
-        if docs.wants_table(request.headers.get("Accept", "")):
-            return _answer(docs.table(entries, view, request.query.get("includeObject",
-                                                                       "Metadata")))
-        return _answer(docs.pending_task_list(entries, view))
+        return _table_or(request, entries, view, docs.pending_task_list(entries, view))
 
     async def get(self, request: web.Request) -> web.Response:
         refused = self._refusal(request)
@@ -148,7 +155,4 @@ class VisibilityApi:
         found = [e for e in view.visible(frozenset({namespace})) if e.name == name]
         if not found:
             return _answer(docs.not_found(name), 404)
-        if docs.wants_table(request.headers.get("Accept", "")):
-            return _answer(docs.table(found, view, request.query.get("includeObject",
-                                                                     "Metadata")))
-        return _answer(docs.pending_task(found[0]))
+        return _table_or(request, found, view, docs.pending_task(found[0]))
