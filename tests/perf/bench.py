@@ -31,7 +31,14 @@ from typing import Any
 from agenttasks.api.crd import all_crds
 from agenttasks.kube.crds import apply_crds
 from tests.integration.harness import REPO, Api, provide_cluster
-from tests.perf import bench_eta, bench_queue, bench_schedules, load_webhooks, profile_summary
+from tests.perf import (
+    bench_eta,
+    bench_queue,
+    bench_schedules,
+    cpu_share,
+    load_webhooks,
+    profile_summary,
+)
 from tests.perf.stats import Bar, format_table, shown, summary_rows, without_nan
 from tests.perf.writes import breakdown_rows
 
@@ -174,6 +181,18 @@ def report(run: Run, total: float, queue_data: dict[str, Any]) -> None:
             print("  " + line)
         print(f"  writes_per_task = 1 (the user's create) + the extras = "
               f"{results.get('writes_per_task')}")
+    if "cpu_s_by_process" in results:
+        cpu = results["cpu_s_by_process"]
+        print("\nCPU seconds by process, queue phase (each run from its first create to its "
+              "last completion):")
+        for line in format_table(cpu_share.rows(cpu["bare_jobs_run"], cpu["agenttasks_run"]),
+                                 ("process", "AgentTasks run", "bare-Job run", "extra")):
+            print("  " + line)
+        print(f"  a Job's life (seen created to seen finished), p50: "
+              f"{shown(results.get('job_run_p50_s'))}s against "
+              f"{shown(results.get('bare_jobs_job_run_p50_s'))}s for bare Jobs; slot to Job "
+              f"p50 = freed to grant {shown(results.get('slot_freed_to_grant_p50_s'))}s + "
+              f"grant to Job seen {shown(results.get('slot_grant_to_job_p50_s'))}s")
     if results.get("webhook_sweep"):
         print(f"\nwebhook sweep ({shown(results['webhook_sweep_seconds'])}s a rate; "
               f"sustained: no error, sender on schedule, p99 ≤ "

@@ -30,6 +30,7 @@ from agenttasks.core.facts import JobFacts
 from agenttasks.core.slots import holds_slot
 from agenttasks.manifests.jobs import job_facts
 from tests.integration.harness import REPO, Api, Operator, pod_template
+from tests.perf import cpu_share
 from tests.perf.loadgen import (
     count_objects,
     create_many,
@@ -54,6 +55,7 @@ class JobWatch:
     def __init__(self, api: Api, namespace: str) -> None:
         self.created: dict[str, float] = {}
         self.granted_at: dict[str, float] = {}  # wall-clock grant time, from the annotation
+        self.wall_to_monotonic = time.monotonic() - time.time()
         self.finished: dict[str, float] = {}
         self.running_peak = 0
         self._jobs: dict[str, JobFacts] = {}  # as of the last event
@@ -188,7 +190,7 @@ def run_baseline(api: Api, parallelism: int) -> dict[str, Any]:
     wall = time.monotonic() - started
     jobs.stop()
     return {"wall_s": wall, "peak_running": jobs.running_peak, "namespace": ns,
-            "latencies": slot_latencies(jobs, parallelism),
+            "latencies": slot_latencies(jobs, parallelism), "run_times": run_times(jobs),
             "curve": [(t - started, f) for t, f, _ in jobs.samples]}
 
 
@@ -242,6 +244,7 @@ def _measure_agenttasks(api: Api, ns: str, jobs: JobWatch, queued: QueuedWatch,
     return {"wall_s": wall, "submit_s": submit_s, "rss_mib": rss, "cpu_s": cpu,
             "latencies": slot_latencies(jobs, parallelism),
             "latencies_after_submit": slot_latencies(jobs, parallelism, after=submit_end),
+            "split": slot_split(jobs, parallelism), "run_times": run_times(jobs),
             # Grant time (the Job's annotation) against when a higher task was seen Queued:
             # the dispatcher's own decisions. Job creation time lags the grant under load.
             "inversions": count_inversions(jobs.granted_at, task_of, priorities,
@@ -280,18 +283,44 @@ def _all_completed(api: Api, ns: str) -> bool:
     return sum(1 for t in items if (t.get("status") or {}).get("phase") == "Completed") >= N
 
 
-def slot_latencies(jobs: JobWatch, parallelism: int, after: float = 0.0) -> list[float]:
-    """Each Job created after the first wave takes the oldest slot freed before it.
-    With ``after``, only slots freed after that moment count."""
+def slot_pairs(jobs: JobWatch, parallelism: int, after: float = 0.0
+               ) -> list[tuple[float, float, str]]:
+    """Each Job created after the first wave takes the oldest slot freed before it:
+    (when that slot was seen freed, when the Job was seen created, the Job). With ``after``,
+    only slots freed after that moment count."""
     freed = sorted(jobs.finished.values())
-    created = sorted(jobs.created.values())[parallelism:]
-    latencies, i = [], 0
-    for moment in created:
+    created = sorted((t, name) for name, t in jobs.created.items())[parallelism:]
+    pairs, i = [], 0
+    for moment, name in created:
         if i < len(freed) and freed[i] <= moment:
             if freed[i] >= after:
-                latencies.append(moment - freed[i])
+                pairs.append((freed[i], moment, name))
             i += 1
-    return latencies
+    return pairs
+
+
+def slot_latencies(jobs: JobWatch, parallelism: int, after: float = 0.0) -> list[float]:
+    return [created - freed for freed, created, _ in slot_pairs(jobs, parallelism, after)]
+
+
+def slot_split(jobs: JobWatch, parallelism: int) -> dict[str, list[float]]:
+    """Slot-to-Job latency in two parts, by the grant time the operator wrote on each Job:
+    from the freed slot to the grant (the operator's reaction), and from the grant to the
+    Job seen created (the create's round trip and its watch event)."""
+    to_grant, to_job = [], []
+    for freed, created, name in slot_pairs(jobs, parallelism):
+        granted = jobs.granted_at.get(name)
+        if granted is not None:
+            granted += jobs.wall_to_monotonic
+            to_grant.append(granted - freed)
+            to_job.append(created - granted)
+    return {"freed_to_grant": to_grant, "grant_to_job": to_job}
+
+
+def run_times(jobs: JobWatch) -> list[float]:
+    """Each Job's life, from seen created to seen finished: longer when the control plane
+    that runs it is busier."""
+    return [jobs.finished[name] - t for name, t in jobs.created.items() if name in jobs.finished]
 
 
 def count_inversions(created: dict[str, float], task_of: dict[str, str],
@@ -489,14 +518,18 @@ def queue_figures(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
     (the curves, the AgentTasks' namespace)."""
     parallelism = PARALLELISM
     print(f"baseline: {N} bare Jobs of 1s pods, {parallelism} at a time …", flush=True)
-    before = write_counts(api)
+    pids = cpu_share.cluster_pids(api)
+    before, cpu_before = write_counts(api), cpu_share.snapshot(pids)
     base = run_baseline(api, parallelism)
+    base_cpu = cpu_share.spent(cpu_before, cpu_share.snapshot(pids))
     time.sleep(3)
     base_writes = write_counts(api) - before
     print(f"  {base['wall_s']:.1f}s, peak {base['peak_running']} running", flush=True)
     print(f"AgentTasks: {N} tasks, --max-running {parallelism} …", flush=True)
-    before = write_counts(api)
+    before, cpu_before = write_counts(api), cpu_share.snapshot(pids)
     tasks = run_agenttasks(api, parallelism)
+    task_cpu = {**cpu_share.spent(cpu_before, cpu_share.snapshot(pids)),
+                "operator": round(tasks["cpu_s"], 1)}
     try:
         time.sleep(3)  # Events leave in the background
         task_writes = write_counts(api) - before
@@ -516,6 +549,11 @@ def queue_figures(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
         "slot_to_job_samples": len(lat),
         "bare_jobs_feeder_slot_to_job_p50_s": rounded(percentile(base["latencies"], 50)),
         "bare_jobs_feeder_slot_to_job_p99_s": rounded(percentile(base["latencies"], 99)),
+        "slot_freed_to_grant_p50_s": rounded(percentile(tasks["split"]["freed_to_grant"], 50)),
+        "slot_grant_to_job_p50_s": rounded(percentile(tasks["split"]["grant_to_job"], 50)),
+        "job_run_p50_s": rounded(percentile(tasks["run_times"], 50)),
+        "bare_jobs_job_run_p50_s": rounded(percentile(base["run_times"], 50)),
+        "cpu_s_by_process": {"agenttasks_run": task_cpu, "bare_jobs_run": base_cpu},
         "slot_to_job_p99_after_submit_s": rounded(
             percentile(tasks["latencies_after_submit"], 99)),
         "priority_inversions": tasks["inversions"],

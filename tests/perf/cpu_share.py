@@ -1,0 +1,57 @@
+"""CPU seconds spent by each process of the benchmark's local cluster, and by the benchmark
+itself, between two moments: on 2 shared cores the wall time of a run is decided as much by
+what the API server, etcd, the Job controller and kwok spend as by the operator, so a run's
+figure is printed beside where its CPU went."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.integration.harness import REPO, Api
+
+BENCH = "benchmark (this process)"
+
+
+def _ticks(pid: int) -> float:
+    """utime + stime of ``pid``, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_pids(api: Api) -> dict[str, int]:
+    """The benchmark's own local cluster's components and their pids; {} on any other
+    cluster (its processes are not ours to read)."""
+    from agenttasks.devcluster.cluster import LocalCluster
+
+    cluster = LocalCluster((REPO / ".cluster-bench").resolve())
+    if str(cluster.kubeconfig) != str(Path(api.kubeconfig).resolve()):
+        return {}
+    return {name: pid for name, pid in cluster.running().items() if pid is not None}
+
+
+def snapshot(pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named pid, and of this process (all its threads)."""
+    times = os.times()
+    return {**{name: _ticks(pid) for name, pid in pids.items()},
+            BENCH: times.user + times.system}
+
+
+def spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """CPU seconds of each process between two snapshots, rounded to 0.1 s."""
+    return {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
+
+
+def rows(bare: Mapping[str, float], tasks: Mapping[str, float]
+         ) -> list[tuple[str, str, str, str]]:
+    """(process, AgentTasks run, bare-Job run, extra), largest extra first, with a total."""
+    names = sorted(set(bare) | set(tasks),
+                   key=lambda n: (-(tasks.get(n, 0.0) - bare.get(n, 0.0)), n))
+    table = [(n, f"{tasks.get(n, 0.0):.1f}", f"{bare.get(n, 0.0):.1f}",
+              f"{tasks.get(n, 0.0) - bare.get(n, 0.0):+.1f}") for n in names]
+    total_t, total_b = sum(tasks.values()), sum(bare.values())
+    return [*table, ("total", f"{total_t:.1f}", f"{total_b:.1f}", f"{total_t - total_b:+.1f}")]
