@@ -62,9 +62,12 @@ async def run(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
     # One client for every call and every watch: a connection per worker's calls in flight,
-    # and one per long-lived watch.
+    # one per long-lived watch, and one per webhook delivery that may run at once (each
+    # sends one create; connections open only when needed and idle ones close).
     watch_connections = WATCHES_PER_SCOPE * len(settings.informer_scopes)
-    kube = Kube(settings.kubeconfig, connections=settings.workers * 6 + watch_connections)
+    delivery_connections = MAX_IN_FLIGHT if settings.serve_hooks else 0
+    kube = Kube(settings.kubeconfig,
+                connections=settings.workers * 6 + watch_connections + delivery_connections)
     identity = await own_identity(kube, settings)
     access = AccessReviews(kube)  # admission and the dashboard share the kept answers
     engine = Engine(settings=settings, kube=kube, secrets=SecretCache(kube), identity=identity)

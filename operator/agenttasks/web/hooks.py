@@ -53,12 +53,12 @@ from agenttasks.manifests.triggers import (
     payload_config_map_of,
 )
 from agenttasks.web.filter_runner import Failure, FilterRunner
-from agenttasks.web.turns import RUNNING, Turns
+from agenttasks.web.turns import RUNNING, Turns, reservation
 
 log = logging.getLogger("agenttasks.hooks")
 _CHUNK = 64 * 1024
 BODY_TIMEOUT = 10.0  # seconds to receive the whole body: a slow sender must not hold a slot
-# Deliveries being read or processed at once: each may hold up to 1 MiB of body (turns.py).
+# Deliveries being read or processed at once, each with its API request (turns.py).
 MAX_IN_FLIGHT = RUNNING
 FILTER_EVENT_INTERVAL = 60.0  # at most one FilterTimedOut Event a minute per trigger
 NOT_FOUND = {"error": "no such trigger, or the delivery is not signed with its secret"}
@@ -98,14 +98,15 @@ class DeliveryService:
         trigger = self.lookup(key) if self.watched(key[0]) else None
         if trigger is not None and trigger.spec is None:
             trigger = None
-        if not await self.turns.acquire():  # before the body is read
+        size = reservation(request.content_length)
+        if not await self.turns.acquire(size):  # before the body is read
             metrics.WEBHOOK_REQUESTS.labels("", "", "503").inc()
             return _answer(503, {"error": "too many deliveries at once; retry"},
                            **{"Retry-After": "5"})
         try:
             response, authentic = await self._deliver(trigger, request)
         finally:
-            self.turns.release()
+            self.turns.release(size)
         if trigger is None or not authentic:
             # Unknown names are not labels: an attacker must not grow the metric's series.
             metrics.WEBHOOK_REQUESTS.labels("", "", str(response.status)).inc()
