@@ -28,6 +28,7 @@ from aiohttp import web
 
 from agenttasks import metrics
 from agenttasks.api.visibility import AUTHENTICATION_CONFIG_MAP
+from agenttasks.collector import FreezeAfterCollections
 from agenttasks.controller.admission import configure_admission, register_admission
 from agenttasks.controller.engine import Engine
 from agenttasks.controller.kopf_setup import kopf_settings, register_login
@@ -105,7 +106,9 @@ async def run(settings: OperatorSettings) -> None:
     visibility = _visibility(kube, settings, queue, engine.ready)
     if deliveries is not None:
         deliveries.filters.start()  # the filter worker processes, before the first delivery
+    collector = FreezeAfterCollections(asyncio.get_running_loop())
     background = [asyncio.create_task(engine.run(watches.informers)),
+                  asyncio.create_task(_once_set(engine.synced, collector.install)),
                   *([asyncio.create_task(visibility.run())] if visibility else [])]
     try:
         await kopf.operator(
@@ -121,12 +124,18 @@ async def run(settings: OperatorSettings) -> None:
     finally:
         for task in background:
             task.cancel()
+        collector.uninstall()
         await _stop(http)
         if visibility:
             await visibility.stop()
         if deliveries is not None:
             deliveries.filters.close()
         await kube.close()
+
+
+async def _once_set(event: asyncio.Event, then: Callable[[], None]) -> None:
+    await event.wait()
+    then()
 
 
 def _visibility(kube: Kube, settings: OperatorSettings, queue: QueueSource,

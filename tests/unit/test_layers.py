@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "agenttasks"
 ALLOWED: dict[str, set[str]] = {
     "progress": set(),
     "metrics": set(),
+    "collector": set(),
     "api": set(),
     "core": {"api"},
     "manifests": {"api", "core", "progress"},
@@ -26,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "actions": {"api", "core"},
     "controller": {"api", "core", "manifests", "inbox", "kube", "metrics"},
     "web": {"api", "core", "manifests", "inbox", "kube", "metrics", "actions"},
-    "app": {"api", "core", "manifests", "inbox", "kube", "metrics", "controller", "web"},
+    "app": {"api", "core", "manifests", "inbox", "kube", "metrics", "collector", "controller",
+            "web"},
     "devcluster": {"api"},
     "cli": {"api", "core", "manifests", "kube", "actions", "app", "controller", "devcluster",
             "progress", "__init__"},
