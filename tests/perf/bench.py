@@ -185,9 +185,16 @@ def report(run: Run, total: float, queue_data: dict[str, Any]) -> None:
         cpu = results["cpu_s_by_process"]
         print("\nCPU seconds by process, queue phase (each run from its first create to its "
               "last completion):")
-        for line in format_table(cpu_share.rows(cpu["bare_jobs_run"], cpu["agenttasks_run"]),
-                                 ("process", "AgentTasks run", "bare-Job run", "extra")):
+        runs = {"AgentTasks run": cpu["agenttasks_run"],
+                "direct bookkeeping": cpu["direct_bookkeeping_run"],
+                "bare-Job run": cpu["bare_jobs_run"]}
+        for line in format_table(cpu_share.rows(runs), ("process", *runs, "extra")):
             print("  " + line)
+        floor = results.get("direct_bookkeeping_wall_s")
+        print(f"  wall: AgentTasks {shown(results.get('agenttasks_wall_s'))}s, bare Jobs with "
+              f"each task's status written directly {shown(floor)}s "
+              f"({shown(results.get('direct_bookkeeping_vs_jobs_ratio'))}x bare Jobs), bare Jobs "
+              f"{shown(results.get('bare_jobs_wall_s'))}s")
         print(f"  a Job's life (seen created to seen finished), p50: "
               f"{shown(results.get('job_run_p50_s'))}s against "
               f"{shown(results.get('bare_jobs_job_run_p50_s'))}s for bare Jobs; slot to Job "

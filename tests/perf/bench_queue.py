@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import queue
 import random
 import sys
 import threading
@@ -31,6 +32,7 @@ from agenttasks.core.slots import holds_slot
 from agenttasks.manifests.jobs import job_facts
 from tests.integration.harness import REPO, Api, Operator, pod_template
 from tests.perf import cpu_share
+from tests.perf.bench_floor import run_direct_bookkeeping
 from tests.perf.loadgen import (
     count_objects,
     create_many,
@@ -59,6 +61,7 @@ class JobWatch:
         self.finished: dict[str, float] = {}
         self.running_peak = 0
         self._jobs: dict[str, JobFacts] = {}  # as of the last event
+        self._finished_names: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.samples: list[tuple[float, int, int]] = []  # (t, finished, running)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(api, namespace), daemon=True)
@@ -95,11 +98,19 @@ class JobWatch:
             self._jobs.pop(name, None)
         else:
             self._jobs[name] = facts
-            if facts.finished:
-                self.finished.setdefault(name, now)
+            if facts.finished and name not in self.finished:
+                self.finished[name] = now
+                self._finished_names.put(name)
         running = sum(holds_slot(f) for f in self._jobs.values())
         self.running_peak = max(self.running_peak, running)
         self.samples.append((now, len(self.finished), running))
+
+    def finished_names(self) -> list[str]:
+        """The Jobs seen finished since the last call (safe from another thread)."""
+        names = []
+        while not self._finished_names.empty():
+            names.append(self._finished_names.get_nowait())
+        return names
 
     def stop(self) -> None:
         self._stop.set()
@@ -194,11 +205,16 @@ def run_baseline(api: Api, parallelism: int) -> dict[str, Any]:
             "curve": [(t - started, f) for t, f, _ in jobs.samples]}
 
 
+def task_priorities() -> dict[str, int]:
+    """Each task's priority, the same in every run."""
+    rng = random.Random(7)
+    return {f"task-{i}": rng.randint(0, 9) for i in range(N)}
+
+
 def run_agenttasks(api: Api, parallelism: int) -> dict[str, Any]:
     """The same work as AgentTasks, submitted while the operator runs, as users would."""
     ns = api.create_namespace("bench-tasks")
-    rng = random.Random(7)
-    priorities = {f"task-{i}": rng.randint(0, 9) for i in range(N)}
+    priorities = task_priorities()
     submitted: dict[str, float] = {}
     jobs = JobWatch(api, ns)
     queued = QueuedWatch(api, ns)
@@ -536,6 +552,13 @@ def queue_figures(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
     finally:
         tasks["operator"].stop()
     print(f"  {tasks['wall_s']:.1f}s, peak {tasks['peak_running']} running", flush=True)
+    print(f"bare Jobs with each task's status written directly (no operator): {N} …",
+          flush=True)
+    cpu_before = cpu_share.snapshot(pids)
+    floor = run_direct_bookkeeping(api, parallelism, N, POD, task_priorities(), JobWatch,
+                                   QueuedWatch)
+    floor_cpu = cpu_share.spent(cpu_before, cpu_share.snapshot(pids))
+    print(f"  {floor['wall_s']:.1f}s", flush=True)
     lat = tasks["latencies"]
     results = {
         "tasks": N,
@@ -553,7 +576,11 @@ def queue_figures(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
         "slot_grant_to_job_p50_s": rounded(percentile(tasks["split"]["grant_to_job"], 50)),
         "job_run_p50_s": rounded(percentile(tasks["run_times"], 50)),
         "bare_jobs_job_run_p50_s": rounded(percentile(base["run_times"], 50)),
-        "cpu_s_by_process": {"agenttasks_run": task_cpu, "bare_jobs_run": base_cpu},
+        "direct_bookkeeping_wall_s": round(floor["wall_s"], 2),
+        "direct_bookkeeping_vs_jobs_ratio": round(floor["wall_s"] / base["wall_s"], 3),
+        "agenttasks_vs_direct_bookkeeping_ratio": round(tasks["wall_s"] / floor["wall_s"], 3),
+        "cpu_s_by_process": {"agenttasks_run": task_cpu, "direct_bookkeeping_run": floor_cpu,
+                             "bare_jobs_run": base_cpu},
         "slot_to_job_p99_after_submit_s": rounded(
             percentile(tasks["latencies_after_submit"], 99)),
         "priority_inversions": tasks["inversions"],

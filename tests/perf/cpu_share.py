@@ -46,12 +46,14 @@ def spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, 
     return {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
 
 
-def rows(bare: Mapping[str, float], tasks: Mapping[str, float]
-         ) -> list[tuple[str, str, str, str]]:
-    """(process, AgentTasks run, bare-Job run, extra), largest extra first, with a total."""
-    names = sorted(set(bare) | set(tasks),
-                   key=lambda n: (-(tasks.get(n, 0.0) - bare.get(n, 0.0)), n))
-    table = [(n, f"{tasks.get(n, 0.0):.1f}", f"{bare.get(n, 0.0):.1f}",
-              f"{tasks.get(n, 0.0) - bare.get(n, 0.0):+.1f}") for n in names]
-    total_t, total_b = sum(tasks.values()), sum(bare.values())
-    return [*table, ("total", f"{total_t:.1f}", f"{total_b:.1f}", f"{total_t - total_b:+.1f}")]
+def rows(runs: Mapping[str, Mapping[str, float]]) -> list[tuple[str, ...]]:
+    """(process, each run's seconds, the first run's extra over the last), largest extra
+    first, with a total line."""
+    columns = list(runs.values())
+    first, last = columns[0], columns[-1]
+    names = sorted(set().union(*runs.values()),
+                   key=lambda n: (-(first.get(n, 0.0) - last.get(n, 0.0)), n))
+    table = [(n, *(f"{run.get(n, 0.0):.1f}" for run in runs.values()),
+              f"{first.get(n, 0.0) - last.get(n, 0.0):+.1f}") for n in names]
+    totals = [sum(run.values()) for run in runs.values()]
+    return [*table, ("total", *(f"{t:.1f}" for t in totals), f"{totals[0] - totals[-1]:+.1f}")]
