@@ -59,7 +59,8 @@ integration: install
 ## bench: every phase on one fresh local cluster, each figure beside its baseline from the
 ## same run, with the issue's bar and PASS/MISS; writes bench-results.json; exit 1 only when a
 ## phase crashed. Phases (BENCH_PHASES=queue,schedules,webhooks,stored; a size of 0 skips one):
-## queue: BENCH_TASKS (2000) AgentTasks vs bare Jobs, BENCH_PARALLELISM (50) at a time.
+## queue: BENCH_TASKS (2000) AgentTasks vs bare Jobs, BENCH_PARALLELISM (50) at a time, and vs
+##   bare Jobs with each task's status written directly (no operator).
 ## schedules: BENCH_SCHEDULES (2000) spread over BENCH_SCHEDULE_SPREAD (5) minutes for
 ##   BENCH_SCHEDULE_MINUTES (3), and BENCH_SCHEDULE_BURST (= BENCH_SCHEDULES) due at once,
 ##   each vs the same tasks created directly.
@@ -70,7 +71,7 @@ integration: install
 ## stored: BENCH_STORED (50000) tasks, operator restarted; BENCH_STORED_WAIT (300 s);
 ##   BENCH_STORED_FILL (etcd: copies put into etcd; api: created and decided through the API).
 ## BENCH_PROFILE=1: py-spy samples each operator into bench-profiles/; summaries at the end.
-## The defaults are estimated at 17-22 minutes on a 2-core machine.
+## The defaults are estimated at 19-24 minutes on a 2-core machine.
 bench: $(BENCH_STAMP)
 	@if [ -z "$$AGENTTASKS_TEST_KUBECONFIG" ]; then $(BIN)/agenttasks cluster build; fi
 	$(BIN)/python -m tests.perf.bench
