@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import aiohttp
@@ -47,12 +48,23 @@ def api_error(status: int, http_reason: str, raw: bytes) -> ApiError:
 
 
 # --- the session --------------------------------------------------------------------------------
+@functools.cache
+def user_agent() -> str:
+    """``agenttasks/<version>``. The API server names the field manager of a write without
+    one after the User-Agent's part before the slash: aiohttp's own made every status the
+    operator wrote show ``manager: Python`` in managedFields."""
+    try:
+        return f"agenttasks/{version('agenttasks')}"
+    except PackageNotFoundError:
+        return "agenttasks/0+unknown"
+
+
 def client_session(credentials: Credentials, limit: int = 100,
                    timeout: float | None = None) -> aiohttp.ClientSession:
     """An aiohttp session that authenticates as ``credentials`` on every request, through
     their proxy, checking the server's certificate against their tls-server-name."""
     return aiohttp.ClientSession(
-        headers=credentials.headers(),
+        headers={"User-Agent": user_agent(), **credentials.headers()},
         connector=aiohttp.TCPConnector(ssl=credentials.ssl_context(), limit=limit),
         timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=10),
         request_class=_request_class(credentials.tls_server_name, credentials.proxy_url))
