@@ -30,7 +30,7 @@ from agenttasks.api.meta import ANNOTATION_GRANTED_AT, GROUP, LABEL_ATTEMPT, VER
 from agenttasks.core.facts import JobFacts
 from agenttasks.core.slots import holds_slot
 from agenttasks.manifests.jobs import job_facts
-from tests.integration.harness import REPO, Api, Operator, pod_template
+from tests.integration.harness import Api, Operator, pod_template
 from tests.perf import cpu_share
 from tests.perf.bench_floor import run_direct_bookkeeping
 from tests.perf.loadgen import (
@@ -361,12 +361,8 @@ def count_inversions(created: dict[str, float], task_of: dict[str, str],
 
 def local_etcd_port(api: Api) -> int | None:
     """The etcd client port of the benchmark's own local cluster, None on any other."""
-    from agenttasks.devcluster.cluster import LocalCluster
-
-    cluster = LocalCluster((REPO / ".cluster-bench").resolve())
-    if str(cluster.kubeconfig) != str(Path(api.kubeconfig).resolve()):
-        return None
-    return cluster.ports().get("etcd")
+    cluster = cpu_share.own_cluster(api)
+    return cluster.ports().get("etcd") if cluster is not None else None
 
 
 def _etcd(port: int, path: str, body: dict[str, Any]) -> dict[str, Any]:

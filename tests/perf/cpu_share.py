@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from agenttasks.devcluster.cluster import LocalCluster
 from tests.integration.harness import REPO, Api
 
 BENCH = "benchmark (this process)"
@@ -23,13 +24,19 @@ def _ticks(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cluster_pids(api: Api) -> dict[str, int]:
-    """The benchmark's own local cluster's components and their pids; {} on any other
-    cluster (its processes are not ours to read)."""
-    from agenttasks.devcluster.cluster import LocalCluster
-
+def own_cluster(api: Api) -> LocalCluster | None:
+    """The benchmark's own local cluster, when ``api`` is it; None on any other (its
+    processes and its etcd are not ours to read)."""
     cluster = LocalCluster((REPO / ".cluster-bench").resolve())
     if str(cluster.kubeconfig) != str(Path(api.kubeconfig).resolve()):
+        return None
+    return cluster
+
+
+def cluster_pids(api: Api) -> dict[str, int]:
+    """The own local cluster's components and their pids; {} on any other cluster."""
+    cluster = own_cluster(api)
+    if cluster is None:
         return {}
     return {name: pid for name, pid in cluster.running().items() if pid is not None}
 

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"api"},
     "manifests": {"api", "core", "progress"},
     "inbox": {"api", "core"},
-    "kube": {"api", "core", "manifests"},
+    "kube": {"api", "core", "manifests", "__init__"},  # __init__: the version it sends
     "actions": {"api", "core"},
     "controller": {"api", "core", "manifests", "inbox", "kube", "metrics"},
     "web": {"api", "core", "manifests", "inbox", "kube", "metrics", "actions"},

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import aiohttp
 from yarl import URL
+
+from agenttasks import __version__
 
 from .kubeconfig import Credentials, Loader, load_credentials
 
@@ -48,15 +49,11 @@ def api_error(status: int, http_reason: str, raw: bytes) -> ApiError:
 
 
 # --- the session --------------------------------------------------------------------------------
-@functools.cache
 def user_agent() -> str:
     """``agenttasks/<version>``. The API server names the field manager of a write without
     one after the User-Agent's part before the slash: aiohttp's own made every status the
     operator wrote show ``manager: Python`` in managedFields."""
-    try:
-        return f"agenttasks/{version('agenttasks')}"
-    except PackageNotFoundError:
-        return "agenttasks/0+unknown"
+    return f"agenttasks/{__version__}"
 
 
 def client_session(credentials: Credentials, limit: int = 100,

@@ -101,7 +101,7 @@ class Turns:
         """Hands turns to the waiters at the head, in order, while they fit."""
         while self._queue:
             size, turn = self._queue[0]
-            if turn.done():  # gave up meanwhile
+            if turn.done():  # cancelled, its give-up still to run (which then finds it gone)
                 self._queue.popleft()
                 continue
             if not self._fits(size):
